@@ -1,0 +1,19 @@
+//! The GrainTrade chat domain: rooms, messages, the rules that govern them and the
+//! ports (traits) through which the use cases reach storage. It knows nothing of
+//! HTTP, SQL or any runtime, so other GrainTrade services can reuse it as it is.
+
+pub mod actor;
+pub mod error;
+pub mod message;
+pub mod paging;
+pub mod ports;
+pub mod room;
+pub mod service;
+pub mod timestamp;
+
+pub use actor::{Actor, Role, UserId};
+pub use error::DomainError;
+pub use message::{ClientMsgId, Message, MessageContent, MessageId, MessageType, NewMessage, Posted};
+pub use paging::{HistoryPage, HistoryQuery, Limit, RoomCursor, RoomPage};
+pub use room::{NewRoom, Room, RoomChanges, RoomDescription, RoomId, RoomName};
+pub use service::{ChatService, MessageEdit, MessageInput, RoomInput, RoomPatchInput};

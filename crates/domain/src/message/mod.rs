@@ -1,0 +1,11 @@
+//! Chat messages: the entity and the values that parse a message's user input.
+
+mod client_msg_id;
+mod content;
+mod message_type;
+mod model;
+
+pub use client_msg_id::ClientMsgId;
+pub use content::MessageContent;
+pub use message_type::MessageType;
+pub use model::{Message, MessageId, NewMessage, Posted};

@@ -1,0 +1,86 @@
+//! The Message entity and the input that creates one.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{ClientMsgId, MessageContent, MessageType};
+use crate::{DomainError, RoomId, UserId};
+
+/// A message id: a positive 64-bit integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct MessageId(i64);
+
+impl MessageId {
+    pub fn new(raw: i64) -> Result<Self, DomainError> {
+        if raw > 0 {
+            Ok(Self(raw))
+        } else {
+            Err(DomainError::validation("message_id", "must be a positive integer"))
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    /// Position in the room: from 1, strictly increasing in commit order.
+    pub seq: i64,
+    pub user_id: String,
+    pub content: String,
+    pub message_type: MessageType,
+    pub client_msg_id: Option<String>,
+    #[serde(with = "crate::timestamp::rfc3339_millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::rfc3339_millis")]
+    pub updated_at: DateTime<Utc>,
+    pub edited: bool,
+}
+
+/// A validated message about to be stored; the repository assigns `id` and `seq`.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub content: MessageContent,
+    pub message_type: MessageType,
+    pub client_msg_id: Option<ClientMsgId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The result of posting: a new message, or the original one when the same
+/// `client_msg_id` was sent before (nothing new stored or broadcast).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    Created(Message),
+    Duplicate(Message),
+}
+
+impl Posted {
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::Created(m) | Self::Duplicate(m) => m,
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        match self {
+            Self::Created(m) | Self::Duplicate(m) => m,
+        }
+    }
+
+    pub fn is_new(&self) -> bool {
+        matches!(self, Self::Created(_))
+    }
+}

@@ -1,0 +1,43 @@
+//! Storage of messages, including the per-room `seq` and idempotency rules.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::message::NewMessage;
+use crate::{
+    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId, Posted,
+    RoomId,
+};
+
+#[async_trait]
+pub trait MessageRepository: Send + Sync + 'static {
+    /// Stores a message in an active room with the next `seq`, atomically.
+    ///
+    /// Contract: seqs of a room are strictly increasing in commit order with no
+    /// gap a reader can observe; if the author already sent `client_msg_id` to this
+    /// room, nothing is stored and the original comes back as [`Posted::Duplicate`].
+    /// [`DomainError::NotFound`] when the room does not exist or is deleted.
+    async fn append(&self, message: NewMessage) -> Result<Posted, DomainError>;
+
+    /// A message that is not deleted.
+    async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError>;
+
+    /// A page of a room's live (not deleted) messages, ascending seq.
+    async fn history(
+        &self,
+        room: RoomId,
+        query: HistoryQuery,
+        limit: Limit,
+    ) -> Result<HistoryPage, DomainError>;
+
+    /// Replaces the content and marks the message edited; `None` if it is gone.
+    async fn edit(
+        &self,
+        id: MessageId,
+        content: MessageContent,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Message>, DomainError>;
+
+    /// Marks a message deleted; false when it was already gone.
+    async fn delete(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool, DomainError>;
+}

@@ -1,0 +1,34 @@
+//! Storage of rooms and their members.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomPage, UserId};
+use crate::room::RoomChanges;
+
+#[async_trait]
+pub trait RoomRepository: Send + Sync + 'static {
+    /// Stores a new room with its creator and members.
+    async fn create(&self, room: NewRoom) -> Result<Room, DomainError>;
+
+    /// An active (not deleted) room, if there is one with this id.
+    async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError>;
+
+    /// Active rooms that `viewer` may see (public ones and private ones it belongs
+    /// to), ascending id, starting after `after`.
+    async fn list_visible(
+        &self,
+        viewer: &UserId,
+        after: Option<RoomCursor>,
+        limit: Limit,
+    ) -> Result<RoomPage, DomainError>;
+
+    /// Applies `changes` to an active room; `None` when there is no such room.
+    async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError>;
+
+    /// Marks an active room deleted, keeping its messages; false when there was none.
+    async fn deactivate(&self, id: RoomId, at: DateTime<Utc>) -> Result<bool, DomainError>;
+
+    /// Whether `user` is a member of the room.
+    async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError>;
+}

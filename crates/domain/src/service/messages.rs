@@ -1,0 +1,129 @@
+//! Message use cases: post, read, page through history, edit and delete.
+
+use crate::message::NewMessage;
+use crate::{
+    Actor, ChatService, ClientMsgId, DomainError, HistoryPage, HistoryQuery, Limit, Message,
+    MessageContent, MessageId, MessageType, Posted, Role, RoomId, timestamp,
+};
+
+/// Raw input for a new message, as a client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct MessageInput {
+    pub content: String,
+    pub message_type: Option<String>,
+    pub client_msg_id: Option<String>,
+}
+
+/// Raw input for an edit.
+#[derive(Debug, Clone, Default)]
+pub struct MessageEdit {
+    pub content: String,
+}
+
+impl ChatService {
+    pub async fn post_message(
+        &self,
+        actor: &Actor,
+        room_id: RoomId,
+        input: MessageInput,
+    ) -> Result<Posted, DomainError> {
+        let content = MessageContent::parse(&input.content)?;
+        let message_type = input
+            .message_type
+            .as_deref()
+            .map(MessageType::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let client_msg_id = input.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
+        if message_type == MessageType::System && !actor.may_post_system() {
+            return Err(DomainError::Forbidden(
+                "only admins and services may post system messages".to_owned(),
+            ));
+        }
+        self.get_room(actor, room_id).await?;
+        self.messages
+            .append(NewMessage {
+                room_id,
+                user_id: actor.user_id.clone(),
+                content,
+                message_type,
+                client_msg_id,
+                created_at: timestamp::now(),
+            })
+            .await
+    }
+
+    /// A live message in a room the actor may read.
+    pub async fn get_message(&self, actor: &Actor, id: MessageId) -> Result<Message, DomainError> {
+        let message = self
+            .messages
+            .find(id)
+            .await?
+            .ok_or_else(|| message_not_found(id))?;
+        match self.get_room(actor, message.room_id).await {
+            Ok(_) => Ok(message),
+            // A message of a deleted room is kept in storage but is gone for clients.
+            Err(DomainError::NotFound(_)) => Err(message_not_found(id)),
+            Err(other) => Err(other),
+        }
+    }
+
+    pub async fn list_messages(
+        &self,
+        actor: &Actor,
+        room_id: RoomId,
+        query: HistoryQuery,
+        limit: Limit,
+    ) -> Result<HistoryPage, DomainError> {
+        self.get_room(actor, room_id).await?;
+        self.messages.history(room_id, query, limit).await
+    }
+
+    /// Only the author may edit.
+    pub async fn edit_message(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+        edit: MessageEdit,
+    ) -> Result<Message, DomainError> {
+        let content = MessageContent::parse(&edit.content)?;
+        let message = self.get_message(actor, id).await?;
+        if message.user_id != actor.user_id.as_str() {
+            return Err(DomainError::Forbidden("only the author may edit a message".to_owned()));
+        }
+        self.messages
+            .edit(id, content, timestamp::now())
+            .await?
+            .ok_or_else(|| message_not_found(id))
+    }
+
+    /// The author, the room's creator, moderators and admins may delete.
+    pub async fn delete_message(&self, actor: &Actor, id: MessageId) -> Result<Message, DomainError> {
+        let message = self.get_message(actor, id).await?;
+        let is_author = message.user_id == actor.user_id.as_str();
+        let allowed = is_author
+            || actor.may_moderate()
+            || actor.has(Role::Service)
+            || self.is_room_creator(actor, message.room_id).await?;
+        if !allowed {
+            return Err(DomainError::Forbidden(
+                "only the author, the room's creator, a moderator or an admin may delete a message"
+                    .to_owned(),
+            ));
+        }
+        if self.messages.delete(id, timestamp::now()).await? {
+            Ok(message)
+        } else {
+            Err(message_not_found(id))
+        }
+    }
+
+    async fn is_room_creator(&self, actor: &Actor, room_id: RoomId) -> Result<bool, DomainError> {
+        let room = self.rooms.find_active(room_id).await?;
+        Ok(room.is_some_and(|r| r.created_by.as_deref() == Some(actor.user_id.as_str())))
+    }
+}
+
+fn message_not_found(id: MessageId) -> DomainError {
+    DomainError::NotFound(format!("message {id} not found"))
+}

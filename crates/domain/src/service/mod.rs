@@ -1,0 +1,25 @@
+//! The use cases: what a caller can do with rooms and messages, with the access
+//! rules applied. They reach storage only through the ports.
+
+mod messages;
+mod rooms;
+
+use std::sync::Arc;
+
+use crate::ports::{MessageRepository, RoomRepository};
+
+pub use messages::{MessageEdit, MessageInput};
+pub use rooms::{RoomInput, RoomPatchInput};
+
+/// The chat application service; cheap to clone, shared by every handler.
+#[derive(Clone)]
+pub struct ChatService {
+    rooms: Arc<dyn RoomRepository>,
+    messages: Arc<dyn MessageRepository>,
+}
+
+impl ChatService {
+    pub fn new(rooms: Arc<dyn RoomRepository>, messages: Arc<dyn MessageRepository>) -> Self {
+        Self { rooms, messages }
+    }
+}

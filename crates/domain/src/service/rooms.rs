@@ -1,0 +1,119 @@
+//! Room use cases: create, list, read, rename and delete, with the rules of who may.
+
+use crate::room::RoomChanges;
+use crate::{
+    Actor, ChatService, DomainError, Limit, NewRoom, Room, RoomCursor, RoomDescription, RoomId,
+    RoomName, RoomPage, UserId, timestamp,
+};
+
+/// Raw input for a new room, as a client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct RoomInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub is_private: bool,
+    pub members: Vec<String>,
+}
+
+/// Raw input for a partial room update. `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct RoomPatchInput {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+}
+
+impl ChatService {
+    pub async fn create_room(&self, actor: &Actor, input: RoomInput) -> Result<Room, DomainError> {
+        let name = RoomName::parse(&input.name)?;
+        let description = input.description.as_deref().map(RoomDescription::parse).transpose()?;
+        let mut members = Vec::with_capacity(input.members.len());
+        for raw in &input.members {
+            let member = UserId::parse(raw)
+                .map_err(|_| DomainError::validation("members", format!("invalid user id {raw:?}")))?;
+            if member != actor.user_id && !members.contains(&member) {
+                members.push(member);
+            }
+        }
+        self.rooms
+            .create(NewRoom {
+                name,
+                description,
+                is_private: input.is_private,
+                created_by: actor.user_id.clone(),
+                members,
+                created_at: timestamp::now(),
+            })
+            .await
+    }
+
+    pub async fn list_rooms(
+        &self,
+        actor: &Actor,
+        cursor: Option<RoomCursor>,
+        limit: Limit,
+    ) -> Result<RoomPage, DomainError> {
+        self.rooms.list_visible(&actor.user_id, cursor, limit).await
+    }
+
+    /// An active room the actor may read: 404 when missing or deleted, 403 when
+    /// private and the actor is neither a member nor an admin.
+    pub async fn get_room(&self, actor: &Actor, id: RoomId) -> Result<Room, DomainError> {
+        let room = self
+            .rooms
+            .find_active(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("room {id} not found")))?;
+        if room.is_private && !actor.is_admin() && !self.rooms.is_member(id, &actor.user_id).await? {
+            return Err(DomainError::Forbidden(format!("room {id} is private")));
+        }
+        Ok(room)
+    }
+
+    pub async fn update_room(
+        &self,
+        actor: &Actor,
+        id: RoomId,
+        input: RoomPatchInput,
+    ) -> Result<Room, DomainError> {
+        let room = self.get_room(actor, id).await?;
+        ensure_room_owner(actor, &room, "change")?;
+        let changes = RoomChanges {
+            name: input.name.as_deref().map(RoomName::parse).transpose()?,
+            description: match input.description {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(raw)) => Some(Some(RoomDescription::parse(&raw)?)),
+            },
+            updated_at: Some(timestamp::now()),
+        };
+        if changes.is_empty() {
+            return Ok(room);
+        }
+        self.rooms
+            .update(id, changes)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("room {id} not found")))
+    }
+
+    pub async fn delete_room(&self, actor: &Actor, id: RoomId) -> Result<Room, DomainError> {
+        let room = self.get_room(actor, id).await?;
+        ensure_room_owner(actor, &room, "delete")?;
+        if self.rooms.deactivate(id, timestamp::now()).await? {
+            Ok(room)
+        } else {
+            Err(DomainError::NotFound(format!("room {id} not found")))
+        }
+    }
+}
+
+fn ensure_room_owner(actor: &Actor, room: &Room, verb: &str) -> Result<(), DomainError> {
+    let is_creator = room.created_by.as_deref() == Some(actor.user_id.as_str());
+    if is_creator || actor.is_admin() {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(format!(
+            "only the room's creator or an admin may {verb} room {}",
+            room.id
+        )))
+    }
+}
