@@ -1,1 +1,16 @@
+//! Database schema migrations for the chat service, for PostgreSQL and SQLite alike.
+//! The service applies pending ones at start-up (`RUN_MIGRATIONS`); the `migration`
+//! binary runs them by hand (`up`, `down`, `status`, …).
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_chat_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_chat_tables::Migration)]
+    }
+}

@@ -1,1 +1,12 @@
+//! The GrainTrade chat service: configuration, telemetry, the HTTP application
+//! and its start-up. The `chat-room` binary is a thin `main` over this library,
+//! which the integration tests drive directly.
 
+pub mod http;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::{Application, StartupError};

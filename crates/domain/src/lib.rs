@@ -13,7 +13,9 @@ pub mod timestamp;
 
 pub use actor::{Actor, Role, UserId};
 pub use error::DomainError;
-pub use message::{ClientMsgId, Message, MessageContent, MessageId, MessageType, NewMessage, Posted};
+pub use message::{
+    ClientMsgId, Message, MessageContent, MessageId, MessageType, NewMessage, Posted,
+};
 pub use paging::{HistoryPage, HistoryQuery, Limit, RoomCursor, RoomPage};
 pub use room::{NewRoom, Room, RoomChanges, RoomDescription, RoomId, RoomName};
 pub use service::{ChatService, MessageEdit, MessageInput, RoomInput, RoomPatchInput};

@@ -1,1 +1,7 @@
+//! Adapters that plug the chat domain's ports into real infrastructure: SQL
+//! storage on PostgreSQL or SQLite through sea-orm (one code path for both).
+//! Every driver error is translated to a `DomainError` here, at the seam.
 
+pub mod sql;
+
+pub use sql::{DatabaseSettings, SqlStore};

@@ -18,7 +18,10 @@ impl MessageType {
         match raw {
             "text" => Ok(Self::Text),
             "system" => Ok(Self::System),
-            _ => Err(DomainError::validation("message_type", "must be \"text\" or \"system\"")),
+            _ => Err(DomainError::validation(
+                "message_type",
+                "must be \"text\" or \"system\"",
+            )),
         }
     }
 

@@ -16,7 +16,10 @@ impl MessageId {
         if raw > 0 {
             Ok(Self(raw))
         } else {
-            Err(DomainError::validation("message_id", "must be a positive integer"))
+            Err(DomainError::validation(
+                "message_id",
+                "must be a positive integer",
+            ))
         }
     }
 

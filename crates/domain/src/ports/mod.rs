@@ -5,4 +5,4 @@ mod message_repository;
 mod room_repository;
 
 pub use message_repository::MessageRepository;
-pub use room_repository::RoomRepository;
+pub use room_repository::{RoomRepository, RoomVisibility};

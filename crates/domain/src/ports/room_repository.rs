@@ -3,8 +3,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomPage, UserId};
 use crate::room::RoomChanges;
+use crate::{DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomPage, UserId};
+
+/// Which rooms a listing may show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomVisibility {
+    /// Every active room (admins).
+    All,
+    /// Public rooms and the private rooms this user belongs to.
+    PublicOrMemberOf(UserId),
+}
 
 #[async_trait]
 pub trait RoomRepository: Send + Sync + 'static {
@@ -14,11 +23,10 @@ pub trait RoomRepository: Send + Sync + 'static {
     /// An active (not deleted) room, if there is one with this id.
     async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError>;
 
-    /// Active rooms that `viewer` may see (public ones and private ones it belongs
-    /// to), ascending id, starting after `after`.
+    /// Active rooms visible as `visibility` says, ascending id, starting after `after`.
     async fn list_visible(
         &self,
-        viewer: &UserId,
+        visibility: &RoomVisibility,
         after: Option<RoomCursor>,
         limit: Limit,
     ) -> Result<RoomPage, DomainError>;

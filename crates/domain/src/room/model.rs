@@ -16,7 +16,10 @@ impl RoomId {
         if raw > 0 {
             Ok(Self(raw))
         } else {
-            Err(DomainError::validation("room_id", "must be a positive integer"))
+            Err(DomainError::validation(
+                "room_id",
+                "must be a positive integer",
+            ))
         }
     }
 

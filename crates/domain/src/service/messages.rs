@@ -34,7 +34,11 @@ impl ChatService {
             .map(MessageType::parse)
             .transpose()?
             .unwrap_or_default();
-        let client_msg_id = input.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
+        let client_msg_id = input
+            .client_msg_id
+            .as_deref()
+            .map(ClientMsgId::parse)
+            .transpose()?;
         if message_type == MessageType::System && !actor.may_post_system() {
             return Err(DomainError::Forbidden(
                 "only admins and services may post system messages".to_owned(),
@@ -89,7 +93,9 @@ impl ChatService {
         let content = MessageContent::parse(&edit.content)?;
         let message = self.get_message(actor, id).await?;
         if message.user_id != actor.user_id.as_str() {
-            return Err(DomainError::Forbidden("only the author may edit a message".to_owned()));
+            return Err(DomainError::Forbidden(
+                "only the author may edit a message".to_owned(),
+            ));
         }
         self.messages
             .edit(id, content, timestamp::now())
@@ -98,7 +104,11 @@ impl ChatService {
     }
 
     /// The author, the room's creator, moderators and admins may delete.
-    pub async fn delete_message(&self, actor: &Actor, id: MessageId) -> Result<Message, DomainError> {
+    pub async fn delete_message(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+    ) -> Result<Message, DomainError> {
         let message = self.get_message(actor, id).await?;
         let is_author = message.user_id == actor.user_id.as_str();
         let allowed = is_author

@@ -1,5 +1,6 @@
 //! Room use cases: create, list, read, rename and delete, with the rules of who may.
 
+use crate::ports::RoomVisibility;
 use crate::room::RoomChanges;
 use crate::{
     Actor, ChatService, DomainError, Limit, NewRoom, Room, RoomCursor, RoomDescription, RoomId,
@@ -25,11 +26,16 @@ pub struct RoomPatchInput {
 impl ChatService {
     pub async fn create_room(&self, actor: &Actor, input: RoomInput) -> Result<Room, DomainError> {
         let name = RoomName::parse(&input.name)?;
-        let description = input.description.as_deref().map(RoomDescription::parse).transpose()?;
+        let description = input
+            .description
+            .as_deref()
+            .map(RoomDescription::parse)
+            .transpose()?;
         let mut members = Vec::with_capacity(input.members.len());
         for raw in &input.members {
-            let member = UserId::parse(raw)
-                .map_err(|_| DomainError::validation("members", format!("invalid user id {raw:?}")))?;
+            let member = UserId::parse(raw).map_err(|_| {
+                DomainError::validation("members", format!("invalid user id {raw:?}"))
+            })?;
             if member != actor.user_id && !members.contains(&member) {
                 members.push(member);
             }
@@ -52,7 +58,12 @@ impl ChatService {
         cursor: Option<RoomCursor>,
         limit: Limit,
     ) -> Result<RoomPage, DomainError> {
-        self.rooms.list_visible(&actor.user_id, cursor, limit).await
+        let visibility = if actor.is_admin() {
+            RoomVisibility::All
+        } else {
+            RoomVisibility::PublicOrMemberOf(actor.user_id.clone())
+        };
+        self.rooms.list_visible(&visibility, cursor, limit).await
     }
 
     /// An active room the actor may read: 404 when missing or deleted, 403 when
@@ -63,7 +74,8 @@ impl ChatService {
             .find_active(id)
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("room {id} not found")))?;
-        if room.is_private && !actor.is_admin() && !self.rooms.is_member(id, &actor.user_id).await? {
+        if room.is_private && !actor.is_admin() && !self.rooms.is_member(id, &actor.user_id).await?
+        {
             return Err(DomainError::Forbidden(format!("room {id} is private")));
         }
         Ok(room)

@@ -1,0 +1,99 @@
+//! The HTTP surface: the router, its middleware stack and the handlers.
+
+pub mod error;
+pub mod extract;
+pub mod identity;
+pub mod routes;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::routing::get;
+use axum::{Router, middleware};
+use tower::{Layer, ServiceBuilder};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::settings::Settings;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application: routes, middleware and the trailing-slash rule
+/// (`/rooms` and `/rooms/` are the same route).
+pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
+    use routes::{health, messages, rooms};
+
+    let router = Router::new()
+        .route("/health", get(health::health))
+        .route("/rooms", get(rooms::list).post(rooms::create))
+        .route(
+            "/rooms/{room_id}",
+            get(rooms::get).patch(rooms::update).delete(rooms::delete),
+        )
+        .route("/rooms/{room_id}/users", get(rooms::users))
+        .route(
+            "/rooms/{room_id}/messages",
+            get(messages::history).post(messages::post),
+        )
+        .route(
+            "/messages/{message_id}",
+            get(messages::get)
+                .patch(messages::edit)
+                .delete(messages::delete),
+        )
+        .fallback(error::route_not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                        let request_id = request
+                            .headers()
+                            .get(&REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = %request_id,
+                        )
+                    }),
+                )
+                .layer(middleware::from_fn_with_state((), error::render_errors))
+                .layer(cors(settings))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    settings.request_timeout(),
+                )),
+        );
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+fn cors(settings: &Settings) -> CorsLayer {
+    let origins = match settings.cors_origin_list() {
+        None => AllowOrigin::from(Any),
+        Some(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        ),
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(Any)
+        .expose_headers([REQUEST_ID, HeaderName::from_static("location")])
+}

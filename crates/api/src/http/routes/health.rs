@@ -1,0 +1,48 @@
+//! `GET /health`: liveness and readiness in one, as API.md describes.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    version: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    database: &'static str,
+    redis: &'static str,
+    rabbitmq: &'static str,
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let database_ok = matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let (status_code, status) = if database_ok {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    let body = Health {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        checks: Checks {
+            database: if database_ok { "ok" } else { "down" },
+            redis: "disabled",
+            rabbitmq: "disabled",
+        },
+    };
+    (status_code, Json(body))
+}

@@ -1,0 +1,62 @@
+//! Reading the layers into [`Settings`] and checking what serde cannot.
+
+use config::{Config, Environment, File, FileFormat};
+use thiserror::Error;
+
+use super::Settings;
+
+const BUILT_IN_DEFAULTS: &str = include_str!("../../../../config/default.toml");
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+    #[error("invalid setting {name}: {reason}")]
+    Setting { name: &'static str, reason: String },
+}
+
+/// Loads the layered configuration from the working directory and environment.
+pub fn load() -> Result<Settings, SettingsError> {
+    // A missing .env is normal; a malformed one is worth saying so.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        return Err(SettingsError::Setting {
+            name: ".env",
+            reason: e.to_string(),
+        });
+    }
+    let app_env = std::env::var("APP_ENV").unwrap_or_else(|_| "development".to_owned());
+    let dir = std::env::var("CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
+    let settings: Settings = Config::builder()
+        .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
+        .add_source(File::with_name(&format!("{dir}/default")).required(false))
+        .add_source(File::with_name(&format!("{dir}/{app_env}")).required(false))
+        .add_source(Environment::default().try_parsing(true))
+        .build()?
+        .try_deserialize()?;
+    validate(&settings)?;
+    Ok(settings)
+}
+
+fn validate(s: &Settings) -> Result<(), SettingsError> {
+    if s.database_max_connections == 0 {
+        return Err(SettingsError::Setting {
+            name: "DATABASE_MAX_CONNECTIONS",
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    if s.max_body_bytes < 1024 {
+        return Err(SettingsError::Setting {
+            name: "MAX_BODY_BYTES",
+            reason: "must be at least 1024".to_owned(),
+        });
+    }
+    if s.host.parse::<std::net::IpAddr>().is_err() && s.host != "localhost" {
+        return Err(SettingsError::Setting {
+            name: "HOST",
+            reason: format!("{:?} is not an IP address", s.host),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The settings themselves, one flat struct whose keys are the environment
+//! variable names in lower case.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Identity as declared by the client (development).
+    Disabled,
+    /// A valid JWT on every call.
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub app_env: AppEnv,
+    pub debug: bool,
+    pub log_level: String,
+    pub log_format: Option<LogFormat>,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub database_connect_timeout_secs: u64,
+    pub run_migrations: bool,
+    pub redis_url: Option<String>,
+    pub redis_key_prefix: String,
+    pub rabbitmq_url: Option<String>,
+    pub auth_mode: Option<AuthMode>,
+    pub cors_origins: Option<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+impl Settings {
+    /// `AUTH_MODE` when set; else required in production, disabled in development.
+    pub fn effective_auth_mode(&self) -> AuthMode {
+        self.auth_mode.unwrap_or(match self.app_env {
+            AppEnv::Production => AuthMode::Required,
+            AppEnv::Development => AuthMode::Disabled,
+        })
+    }
+
+    pub fn effective_log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.app_env {
+            AppEnv::Production => LogFormat::Json,
+            AppEnv::Development => LogFormat::Pretty,
+        })
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Allowed CORS origins; `None` means any.
+    pub fn cors_origin_list(&self) -> Option<Vec<String>> {
+        let raw = self.cors_origins.as_deref()?.trim();
+        if raw.is_empty() || raw == "*" {
+            return None;
+        }
+        Some(
+            raw.split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        )
+    }
+}

@@ -1,0 +1,5 @@
+//! sea-orm entities: the table shapes, private to the SQL adapter.
+
+pub(crate) mod message;
+pub(crate) mod room;
+pub(crate) mod room_member;

@@ -1,0 +1,53 @@
+//! SQL storage: connection set-up, the sea-orm entities and the repository
+//! adapters, working unchanged on PostgreSQL and SQLite.
+
+mod connect;
+mod entity;
+mod errors;
+mod messages;
+mod rooms;
+
+use sea_orm::DatabaseConnection;
+
+pub use connect::{DatabaseSettings, normalize_url};
+
+/// The SQL adapter for both repository ports. Cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+}
+
+impl SqlStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Connects, and applies pending migrations when asked to.
+    pub async fn open(settings: &DatabaseSettings) -> Result<Self, connect::ConnectError> {
+        let db = connect::connect(settings).await?;
+        if settings.run_migrations {
+            connect::migrate(&db).await?;
+        }
+        Ok(Self { db })
+    }
+
+    /// A round trip to the database, for health checks.
+    pub async fn ping(&self) -> Result<(), chat_domain::DomainError> {
+        self.db.ping().await.map_err(errors::map_db_err)
+    }
+
+    /// The backend's name: `postgres` or `sqlite`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "postgres",
+            sea_orm::DatabaseBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+pub use connect::ConnectError;

@@ -1,0 +1,169 @@
+//! `RoomRepository` on SQL.
+
+use async_trait::async_trait;
+use chat_domain::ports::{RoomRepository, RoomVisibility};
+use chat_domain::{
+    DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId, RoomPage, UserId,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::SqlStore;
+use super::entity::{room, room_member};
+use super::errors::map_db_err;
+
+impl TryFrom<room::Model> for Room {
+    type Error = DomainError;
+
+    fn try_from(m: room::Model) -> Result<Self, DomainError> {
+        Ok(Room {
+            id: RoomId::new(m.id)?,
+            name: m.name,
+            description: m.description,
+            is_active: m.is_active,
+            is_private: m.is_private,
+            created_by: m.created_by,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            last_seq: m.last_seq,
+        })
+    }
+}
+
+#[async_trait]
+impl RoomRepository for SqlStore {
+    async fn create(&self, new: NewRoom) -> Result<Room, DomainError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let created = room::ActiveModel {
+            name: Set(new.name.into_string()),
+            description: Set(new.description.map(|d| d.into_string())),
+            is_active: Set(true),
+            is_private: Set(new.is_private),
+            created_by: Set(Some(new.created_by.as_str().to_owned())),
+            last_seq: Set(0),
+            created_at: Set(new.created_at),
+            updated_at: Set(new.created_at),
+            deleted_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(map_db_err)?;
+        let members = std::iter::once(new.created_by)
+            .chain(new.members)
+            .map(|user| room_member::ActiveModel {
+                room_id: Set(created.id),
+                user_id: Set(user.into_string()),
+                added_at: Set(new.created_at),
+            });
+        room_member::Entity::insert_many(members)
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        txn.commit().await.map_err(map_db_err)?;
+        created.try_into()
+    }
+
+    async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError> {
+        room::Entity::find_by_id(id.get())
+            .filter(room::Column::IsActive.eq(true))
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(Room::try_from)
+            .transpose()
+    }
+
+    async fn list_visible(
+        &self,
+        visibility: &RoomVisibility,
+        after: Option<RoomCursor>,
+        limit: Limit,
+    ) -> Result<RoomPage, DomainError> {
+        let mut query = room::Entity::find().filter(room::Column::IsActive.eq(true));
+        if let Some(RoomCursor(after)) = after {
+            query = query.filter(room::Column::Id.gt(after.get()));
+        }
+        if let RoomVisibility::PublicOrMemberOf(user) = visibility {
+            let memberships = Query::select()
+                .column(room_member::Column::RoomId)
+                .from(room_member::Entity)
+                .and_where(Expr::col(room_member::Column::UserId).eq(user.as_str()))
+                .to_owned();
+            query = query.filter(
+                Condition::any()
+                    .add(room::Column::IsPrivate.eq(false))
+                    .add(room::Column::Id.in_subquery(memberships)),
+            );
+        }
+        let page_size = u64::from(limit.get());
+        let mut rows = query
+            .order_by_asc(room::Column::Id)
+            .limit(page_size + 1)
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        let has_more = rows.len() as u64 > page_size;
+        rows.truncate(page_size as usize);
+        let items = rows
+            .into_iter()
+            .map(Room::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if has_more {
+            items.last().map(|r| RoomCursor(r.id))
+        } else {
+            None
+        };
+        Ok(RoomPage { items, next_cursor })
+    }
+
+    async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
+        let mut update = room::Entity::update_many()
+            .filter(room::Column::Id.eq(id.get()))
+            .filter(room::Column::IsActive.eq(true));
+        if let Some(name) = changes.name {
+            update = update.col_expr(room::Column::Name, Expr::value(name.into_string()));
+        }
+        if let Some(description) = changes.description {
+            update = update.col_expr(
+                room::Column::Description,
+                Expr::value(description.map(|d| d.into_string())),
+            );
+        }
+        if let Some(at) = changes.updated_at {
+            update = update.col_expr(room::Column::UpdatedAt, Expr::value(at));
+        }
+        let rows = update
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        rows.into_iter().next().map(Room::try_from).transpose()
+    }
+
+    async fn deactivate(&self, id: RoomId, at: DateTime<Utc>) -> Result<bool, DomainError> {
+        let result = room::Entity::update_many()
+            .col_expr(room::Column::IsActive, Expr::value(false))
+            .col_expr(room::Column::DeletedAt, Expr::value(Some(at)))
+            .col_expr(room::Column::UpdatedAt, Expr::value(at))
+            .filter(room::Column::Id.eq(id.get()))
+            .filter(room::Column::IsActive.eq(true))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
+        let count = room_member::Entity::find()
+            .filter(room_member::Column::RoomId.eq(id.get()))
+            .filter(room_member::Column::UserId.eq(user.as_str()))
+            .count(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(count > 0)
+    }
+}
