@@ -1,1 +1,237 @@
+//! Test support: start the real application on a random port against a fresh
+//! database (a SQLite file, or a new Postgres database) and talk to it over HTTP.
+//!
+//! Postgres: `CHAT_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
+//! names a database the tests may create databases from. When it is unreachable
+//! the Postgres variants are skipped, saying so on stderr — unless
+//! `CHAT_TEST_REQUIRE_SERVERS=1` (CI), which makes them fail instead.
 
+use std::io::Write;
+use std::sync::OnceLock;
+
+use chat_api::settings::{AppEnv, AuthMode};
+use chat_api::{Application, Settings};
+use reqwest::{Client, Method, Response};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Declares each listed `async fn(TestApp)` scenario as two tests:
+/// `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestApp::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::TestApp::postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A running service and an HTTP client pointed at it.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub database_url: String,
+    pub settings: Settings,
+}
+
+/// Settings for a test instance: random port, loopback, the given database.
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
+        host: "127.0.0.1".to_owned(),
+        port: 0,
+        app_env: AppEnv::Development,
+        debug: false,
+        log_level: "warn".to_owned(),
+        log_format: None,
+        database_url: database_url.to_owned(),
+        database_max_connections: 10,
+        database_connect_timeout_secs: 5,
+        run_migrations: true,
+        redis_url: None,
+        redis_key_prefix: "chat:".to_owned(),
+        rabbitmq_url: None,
+        auth_mode: Some(AuthMode::Disabled),
+        cors_origins: None,
+        max_body_bytes: 65536,
+        request_timeout_secs: 30,
+    }
+}
+
+impl TestApp {
+    /// The service on a new SQLite file.
+    pub async fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join("chat-room-tests");
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let file = dir.join(format!("{}.db", uuid::Uuid::new_v4()));
+        Self::start(&format!("sqlite://{}?mode=rwc", file.display())).await
+    }
+
+    /// The service on a new Postgres database, or `None` (skipped) when there is
+    /// no server and CI did not demand one.
+    pub async fn postgres() -> Option<Self> {
+        let url = fresh_postgres_database().await?;
+        Some(Self::start(&url).await)
+    }
+
+    pub async fn start(database_url: &str) -> Self {
+        Self::start_with(test_settings(database_url)).await
+    }
+
+    pub async fn start_with(settings: Settings) -> Self {
+        let app = Application::build(&settings)
+            .await
+            .expect("application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            client: Client::new(),
+            database_url: settings.database_url.clone(),
+            settings,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request is sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// Creates a public room and returns its id.
+    pub async fn create_room(&self, name: &str) -> i64 {
+        let response = self.post("/rooms", serde_json::json!({"name": name})).await;
+        assert_eq!(response.status(), 201, "room {name} is created");
+        let room: Value = response.json().await.expect("room json");
+        room["id"].as_i64().expect("room id")
+    }
+
+    /// Posts a message as `user` and returns the stored message.
+    pub async fn post_message(&self, room: i64, user: &str, content: &str) -> Value {
+        let response = self
+            .post(
+                &format!("/rooms/{room}/messages"),
+                serde_json::json!({"content": content, "user_id": user}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "message is created");
+        response.json().await.expect("message json")
+    }
+
+    /// A direct connection to the service's database, for checks behind the API.
+    pub async fn database(&self) -> DatabaseConnection {
+        let url = chat_infra::sql::normalize_url(&self.database_url).expect("valid url");
+        Database::connect(url).await.expect("database connects")
+    }
+}
+
+/// Reads a response that must be an API.md error: the status, the code, and a
+/// message and request id that are present.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("x-request-id header");
+    let content_type = response.headers().get("content-type").cloned();
+    assert_eq!(
+        content_type.as_ref().and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let body: Value = response.json().await.expect("error body is json");
+    assert_eq!(body["error"]["code"], code, "error code in {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    assert_eq!(
+        body["error"]["request_id"],
+        request_id.as_str(),
+        "request id in {body}"
+    );
+    body
+}
+
+fn require_servers() -> bool {
+    std::env::var("CHAT_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Tells, once per test binary and past the output capture, that a server-backed
+/// variant is being skipped.
+fn say_skipped(what: &str, reason: &str) {
+    static SAID: OnceLock<()> = OnceLock::new();
+    SAID.get_or_init(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {what} tests ({reason}); set CHAT_TEST_REQUIRE_SERVERS=1 to make this a failure"
+        );
+    });
+}
+
+/// Creates an empty database on the test Postgres server and returns its URL.
+async fn fresh_postgres_database() -> Option<String> {
+    let admin_url =
+        std::env::var("CHAT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let admin = match Database::connect(admin_url.as_str()).await {
+        Ok(db) => db,
+        Err(e) if require_servers() => {
+            panic!("Postgres at {admin_url} is required but unreachable: {e}")
+        }
+        Err(e) => {
+            say_skipped("Postgres", &format!("{admin_url} unreachable: {e}"));
+            return None;
+        }
+    };
+    let name = format!("chat_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let _ = admin.close().await;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("postgres url has a database");
+    Some(format!("{base}/{name}"))
+}
