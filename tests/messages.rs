@@ -409,7 +409,6 @@ async fn paging_walks_ten_thousand_messages_both_ways(app: TestApp) {
     let room = app.create_room("Archive").await;
     seed_messages(&app, room, TOTAL).await;
 
-
     let app = &app;
     let fetch = |query: String| {
         let path = format!("/rooms/{room}/messages?limit=100&{query}");

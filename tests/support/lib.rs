@@ -8,11 +8,12 @@
 
 use std::io::Write;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use chat_api::settings::{AppEnv, AuthMode};
 use chat_api::{Application, Settings};
 use reqwest::{Client, Method, Response};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use serde_json::Value;
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -214,13 +215,25 @@ fn say_skipped(what: &str, reason: &str) {
 async fn fresh_postgres_database() -> Option<String> {
     let admin_url =
         std::env::var("CHAT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let admin = match Database::connect(admin_url.as_str()).await {
+    // Once the server is known to be missing, later tests skip at once.
+    static UNREACHABLE: OnceLock<String> = OnceLock::new();
+    if let Some(reason) = UNREACHABLE.get() {
+        say_skipped("Postgres", reason);
+        return None;
+    }
+    let options = ConnectOptions::new(admin_url.as_str())
+        .connect_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(3))
+        .sqlx_logging(false)
+        .to_owned();
+    let admin = match Database::connect(options).await {
         Ok(db) => db,
         Err(e) if require_servers() => {
             panic!("Postgres at {admin_url} is required but unreachable: {e}")
         }
         Err(e) => {
-            say_skipped("Postgres", &format!("{admin_url} unreachable: {e}"));
+            let reason = UNREACHABLE.get_or_init(|| format!("{admin_url} unreachable: {e}"));
+            say_skipped("Postgres", reason);
             return None;
         }
     };
