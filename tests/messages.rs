@@ -28,12 +28,7 @@ async fn post_returns_the_full_message(app: TestApp) {
         )
         .await;
     assert_eq!(response.status(), 201);
-    assert!(
-        response.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/messages/")
-    );
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/messages/"));
     let message: Value = response.json().await.unwrap();
     assert!(message["id"].as_i64().unwrap() > 0);
     assert_eq!(message["room_id"], room);
@@ -44,20 +39,11 @@ async fn post_returns_the_full_message(app: TestApp) {
     assert_eq!(message["client_msg_id"], Value::Null);
     assert_eq!(message["edited"], false);
     assert!(message["created_at"].as_str().unwrap().ends_with('Z'));
-    let keys: Vec<&str> = message
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = message.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 10, "exactly API.md's fields: {keys:?}");
 
-    let fetched: Value = app
-        .get(&format!("/messages/{}", message["id"]))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value =
+        app.get(&format!("/messages/{}", message["id"])).await.json().await.unwrap();
     assert_eq!(fetched, message);
 
     // Identity falls back to X-User-Id, then to "anonymous"; content is kept verbatim.
@@ -74,17 +60,13 @@ async fn post_returns_the_full_message(app: TestApp) {
     assert_eq!(by_header["user_id"], "trader");
     assert_eq!(by_header["content"], html);
     assert_eq!(by_header["seq"], 2);
-    let anonymous = app
-        .post(&format!("/rooms/{room}/messages"), json!({"content": "hi"}))
-        .await;
+    let anonymous = app.post(&format!("/rooms/{room}/messages"), json!({"content": "hi"})).await;
     let anonymous: Value = anonymous.json().await.unwrap();
     assert_eq!(anonymous["user_id"], "anonymous");
 
     assert_error(app.get("/messages/987654").await, 404, "not_found").await;
     assert_error(app.get("/messages/nope").await, 404, "not_found").await;
-    let to_missing = app
-        .post("/rooms/987654/messages", json!({"content": "hi"}))
-        .await;
+    let to_missing = app.post("/rooms/987654/messages", json!({"content": "hi"})).await;
     assert_error(to_missing, 404, "not_found").await;
 }
 
@@ -104,48 +86,22 @@ async fn client_msg_id_makes_a_repeat_harmless(app: TestApp) {
 
     // Concurrent repeats still store one message.
     let repeats = (0..10).map(|_| {
-        app.post(
-            &path,
-            json!({"content": "burst", "user_id": "alice", "client_msg_id": "c-2"}),
-        )
+        app.post(&path, json!({"content": "burst", "user_id": "alice", "client_msg_id": "c-2"}))
     });
-    let statuses: Vec<u16> = futures::future::join_all(repeats)
-        .await
-        .iter()
-        .map(|r| r.status().as_u16())
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        9,
-        "{statuses:?}"
-    );
+    let statuses: Vec<u16> =
+        futures::future::join_all(repeats).await.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 9, "{statuses:?}");
 
     // The key belongs to its author: another user's c-1 is a new message.
-    let other = app
-        .post(
-            &path,
-            json!({"content": "mine", "user_id": "bob", "client_msg_id": "c-1"}),
-        )
-        .await;
+    let other =
+        app.post(&path, json!({"content": "mine", "user_id": "bob", "client_msg_id": "c-1"})).await;
     assert_eq!(other.status(), 201);
 
     let history: Value = app.get(&path).await.json().await.unwrap();
-    let seqs: Vec<i64> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(
-        seqs,
-        vec![1, 2, 3],
-        "no duplicate stored, no seq burnt by a repeat"
-    );
+    let seqs: Vec<i64> =
+        history["items"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, vec![1, 2, 3], "no duplicate stored, no seq burnt by a repeat");
 
     let too_long = json!({"content": "x", "client_msg_id": "k".repeat(65)});
     assert_error(app.post(&path, too_long).await, 422, "validation_failed").await;
@@ -162,42 +118,22 @@ async fn content_and_type_are_validated(app: TestApp) {
         (json!({"content": "null\u{0}byte"}), "content"),
         (json!({}), "content"),
         (json!({"content": 5}), "content"),
-        (
-            json!({"content": "ok", "message_type": "shout"}),
-            "message_type",
-        ),
+        (json!({"content": "ok", "message_type": "shout"}), "message_type"),
         (json!({"content": "ok", "user_id": ""}), "user_id"),
-        (
-            json!({"content": "ok", "user_id": "u".repeat(65)}),
-            "user_id",
-        ),
+        (json!({"content": "ok", "user_id": "u".repeat(65)}), "user_id"),
     ] {
-        let error = assert_error(
-            app.post(&path, body.clone()).await,
-            422,
-            "validation_failed",
-        )
-        .await;
+        let error =
+            assert_error(app.post(&path, body.clone()).await, 422, "validation_failed").await;
         let message = error["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains(field),
-            "{message:?} names {field} for {body}"
-        );
+        assert!(message.contains(field), "{message:?} names {field} for {body}");
     }
     let longest = app.post(&path, json!({"content": "ж".repeat(4000)})).await;
     assert_eq!(longest.status(), 201);
     let history: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!(
-        history["items"].as_array().unwrap().len(),
-        1,
-        "nothing invalid was stored"
-    );
+    assert_eq!(history["items"].as_array().unwrap().len(), 1, "nothing invalid was stored");
 
     let edit = app
-        .patch(
-            &format!("/messages/{}", history["items"][0]["id"]),
-            json!({"content": " "}),
-        )
+        .patch(&format!("/messages/{}", history["items"][0]["id"]), json!({"content": " "}))
         .await;
     assert_error(edit, 422, "validation_failed").await;
 }
@@ -233,36 +169,12 @@ async fn history_pages_by_seq(app: TestApp) {
     assert_eq!(page("?limit=7").await, (vec![1, 2, 3, 4, 5, 6, 7], false));
 
     let base = format!("/rooms/{room}/messages");
-    assert_error(
-        app.get(&format!("{base}?limit=0")).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_error(
-        app.get(&format!("{base}?limit=101")).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_error(
-        app.get(&format!("{base}?limit=many")).await,
-        400,
-        "bad_request",
-    )
-    .await;
-    assert_error(
-        app.get(&format!("{base}?before=x")).await,
-        400,
-        "bad_request",
-    )
-    .await;
-    assert_error(
-        app.get(&format!("{base}?before=3&after=1")).await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    assert_error(app.get(&format!("{base}?limit=0")).await, 422, "validation_failed").await;
+    assert_error(app.get(&format!("{base}?limit=101")).await, 422, "validation_failed").await;
+    assert_error(app.get(&format!("{base}?limit=many")).await, 400, "bad_request").await;
+    assert_error(app.get(&format!("{base}?before=x")).await, 400, "bad_request").await;
+    assert_error(app.get(&format!("{base}?before=3&after=1")).await, 422, "validation_failed")
+        .await;
     assert_error(app.get("/rooms/55555/messages").await, 404, "not_found").await;
 }
 
@@ -299,12 +211,8 @@ async fn edit_is_for_the_author_only(app: TestApp) {
 
     let fetched: Value = app.get(&path).await.json().await.unwrap();
     assert_eq!(fetched, edited);
-    assert_error(
-        app.patch("/messages/999999", json!({"content": "x"})).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(app.patch("/messages/999999", json!({"content": "x"})).await, 404, "not_found")
+        .await;
 }
 
 async fn delete_is_for_author_creator_or_moderator(app: TestApp) {
@@ -336,25 +244,10 @@ async fn delete_is_for_author_creator_or_moderator(app: TestApp) {
     assert_eq!(delete_as(&m2["id"], "owner", "").await.status(), 204);
     assert_eq!(delete_as(&m3["id"], "mod", "moderator").await.status(), 204);
     assert_error(delete_as(&m3["id"], "alice", "").await, 404, "not_found").await;
-    assert_error(
-        app.get(&format!("/messages/{}", m1["id"])).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(app.get(&format!("/messages/{}", m1["id"])).await, 404, "not_found").await;
 
-    let history: Value = app
-        .get(&format!("/rooms/{room}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&Value> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| &m["id"])
-        .collect();
+    let history: Value = app.get(&format!("/rooms/{room}/messages")).await.json().await.unwrap();
+    let ids: Vec<&Value> = history["items"].as_array().unwrap().iter().map(|m| &m["id"]).collect();
     assert_eq!(ids, vec![&m4["id"]], "history omits deleted messages");
     let next = app.post_message(room, "alice", "five").await;
     assert_eq!(next["seq"], 5, "deletion never reuses a seq");
@@ -383,24 +276,11 @@ async fn concurrent_writers_get_gapless_unique_seqs(app: TestApp) {
         seqs.push(writer.await.unwrap());
     }
     seqs.sort_unstable();
-    assert_eq!(
-        seqs,
-        (1..=50).collect::<Vec<i64>>(),
-        "seqs 1..=50, no duplicate, no gap"
-    );
+    assert_eq!(seqs, (1..=50).collect::<Vec<i64>>(), "seqs 1..=50, no duplicate, no gap");
 
-    let history: Value = app
-        .get(&format!("{path}?limit=100"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let stored: Vec<i64> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
+    let history: Value = app.get(&format!("{path}?limit=100")).await.json().await.unwrap();
+    let stored: Vec<i64> =
+        history["items"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(stored, (1..=50).collect::<Vec<i64>>());
 }
 
@@ -448,10 +328,7 @@ async fn paging_walks_ten_thousand_messages_both_ways(app: TestApp) {
         has_more = more;
     }
     assert_eq!(backward, (1..=TOTAL).collect::<Vec<i64>>());
-    assert_eq!(
-        backward.iter().collect::<BTreeSet<_>>().len(),
-        TOTAL as usize
-    );
+    assert_eq!(backward.iter().collect::<BTreeSet<_>>().len(), TOTAL as usize);
 }
 
 async fn system_messages_need_an_admin(app: TestApp) {
@@ -475,7 +352,9 @@ async fn system_messages_need_an_admin(app: TestApp) {
 
 /// Posts `count` messages through the service's own use case (not HTTP, for speed).
 async fn seed_messages(app: &TestApp, room: i64, count: i64) {
+    use chat_domain::ports::NoFanOut;
     use chat_domain::{Actor, ChatService, MessageInput, RoomId, UserId};
+    use chat_infra::memory::InProcessPresence;
     use chat_infra::{DatabaseSettings, SqlStore};
     use std::sync::Arc;
 
@@ -487,14 +366,16 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
     })
     .await
     .unwrap();
-    let chat = ChatService::new(Arc::new(store.clone()), Arc::new(store));
+    let chat = ChatService::new(
+        Arc::new(store.clone()),
+        Arc::new(store),
+        Arc::new(NoFanOut),
+        Arc::new(InProcessPresence::new()),
+    );
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();
     for i in 0..count {
-        let input = MessageInput {
-            content: format!("lot {i}"),
-            ..Default::default()
-        };
+        let input = MessageInput { content: format!("lot {i}"), ..Default::default() };
         chat.post_message(&actor, room, input).await.unwrap();
     }
 }

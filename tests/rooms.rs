@@ -43,12 +43,7 @@ async fn create_returns_the_room_with_location(app: TestApp) {
         "RFC 3339 millis UTC: {created_at}"
     );
     assert_eq!(room["created_at"], room["updated_at"]);
-    let keys: Vec<&str> = room
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = room.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 8, "exactly API.md's fields: {keys:?}");
 
     let fetched: Value = app.get(&location).await.json().await.unwrap();
@@ -73,29 +68,17 @@ async fn create_rejects_invalid_input(app: TestApp) {
         (json!({"name": ""}), "name"),
         (json!({"name": "   "}), "name"),
         (json!({"name": "x".repeat(101)}), "name"),
-        (
-            json!({"name": "ok", "description": "d".repeat(1001)}),
-            "description",
-        ),
+        (json!({"name": "ok", "description": "d".repeat(1001)}), "description"),
         (json!({"description": "no name"}), "name"),
         (json!({"name": 42}), "name"),
         (json!({"name": "ok", "members": ["", "bob"]}), "members"),
     ] {
-        let body = assert_error(
-            app.post("/rooms", body.clone()).await,
-            422,
-            "validation_failed",
-        )
-        .await;
+        let body =
+            assert_error(app.post("/rooms", body.clone()).await, 422, "validation_failed").await;
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(field), "message {message:?} names {field}");
     }
-    assert!(
-        app.post("/rooms", json!({"name": "x".repeat(100)}))
-            .await
-            .status()
-            == 201
-    );
+    assert!(app.post("/rooms", json!({"name": "x".repeat(100)})).await.status() == 201);
 
     let malformed = app
         .client
@@ -107,43 +90,23 @@ async fn create_rejects_invalid_input(app: TestApp) {
         .unwrap();
     assert_error(malformed, 400, "bad_request").await;
 
-    let no_json = app
-        .client
-        .post(app.url("/rooms"))
-        .body("name=x")
-        .send()
-        .await
-        .unwrap();
+    let no_json = app.client.post(app.url("/rooms")).body("name=x").send().await.unwrap();
     assert_error(no_json, 415, "unsupported_media_type").await;
 
     let huge = json!({"name": "big", "description": "d".repeat(100_000)});
     assert_error(app.post("/rooms", huge).await, 413, "payload_too_large").await;
 
     let list: Value = app.get("/rooms").await.json().await.unwrap();
-    assert_eq!(
-        list["items"].as_array().unwrap().len(),
-        1,
-        "only the valid room was stored"
-    );
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "only the valid room was stored");
 }
 
 async fn get_unknown_or_malformed_room_is_404(app: TestApp) {
     let body = assert_error(app.get("/rooms/999999").await, 404, "not_found").await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("999999")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("999999"));
     assert_error(app.get("/rooms/abc").await, 404, "not_found").await;
     assert_error(app.get("/rooms/0").await, 404, "not_found").await;
     assert_error(app.get("/rooms/-3").await, 404, "not_found").await;
-    assert_error(
-        app.get("/rooms/99999999999999999999999").await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(app.get("/rooms/99999999999999999999999").await, 404, "not_found").await;
 }
 
 async fn list_pages_with_a_cursor_and_validates_parameters(app: TestApp) {
@@ -196,32 +159,14 @@ async fn patch_renames_and_clears_description(app: TestApp) {
     assert_eq!(renamed["description"], "feed", "absent field is kept");
     assert!(renamed["updated_at"].as_str().unwrap() >= room["updated_at"].as_str().unwrap());
 
-    let cleared: Value = app
-        .patch(&path, json!({"description": null}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let cleared: Value = app.patch(&path, json!({"description": null})).await.json().await.unwrap();
     assert_eq!(cleared["description"], Value::Null);
     assert_eq!(cleared["name"], "Malting barley");
 
-    assert_error(
-        app.patch(&path, json!({"name": ""})).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_error(
-        app.patch("/rooms/424242", json!({"name": "x"})).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(app.patch(&path, json!({"name": ""})).await, 422, "validation_failed").await;
+    assert_error(app.patch("/rooms/424242", json!({"name": "x"})).await, 404, "not_found").await;
     let fetched: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!(
-        fetched["name"], "Malting barley",
-        "a rejected patch changes nothing"
-    );
+    assert_eq!(fetched["name"], "Malting barley", "a rejected patch changes nothing");
 }
 
 async fn only_creator_or_admin_changes_a_room(app: TestApp) {
@@ -236,23 +181,11 @@ async fn only_creator_or_admin_changes_a_room(app: TestApp) {
     let room: Value = created.json().await.unwrap();
     let path = format!("/rooms/{}", room["id"]);
 
-    let as_bob = |method: Method| {
-        app.client
-            .request(method, app.url(&path))
-            .header("x-user-id", "bob")
-    };
-    let patch = as_bob(Method::PATCH)
-        .json(&json!({"name": "Bob's"}))
-        .send()
-        .await
-        .unwrap();
+    let as_bob =
+        |method: Method| app.client.request(method, app.url(&path)).header("x-user-id", "bob");
+    let patch = as_bob(Method::PATCH).json(&json!({"name": "Bob's"})).send().await.unwrap();
     assert_error(patch, 403, "forbidden").await;
-    assert_error(
-        as_bob(Method::DELETE).send().await.unwrap(),
-        403,
-        "forbidden",
-    )
-    .await;
+    assert_error(as_bob(Method::DELETE).send().await.unwrap(), 403, "forbidden").await;
 
     let admin = app
         .client
@@ -264,21 +197,15 @@ async fn only_creator_or_admin_changes_a_room(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(admin.status(), 200);
-    let by_creator = app
-        .client
-        .delete(app.url(&path))
-        .header("x-user-id", "alice")
-        .send()
-        .await
-        .unwrap();
+    let by_creator =
+        app.client.delete(app.url(&path)).header("x-user-id", "alice").send().await.unwrap();
     assert_eq!(by_creator.status(), 204);
 }
 
 async fn delete_hides_room_but_keeps_messages(app: TestApp) {
     let room = app.create_room("Sunflower").await;
     let other = app.create_room("Rapeseed").await;
-    app.post_message(room, "anonymous", "kept after deletion")
-        .await;
+    app.post_message(room, "anonymous", "kept after deletion").await;
     let message = app.post_message(room, "anonymous", "me too").await;
 
     let deleted = app.delete(&format!("/rooms/{room}")).await;
@@ -286,39 +213,15 @@ async fn delete_hides_room_but_keeps_messages(app: TestApp) {
     assert!(deleted.bytes().await.unwrap().is_empty());
 
     assert_error(app.get(&format!("/rooms/{room}")).await, 404, "not_found").await;
-    assert_error(
-        app.delete(&format!("/rooms/{room}")).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(app.delete(&format!("/rooms/{room}")).await, 404, "not_found").await;
     let list: Value = app.get("/rooms").await.json().await.unwrap();
-    let ids: Vec<i64> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
+    let ids: Vec<i64> =
+        list["items"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, vec![other]);
-    let post = app
-        .post(
-            &format!("/rooms/{room}/messages"),
-            json!({"content": "hello?"}),
-        )
-        .await;
+    let post = app.post(&format!("/rooms/{room}/messages"), json!({"content": "hello?"})).await;
     assert_error(post, 404, "not_found").await;
-    assert_error(
-        app.get(&format!("/rooms/{room}/messages")).await,
-        404,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.get(&format!("/messages/{}", message["id"])).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(app.get(&format!("/rooms/{room}/messages")).await, 404, "not_found").await;
+    assert_error(app.get(&format!("/messages/{}", message["id"])).await, 404, "not_found").await;
 
     use sea_orm::{ConnectionTrait, Statement};
     let db = app.database().await;
@@ -356,12 +259,7 @@ async fn private_rooms_are_for_members(app: TestApp) {
     assert_eq!(get_as("seller", path.clone()).await.status(), 200);
     assert_eq!(get_as("buyer", path.clone()).await.status(), 200);
     assert_error(get_as("stranger", path.clone()).await, 403, "forbidden").await;
-    assert_error(
-        get_as("stranger", format!("{path}/messages")).await,
-        403,
-        "forbidden",
-    )
-    .await;
+    assert_error(get_as("stranger", format!("{path}/messages")).await, 403, "forbidden").await;
     let post = app
         .client
         .post(app.url(&format!("{path}/messages")))
@@ -372,24 +270,11 @@ async fn private_rooms_are_for_members(app: TestApp) {
     assert_error(post, 403, "forbidden").await;
 
     let ids = |list: Value| -> Vec<i64> {
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_i64().unwrap())
-            .collect()
+        list["items"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect()
     };
-    let for_stranger = ids(get_as("stranger", "/rooms".to_owned())
-        .await
-        .json()
-        .await
-        .unwrap());
+    let for_stranger = ids(get_as("stranger", "/rooms".to_owned()).await.json().await.unwrap());
     assert_eq!(for_stranger, vec![public]);
-    let for_buyer = ids(get_as("buyer", "/rooms".to_owned())
-        .await
-        .json()
-        .await
-        .unwrap());
+    let for_buyer = ids(get_as("buyer", "/rooms".to_owned()).await.json().await.unwrap());
     assert_eq!(for_buyer, vec![room["id"].as_i64().unwrap(), public]);
 }
 
@@ -397,10 +282,7 @@ async fn conventions_hold_on_every_path(app: TestApp) {
     let room = app.create_room("Slashes").await;
     assert_eq!(app.get("/rooms/").await.status(), 200);
     assert_eq!(app.get(&format!("/rooms/{room}/")).await.status(), 200);
-    assert_eq!(
-        app.get(&format!("/rooms/{room}/messages/")).await.status(),
-        200
-    );
+    assert_eq!(app.get(&format!("/rooms/{room}/messages/")).await.status(), 200);
 
     let echoed = app
         .client
@@ -423,18 +305,12 @@ async fn conventions_hold_on_every_path(app: TestApp) {
     let body = assert_error(unknown, 404, "not_found").await;
     assert_eq!(body["error"]["request_id"], "rid-404");
     assert_error(
-        app.request(Method::PUT, &format!("/rooms/{room}"), None)
-            .await,
+        app.request(Method::PUT, &format!("/rooms/{room}"), None).await,
         405,
         "method_not_allowed",
     )
     .await;
-    assert_error(
-        app.request(Method::POST, "/health", None).await,
-        405,
-        "method_not_allowed",
-    )
-    .await;
+    assert_error(app.request(Method::POST, "/health", None).await, 405, "method_not_allowed").await;
 }
 
 async fn health_reports_database_ok(app: TestApp) {
@@ -450,12 +326,7 @@ async fn health_reports_database_ok(app: TestApp) {
 
 async fn users_of_a_room_is_an_empty_list_without_sockets(app: TestApp) {
     let room = app.create_room("Quiet").await;
-    let users: Value = app
-        .get(&format!("/rooms/{room}/users"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
     assert_eq!(users, json!({"items": []}));
     assert_error(app.get("/rooms/31337/users").await, 404, "not_found").await;
 }

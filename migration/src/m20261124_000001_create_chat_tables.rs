@@ -49,11 +49,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(RoomMembers::RoomId))
                     .col(string_len(RoomMembers::UserId, 64))
                     .col(timestamp_with_time_zone(RoomMembers::AddedAt))
-                    .primary_key(
-                        Index::create()
-                            .col(RoomMembers::RoomId)
-                            .col(RoomMembers::UserId),
-                    )
+                    .primary_key(Index::create().col(RoomMembers::RoomId).col(RoomMembers::UserId))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_room_members_room")
@@ -140,20 +136,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Messages::Table).if_exists().to_owned())
-            .await?;
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(RoomMembers::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_table(Table::drop().table(Rooms::Table).if_exists().to_owned())
-            .await?;
+        manager.drop_table(Table::drop().table(Messages::Table).if_exists().to_owned()).await?;
+        manager.drop_table(Table::drop().table(RoomMembers::Table).if_exists().to_owned()).await?;
+        manager.drop_table(Table::drop().table(Rooms::Table).if_exists().to_owned()).await?;
         Ok(())
     }
 }

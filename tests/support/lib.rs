@@ -6,6 +6,8 @@
 //! the Postgres variants are skipped, saying so on stderr — unless
 //! `CHAT_TEST_REQUIRE_SERVERS=1` (CI), which makes them fail instead.
 
+pub mod socket;
+
 use std::io::Write;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -44,12 +46,15 @@ macro_rules! on_both_databases {
     };
 }
 
-/// A running service and an HTTP client pointed at it.
+/// A running service and an HTTP client pointed at it. Dropping it shuts the
+/// service down.
 pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub database_url: String,
     pub settings: Settings,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Settings for a test instance: random port, loopback, the given database.
@@ -72,6 +77,11 @@ pub fn test_settings(database_url: &str) -> Settings {
         cors_origins: None,
         max_body_bytes: 65536,
         request_timeout_secs: 30,
+        ws_ping_interval_ms: 20_000,
+        ws_pong_timeout_ms: 10_000,
+        ws_max_frame_bytes: 65536,
+        ws_queue_capacity: 256,
+        ws_close_grace_ms: 5_000,
     }
 }
 
@@ -96,16 +106,36 @@ impl TestApp {
     }
 
     pub async fn start_with(settings: Settings) -> Self {
-        let app = Application::build(&settings)
-            .await
-            .expect("application builds");
+        let app = Application::build(&settings).await.expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
         Self {
             address,
             client: Client::new(),
             database_url: settings.database_url.clone(),
             settings,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Another instance of the service on the same database, with changed settings.
+    pub async fn another(&self, change: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        change(&mut settings);
+        Self::start_with(settings).await
+    }
+
+    /// Shuts the service down (as on SIGTERM) and waits until it has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server stops cleanly");
         }
     }
 
@@ -175,23 +205,11 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
         .map(str::to_owned)
         .expect("x-request-id header");
     let content_type = response.headers().get("content-type").cloned();
-    assert_eq!(
-        content_type.as_ref().and_then(|v| v.to_str().ok()),
-        Some("application/json")
-    );
+    assert_eq!(content_type.as_ref().and_then(|v| v.to_str().ok()), Some("application/json"));
     let body: Value = response.json().await.expect("error body is json");
     assert_eq!(body["error"]["code"], code, "error code in {body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "message in {body}"
-    );
-    assert_eq!(
-        body["error"]["request_id"],
-        request_id.as_str(),
-        "request id in {body}"
-    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "message in {body}");
+    assert_eq!(body["error"]["request_id"], request_id.as_str(), "request id in {body}");
     body
 }
 
@@ -243,8 +261,6 @@ async fn fresh_postgres_database() -> Option<String> {
         .await
         .expect("create test database");
     let _ = admin.close().await;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("postgres url has a database");
+    let (base, _) = admin_url.rsplit_once('/').expect("postgres url has a database");
     Some(format!("{base}/{name}"))
 }

@@ -7,6 +7,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ws;
 
 pub use settings::Settings;
 pub use startup::{Application, StartupError};

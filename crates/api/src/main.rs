@@ -17,11 +17,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let level = if settings.debug {
-        "debug"
-    } else {
-        settings.log_level.as_str()
-    };
+    let level = if settings.debug { "debug" } else { settings.log_level.as_str() };
     telemetry::init(level, settings.effective_log_format());
     let app = match Application::build(&settings).await {
         Ok(app) => app,

@@ -1,20 +1,30 @@
 //! Building the application from settings (adapters wired into the service) and
 //! running it until a shutdown signal. `main` and the tests both start here.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
 use chat_domain::ChatService;
+use chat_infra::memory::InProcessPresence;
 use chat_infra::sql::ConnectError;
 use chat_infra::{DatabaseSettings, SqlStore};
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use crate::http;
 use crate::settings::{AuthMode, Settings};
 use crate::state::AppState;
+use crate::ws::Hub;
+use crate::ws::closer::codes;
+
+/// Events waiting for a room's pump; beyond this the pump catches up from storage.
+const ROOM_EVENT_QUEUE: usize = 4096;
+/// How long shutdown waits for sockets to say goodbye.
+const SOCKET_DRAIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Error)]
 pub enum StartupError {
@@ -30,6 +40,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     app: tower_http::normalize_path::NormalizePath<axum::Router>,
+    hub: Hub,
+    tasks: TaskTracker,
 }
 
 impl Application {
@@ -48,39 +60,62 @@ impl Application {
         })
         .await?;
         tracing::info!(backend = store.backend_name(), "database ready");
-        let chat = ChatService::new(Arc::new(store.clone()), Arc::new(store.clone()));
-        let state = AppState { chat, store };
+        let repository = Arc::new(store.clone());
+        let hub = Hub::new(repository.clone(), repository.clone(), ROOM_EVENT_QUEUE);
+        let chat = ChatService::new(
+            repository.clone(),
+            repository,
+            Arc::new(hub.clone()),
+            Arc::new(InProcessPresence::new()),
+        );
+        let tasks = TaskTracker::new();
+        let state = AppState {
+            chat,
+            store,
+            hub: hub.clone(),
+            sockets: settings.sockets(),
+            tasks: tasks.clone(),
+        };
         let address = format!("{}:{}", settings.host, settings.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|e| StartupError::Listen {
-                address: address.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(Self {
-            listener,
-            app: http::app(state, settings),
-        })
+        let listener = TcpListener::bind(&address).await.map_err(|e| StartupError::Listen {
+            address: address.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self { listener, app: http::app(state, settings), hub, tasks })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT/SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves; then stops accepting, closes every socket
+    /// with 1001, and lets in-flight requests and socket writes finish.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         if let Ok(address) = self.listener.local_addr() {
             tracing::info!(%address, "listening");
         }
-        axum::serve(
-            self.listener,
-            ServiceExt::<Request>::into_make_service(self.app),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+        let hub = self.hub.clone();
+        let graceful = async move {
+            stop.await;
+            tracing::info!("shutting down: closing sockets, finishing in-flight requests");
+            hub.close_all(codes::GOING_AWAY);
+        };
+        let served = axum::serve(self.listener, ServiceExt::<Request>::into_make_service(self.app))
+            .with_graceful_shutdown(graceful)
+            .await;
+        self.tasks.close();
+        if tokio::time::timeout(SOCKET_DRAIN, self.tasks.wait()).await.is_err() {
+            tracing::warn!("some sockets did not close in time");
+        }
+        served
     }
 }
 
@@ -105,5 +140,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }

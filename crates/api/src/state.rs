@@ -2,9 +2,16 @@
 
 use chat_domain::ChatService;
 use chat_infra::SqlStore;
+use tokio_util::task::TaskTracker;
+
+use crate::ws::{Hub, SocketSettings};
 
 #[derive(Clone)]
 pub struct AppState {
     pub chat: ChatService,
     pub store: SqlStore,
+    pub hub: Hub,
+    pub sockets: SocketSettings,
+    /// Open socket tasks, so shutdown can wait for them.
+    pub tasks: TaskTracker,
 }

@@ -12,9 +12,7 @@ pub fn init(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Json => registry
-            .with(fmt::layer().json().with_current_span(true))
-            .try_init(),
+        LogFormat::Json => registry.with(fmt::layer().json().with_current_span(true)).try_init(),
         LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
     };
 }

@@ -25,10 +25,7 @@ impl UserId {
             ));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(DomainError::validation(
-                "user_id",
-                "must not contain control characters",
-            ));
+            return Err(DomainError::validation("user_id", "must not contain control characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -85,10 +82,7 @@ impl Actor {
     }
 
     pub fn user(user_id: UserId) -> Self {
-        Self {
-            user_id,
-            roles: Vec::new(),
-        }
+        Self { user_id, roles: Vec::new() }
     }
 
     pub fn has(&self, role: Role) -> bool {

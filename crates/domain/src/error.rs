@@ -27,9 +27,6 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn validation(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::Validation {
-            field,
-            reason: reason.into(),
-        }
+        Self::Validation { field, reason: reason.into() }
     }
 }

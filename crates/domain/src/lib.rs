@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod error;
+pub mod events;
 pub mod message;
 pub mod paging;
 pub mod ports;
@@ -13,9 +14,10 @@ pub mod timestamp;
 
 pub use actor::{Actor, Role, UserId};
 pub use error::DomainError;
+pub use events::{Delivery, RoomEvent};
 pub use message::{
     ClientMsgId, Message, MessageContent, MessageId, MessageType, NewMessage, Posted,
 };
 pub use paging::{HistoryPage, HistoryQuery, Limit, RoomCursor, RoomPage};
 pub use room::{NewRoom, Room, RoomChanges, RoomDescription, RoomId, RoomName};
-pub use service::{ChatService, MessageEdit, MessageInput, RoomInput, RoomPatchInput};
+pub use service::{ChatService, Joined, MessageEdit, MessageInput, RoomInput, RoomPatchInput};

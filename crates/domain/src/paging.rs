@@ -14,10 +14,7 @@ impl Limit {
         if (1..=i64::from(Self::MAX)).contains(&raw) {
             Ok(Self(raw as u32))
         } else {
-            Err(DomainError::validation(
-                "limit",
-                format!("must be between 1 and {}", Self::MAX),
-            ))
+            Err(DomainError::validation("limit", format!("must be between 1 and {}", Self::MAX)))
         }
     }
 
@@ -54,10 +51,9 @@ impl HistoryQuery {
             (Some(b), None) if b < 1 => {
                 Err(DomainError::validation("before", "must be a positive seq"))
             }
-            (None, Some(a)) if a < 0 => Err(DomainError::validation(
-                "after",
-                "must be zero or a positive seq",
-            )),
+            (None, Some(a)) if a < 0 => {
+                Err(DomainError::validation("after", "must be zero or a positive seq"))
+            }
             (Some(b), None) => Ok(Self::Before(b)),
             (None, Some(a)) => Ok(Self::After(a)),
             (None, None) => Ok(Self::Latest),
@@ -112,18 +108,9 @@ mod tests {
 
     #[test]
     fn history_bounds() {
-        assert_eq!(
-            HistoryQuery::from_bounds(None, None).unwrap(),
-            HistoryQuery::Latest
-        );
-        assert_eq!(
-            HistoryQuery::from_bounds(Some(5), None).unwrap(),
-            HistoryQuery::Before(5)
-        );
-        assert_eq!(
-            HistoryQuery::from_bounds(None, Some(0)).unwrap(),
-            HistoryQuery::After(0)
-        );
+        assert_eq!(HistoryQuery::from_bounds(None, None).unwrap(), HistoryQuery::Latest);
+        assert_eq!(HistoryQuery::from_bounds(Some(5), None).unwrap(), HistoryQuery::Before(5));
+        assert_eq!(HistoryQuery::from_bounds(None, Some(0)).unwrap(), HistoryQuery::After(0));
         assert!(HistoryQuery::from_bounds(Some(1), Some(2)).is_err());
         assert!(HistoryQuery::from_bounds(Some(0), None).is_err());
         assert!(HistoryQuery::from_bounds(None, Some(-1)).is_err());

@@ -111,48 +111,32 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let mut response = status.into_response();
-        response.extensions_mut().insert(ErrorInfo {
-            code,
-            message: self.to_string(),
-        });
+        response.extensions_mut().insert(ErrorInfo { code, message: self.to_string() });
         response
     }
 }
 
 /// The fallback for unknown routes.
 pub async fn route_not_found(request: Request) -> ApiError {
-    ApiError::NotFound(format!(
-        "no route for {} {}",
-        request.method(),
-        request.uri().path()
-    ))
+    ApiError::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
 }
 
 /// Middleware: gives every 4xx/5xx response API.md's JSON error body with the
 /// request id, whether it came from a handler ([`ErrorInfo`]) or from axum and
 /// tower layers (404, 405, 408, 413 …), keeping their headers.
 pub async fn render_errors(State(()): State<()>, request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id =
+        request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (mut parts, _body) = response.into_parts();
-    let info = parts
-        .extensions
-        .remove::<ErrorInfo>()
-        .unwrap_or_else(|| fallback_info(status));
+    let info = parts.extensions.remove::<ErrorInfo>().unwrap_or_else(|| fallback_info(status));
     let body =
         json!({"error": {"code": info.code, "message": info.message, "request_id": request_id}});
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
@@ -174,8 +158,5 @@ fn fallback_info(status: StatusCode) -> ErrorInfo {
         s if s.is_server_error() => ("internal", "internal error"),
         _ => ("bad_request", "bad request"),
     };
-    ErrorInfo {
-        code,
-        message: message.to_owned(),
-    }
+    ErrorInfo { code, message: message.to_owned() }
 }

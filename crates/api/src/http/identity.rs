@@ -37,16 +37,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let from_query = Query::<UserQuery>::try_from_uri(&parts.uri)
-            .ok()
-            .and_then(|q| q.0.user_id);
-        let from_header = || {
-            parts
-                .headers
-                .get("x-user-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let from_query =
+            Query::<UserQuery>::try_from_uri(&parts.uri).ok().and_then(|q| q.0.user_id);
+        let from_header =
+            || parts.headers.get("x-user-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let user_id = match from_query.or_else(from_header) {
             Some(raw) => UserId::parse(&raw)?,
             None => UserId::anonymous(),

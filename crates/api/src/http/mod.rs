@@ -29,20 +29,13 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/rooms", get(rooms::list).post(rooms::create))
-        .route(
-            "/rooms/{room_id}",
-            get(rooms::get).patch(rooms::update).delete(rooms::delete),
-        )
+        .route("/rooms/{room_id}", get(rooms::get).patch(rooms::update).delete(rooms::delete))
         .route("/rooms/{room_id}/users", get(rooms::users))
-        .route(
-            "/rooms/{room_id}/messages",
-            get(messages::history).post(messages::post),
-        )
+        .route("/ws/{room_id}", get(crate::ws::upgrade))
+        .route("/rooms/{room_id}/messages", get(messages::history).post(messages::post))
         .route(
             "/messages/{message_id}",
-            get(messages::get)
-                .patch(messages::edit)
-                .delete(messages::delete),
+            get(messages::get).patch(messages::edit).delete(messages::delete),
         )
         .fallback(error::route_not_found)
         .with_state(state)
@@ -51,21 +44,19 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                        let request_id = request
-                            .headers()
-                            .get(&REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!(
-                            "request",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id = %request_id,
-                        )
-                    }),
-                )
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %request_id,
+                    )
+                }))
                 .layer(middleware::from_fn_with_state((), error::render_errors))
                 .layer(cors(settings))
                 .layer(TimeoutLayer::with_status_code(
@@ -80,20 +71,12 @@ fn cors(settings: &Settings) -> CorsLayer {
     let origins = match settings.cors_origin_list() {
         None => AllowOrigin::from(Any),
         Some(list) => AllowOrigin::list(
-            list.iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok())
-                .collect::<Vec<_>>(),
+            list.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect::<Vec<_>>(),
         ),
     };
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allow_headers(Any)
         .expose_headers([REQUEST_ID, HeaderName::from_static("location")])
 }

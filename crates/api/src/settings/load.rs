@@ -21,10 +21,7 @@ pub fn load() -> Result<Settings, SettingsError> {
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()
     {
-        return Err(SettingsError::Setting {
-            name: ".env",
-            reason: e.to_string(),
-        });
+        return Err(SettingsError::Setting { name: ".env", reason: e.to_string() });
     }
     let app_env = std::env::var("APP_ENV").unwrap_or_else(|_| "development".to_owned());
     let dir = std::env::var("CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
@@ -45,6 +42,16 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
             name: "DATABASE_MAX_CONNECTIONS",
             reason: "must be at least 1".to_owned(),
         });
+    }
+    for (name, value) in [
+        ("WS_PING_INTERVAL_MS", s.ws_ping_interval_ms),
+        ("WS_PONG_TIMEOUT_MS", s.ws_pong_timeout_ms),
+        ("WS_MAX_FRAME_BYTES", s.ws_max_frame_bytes as u64),
+        ("WS_QUEUE_CAPACITY", s.ws_queue_capacity as u64),
+    ] {
+        if value == 0 {
+            return Err(SettingsError::Setting { name, reason: "must be at least 1".to_owned() });
+        }
     }
     if s.max_body_bytes < 1024 {
         return Err(SettingsError::Setting {

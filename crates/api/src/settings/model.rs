@@ -47,6 +47,11 @@ pub struct Settings {
     pub cors_origins: Option<String>,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub ws_ping_interval_ms: u64,
+    pub ws_pong_timeout_ms: u64,
+    pub ws_max_frame_bytes: usize,
+    pub ws_queue_capacity: usize,
+    pub ws_close_grace_ms: u64,
 }
 
 impl Settings {
@@ -65,6 +70,16 @@ impl Settings {
         })
     }
 
+    pub fn sockets(&self) -> crate::ws::SocketSettings {
+        crate::ws::SocketSettings {
+            ping_interval: Duration::from_millis(self.ws_ping_interval_ms),
+            pong_timeout: Duration::from_millis(self.ws_pong_timeout_ms),
+            max_frame_bytes: self.ws_max_frame_bytes,
+            queue_capacity: self.ws_queue_capacity,
+            close_grace: Duration::from_millis(self.ws_close_grace_ms),
+        }
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
@@ -75,11 +90,6 @@ impl Settings {
         if raw.is_empty() || raw == "*" {
             return None;
         }
-        Some(
-            raw.split(',')
-                .map(|o| o.trim().to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
-        )
+        Some(raw.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
     }
 }

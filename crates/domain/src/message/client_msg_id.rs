@@ -11,10 +11,7 @@ impl ClientMsgId {
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         if raw.is_empty() {
-            return Err(DomainError::validation(
-                "client_msg_id",
-                "must not be empty",
-            ));
+            return Err(DomainError::validation("client_msg_id", "must not be empty"));
         }
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(DomainError::validation(

@@ -12,10 +12,7 @@ impl MessageContent {
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         if raw.trim().is_empty() {
-            return Err(DomainError::validation(
-                "content",
-                "must not be empty or only whitespace",
-            ));
+            return Err(DomainError::validation("content", "must not be empty or only whitespace"));
         }
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(DomainError::validation(
@@ -23,10 +20,7 @@ impl MessageContent {
                 format!("must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if raw
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-        {
+        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             return Err(DomainError::validation(
                 "content",
                 "must not contain control characters other than newline and tab",
@@ -52,10 +46,7 @@ mod tests {
     fn accepts_plain_text_as_is() {
         let html = "<img src=x onerror=alert(1)>";
         assert_eq!(MessageContent::parse(html).unwrap().as_str(), html);
-        assert_eq!(
-            MessageContent::parse(" hi\n\tthere ").unwrap().as_str(),
-            " hi\n\tthere "
-        );
+        assert_eq!(MessageContent::parse(" hi\n\tthere ").unwrap().as_str(), " hi\n\tthere ");
         assert!(MessageContent::parse("Привіт, світ").is_ok());
     }
 
@@ -68,12 +59,6 @@ mod tests {
         assert!(MessageContent::parse("a\u{0}b").is_err());
         assert!(MessageContent::parse("a\rb").is_err());
         let err = MessageContent::parse("").unwrap_err();
-        assert!(matches!(
-            err,
-            DomainError::Validation {
-                field: "content",
-                ..
-            }
-        ));
+        assert!(matches!(err, DomainError::Validation { field: "content", .. }));
     }
 }

@@ -1,10 +1,10 @@
 //! What kind of message it is: a person's text or a system announcement.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
     #[default]
@@ -18,10 +18,7 @@ impl MessageType {
         match raw {
             "text" => Ok(Self::Text),
             "system" => Ok(Self::System),
-            _ => Err(DomainError::validation(
-                "message_type",
-                "must be \"text\" or \"system\"",
-            )),
+            _ => Err(DomainError::validation("message_type", "must be \"text\" or \"system\"")),
         }
     }
 

@@ -1,13 +1,13 @@
 //! The Message entity and the input that creates one.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ClientMsgId, MessageContent, MessageType};
 use crate::{DomainError, RoomId, UserId};
 
 /// A message id: a positive 64-bit integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MessageId(i64);
 
@@ -16,10 +16,7 @@ impl MessageId {
         if raw > 0 {
             Ok(Self(raw))
         } else {
-            Err(DomainError::validation(
-                "message_id",
-                "must be a positive integer",
-            ))
+            Err(DomainError::validation("message_id", "must be a positive integer"))
         }
     }
 
@@ -34,7 +31,7 @@ impl std::fmt::Display for MessageId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,

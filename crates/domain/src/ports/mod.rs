@@ -1,8 +1,12 @@
 //! The ports: what the use cases need from the outside world, as traits the
-//! adapters in `chat-infra` implement.
+//! adapters in `chat-infra` (and the socket hub in `chat-api`) implement.
 
+mod fan_out;
 mod message_repository;
+mod presence;
 mod room_repository;
 
+pub use fan_out::{FanOut, NoFanOut};
 pub use message_repository::MessageRepository;
+pub use presence::{PresenceEntry, PresenceRegistry};
 pub use room_repository::{RoomRepository, RoomVisibility};

@@ -16,10 +16,7 @@ impl RoomDescription {
                 format!("must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if raw
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-        {
+        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
             return Err(DomainError::validation(
                 "description",
                 "must not contain control characters",

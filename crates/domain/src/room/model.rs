@@ -1,13 +1,13 @@
 //! The Room entity and the inputs that create or change one.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{RoomDescription, RoomName};
 use crate::{DomainError, UserId};
 
 /// A room id: a positive 64-bit integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RoomId(i64);
 
@@ -16,10 +16,7 @@ impl RoomId {
         if raw > 0 {
             Ok(Self(raw))
         } else {
-            Err(DomainError::validation(
-                "room_id",
-                "must be a positive integer",
-            ))
+            Err(DomainError::validation("room_id", "must be a positive integer"))
         }
     }
 

@@ -21,10 +21,7 @@ impl RoomName {
             ));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(DomainError::validation(
-                "name",
-                "must not contain control characters",
-            ));
+            return Err(DomainError::validation("name", "must not contain control characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }

@@ -2,12 +2,12 @@
 
 use crate::message::NewMessage;
 use crate::{
-    Actor, ChatService, ClientMsgId, DomainError, HistoryPage, HistoryQuery, Limit, Message,
-    MessageContent, MessageId, MessageType, Posted, Role, RoomId, timestamp,
+    Actor, ChatService, ClientMsgId, Delivery, DomainError, HistoryPage, HistoryQuery, Limit,
+    Message, MessageContent, MessageId, MessageType, Posted, Role, RoomEvent, RoomId, timestamp,
 };
 
 /// Raw input for a new message, as a client sent it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageInput {
     pub content: String,
     pub message_type: Option<String>,
@@ -28,24 +28,17 @@ impl ChatService {
         input: MessageInput,
     ) -> Result<Posted, DomainError> {
         let content = MessageContent::parse(&input.content)?;
-        let message_type = input
-            .message_type
-            .as_deref()
-            .map(MessageType::parse)
-            .transpose()?
-            .unwrap_or_default();
-        let client_msg_id = input
-            .client_msg_id
-            .as_deref()
-            .map(ClientMsgId::parse)
-            .transpose()?;
+        let message_type =
+            input.message_type.as_deref().map(MessageType::parse).transpose()?.unwrap_or_default();
+        let client_msg_id = input.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
         if message_type == MessageType::System && !actor.may_post_system() {
             return Err(DomainError::Forbidden(
                 "only admins and services may post system messages".to_owned(),
             ));
         }
         self.get_room(actor, room_id).await?;
-        self.messages
+        let posted = self
+            .messages
             .append(NewMessage {
                 room_id,
                 user_id: actor.user_id.clone(),
@@ -54,16 +47,17 @@ impl ChatService {
                 client_msg_id,
                 created_at: timestamp::now(),
             })
-            .await
+            .await?;
+        // A repeat was broadcast when it was first stored.
+        if let Posted::Created(message) = &posted {
+            self.fan_out.publish(Delivery::to_all(RoomEvent::Message(message.clone())));
+        }
+        Ok(posted)
     }
 
     /// A live message in a room the actor may read.
     pub async fn get_message(&self, actor: &Actor, id: MessageId) -> Result<Message, DomainError> {
-        let message = self
-            .messages
-            .find(id)
-            .await?
-            .ok_or_else(|| message_not_found(id))?;
+        let message = self.messages.find(id).await?.ok_or_else(|| message_not_found(id))?;
         match self.get_room(actor, message.room_id).await {
             Ok(_) => Ok(message),
             // A message of a deleted room is kept in storage but is gone for clients.
@@ -93,14 +87,15 @@ impl ChatService {
         let content = MessageContent::parse(&edit.content)?;
         let message = self.get_message(actor, id).await?;
         if message.user_id != actor.user_id.as_str() {
-            return Err(DomainError::Forbidden(
-                "only the author may edit a message".to_owned(),
-            ));
+            return Err(DomainError::Forbidden("only the author may edit a message".to_owned()));
         }
-        self.messages
+        let edited = self
+            .messages
             .edit(id, content, timestamp::now())
             .await?
-            .ok_or_else(|| message_not_found(id))
+            .ok_or_else(|| message_not_found(id))?;
+        self.fan_out.publish(Delivery::to_all(RoomEvent::MessageUpdated(edited.clone())));
+        Ok(edited)
     }
 
     /// The author, the room's creator, moderators and admins may delete.
@@ -122,6 +117,11 @@ impl ChatService {
             ));
         }
         if self.messages.delete(id, timestamp::now()).await? {
+            self.fan_out.publish(Delivery::to_all(RoomEvent::MessageDeleted {
+                id: message.id,
+                room_id: message.room_id,
+                seq: message.seq,
+            }));
             Ok(message)
         } else {
             Err(message_not_found(id))

@@ -2,13 +2,15 @@
 //! rules applied. They reach storage only through the ports.
 
 mod messages;
+mod presence;
 mod rooms;
 
 use std::sync::Arc;
 
-use crate::ports::{MessageRepository, RoomRepository};
+use crate::ports::{FanOut, MessageRepository, PresenceRegistry, RoomRepository};
 
 pub use messages::{MessageEdit, MessageInput};
+pub use presence::Joined;
 pub use rooms::{RoomInput, RoomPatchInput};
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -16,10 +18,17 @@ pub use rooms::{RoomInput, RoomPatchInput};
 pub struct ChatService {
     rooms: Arc<dyn RoomRepository>,
     messages: Arc<dyn MessageRepository>,
+    fan_out: Arc<dyn FanOut>,
+    presence: Arc<dyn PresenceRegistry>,
 }
 
 impl ChatService {
-    pub fn new(rooms: Arc<dyn RoomRepository>, messages: Arc<dyn MessageRepository>) -> Self {
-        Self { rooms, messages }
+    pub fn new(
+        rooms: Arc<dyn RoomRepository>,
+        messages: Arc<dyn MessageRepository>,
+        fan_out: Arc<dyn FanOut>,
+        presence: Arc<dyn PresenceRegistry>,
+    ) -> Self {
+        Self { rooms, messages, fan_out, presence }
     }
 }

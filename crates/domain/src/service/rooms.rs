@@ -3,8 +3,8 @@
 use crate::ports::RoomVisibility;
 use crate::room::RoomChanges;
 use crate::{
-    Actor, ChatService, DomainError, Limit, NewRoom, Room, RoomCursor, RoomDescription, RoomId,
-    RoomName, RoomPage, UserId, timestamp,
+    Actor, ChatService, Delivery, DomainError, Limit, NewRoom, Room, RoomCursor, RoomDescription,
+    RoomEvent, RoomId, RoomName, RoomPage, UserId, timestamp,
 };
 
 /// Raw input for a new room, as a client sent it.
@@ -26,11 +26,7 @@ pub struct RoomPatchInput {
 impl ChatService {
     pub async fn create_room(&self, actor: &Actor, input: RoomInput) -> Result<Room, DomainError> {
         let name = RoomName::parse(&input.name)?;
-        let description = input
-            .description
-            .as_deref()
-            .map(RoomDescription::parse)
-            .transpose()?;
+        let description = input.description.as_deref().map(RoomDescription::parse).transpose()?;
         let mut members = Vec::with_capacity(input.members.len());
         for raw in &input.members {
             let member = UserId::parse(raw).map_err(|_| {
@@ -111,6 +107,7 @@ impl ChatService {
         let room = self.get_room(actor, id).await?;
         ensure_room_owner(actor, &room, "delete")?;
         if self.rooms.deactivate(id, timestamp::now()).await? {
+            self.fan_out.publish(Delivery::to_all(RoomEvent::RoomDeleted { room_id: id }));
             Ok(room)
         } else {
             Err(DomainError::NotFound(format!("room {id} not found")))

@@ -84,11 +84,7 @@ pub(crate) async fn connect(
     let in_memory = url.contains(":memory:");
     let mut options = ConnectOptions::new(url.clone());
     options
-        .max_connections(if in_memory {
-            1
-        } else {
-            settings.max_connections
-        })
+        .max_connections(if in_memory { 1 } else { settings.max_connections })
         .connect_timeout(settings.connect_timeout)
         .acquire_timeout(settings.connect_timeout)
         .sqlx_logging(false)
@@ -102,23 +98,15 @@ pub(crate) async fn connect(
         });
     if in_memory {
         // Every new connection to `:memory:` is a new, empty database: keep one forever.
-        options
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None);
+        options.min_connections(1).idle_timeout(None).max_lifetime(None);
     }
     Database::connect(options)
         .await
-        .map_err(|e| ConnectError::Unreachable {
-            url: redact(&url),
-            reason: e.to_string(),
-        })
+        .map_err(|e| ConnectError::Unreachable { url: redact(&url), reason: e.to_string() })
 }
 
 pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<(), ConnectError> {
-    Migrator::up(db, None)
-        .await
-        .map_err(|e| ConnectError::Migration(e.to_string()))
+    Migrator::up(db, None).await.map_err(|e| ConnectError::Migration(e.to_string()))
 }
 
 #[cfg(test)]
@@ -131,19 +119,13 @@ mod tests {
             normalize_url("sqlite+aiosqlite:///./chat.db").unwrap(),
             "sqlite://./chat.db?mode=rwc"
         );
-        assert_eq!(
-            normalize_url("sqlite:///tmp/x.db").unwrap(),
-            "sqlite:///tmp/x.db?mode=rwc"
-        );
+        assert_eq!(normalize_url("sqlite:///tmp/x.db").unwrap(), "sqlite:///tmp/x.db?mode=rwc");
         assert_eq!(
             normalize_url("sqlite://chat.db?mode=rwc").unwrap(),
             "sqlite://chat.db?mode=rwc"
         );
         assert_eq!(normalize_url("sqlite::memory:").unwrap(), "sqlite::memory:");
-        assert_eq!(
-            normalize_url("sqlite://:memory:").unwrap(),
-            "sqlite://:memory:"
-        );
+        assert_eq!(normalize_url("sqlite://:memory:").unwrap(), "sqlite://:memory:");
         assert_eq!(
             normalize_url("postgresql+asyncpg://u:p@h:5432/db").unwrap(),
             "postgres://u:p@h:5432/db"

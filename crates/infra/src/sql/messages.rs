@@ -28,10 +28,7 @@ impl TryFrom<message::Model> for Message {
 
     fn try_from(m: message::Model) -> Result<Self, DomainError> {
         let message_type = MessageType::parse(&m.message_type).map_err(|_| {
-            DomainError::Internal(format!(
-                "message {} has unknown type {:?}",
-                m.id, m.message_type
-            ))
+            DomainError::Internal(format!("message {} has unknown type {:?}", m.id, m.message_type))
         })?;
         Ok(Message {
             id: MessageId::new(m.id)?,
@@ -53,20 +50,14 @@ impl MessageRepository for SqlStore {
     async fn append(&self, new: NewMessage) -> Result<Posted, DomainError> {
         let txn = self.db.begin().await.map_err(map_db_err)?;
         let locked = room::Entity::update_many()
-            .col_expr(
-                room::Column::LastSeq,
-                Expr::col(room::Column::LastSeq).add(1),
-            )
+            .col_expr(room::Column::LastSeq, Expr::col(room::Column::LastSeq).add(1))
             .filter(room::Column::Id.eq(new.room_id.get()))
             .filter(room::Column::IsActive.eq(true))
             .exec_with_returning(&txn)
             .await
             .map_err(map_db_err)?;
         let Some(room) = locked.into_iter().next() else {
-            return Err(DomainError::NotFound(format!(
-                "room {} not found",
-                new.room_id
-            )));
+            return Err(DomainError::NotFound(format!("room {} not found", new.room_id)));
         };
         // Checked under the room lock, so two retries of one message cannot both insert.
         if let Some(key) = &new.client_msg_id {
@@ -124,32 +115,23 @@ impl MessageRepository for SqlStore {
         let (select, newest_first) = match query {
             HistoryQuery::Latest => (base.order_by_desc(message::Column::Seq), true),
             HistoryQuery::Before(seq) => (
-                base.filter(message::Column::Seq.lt(seq))
-                    .order_by_desc(message::Column::Seq),
+                base.filter(message::Column::Seq.lt(seq)).order_by_desc(message::Column::Seq),
                 true,
             ),
             HistoryQuery::After(seq) => (
-                base.filter(message::Column::Seq.gt(seq))
-                    .order_by_asc(message::Column::Seq),
+                base.filter(message::Column::Seq.gt(seq)).order_by_asc(message::Column::Seq),
                 false,
             ),
         };
         let page_size = u64::from(limit.get());
         // One extra row tells whether there is more beyond the page.
-        let mut rows = select
-            .limit(page_size + 1)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
+        let mut rows = select.limit(page_size + 1).all(&self.db).await.map_err(map_db_err)?;
         let has_more = rows.len() as u64 > page_size;
         rows.truncate(page_size as usize);
         if newest_first {
             rows.reverse();
         }
-        let items = rows
-            .into_iter()
-            .map(Message::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = rows.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(HistoryPage { items, has_more })
     }
 

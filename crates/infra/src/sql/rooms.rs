@@ -53,17 +53,14 @@ impl RoomRepository for SqlStore {
         .insert(&txn)
         .await
         .map_err(map_db_err)?;
-        let members = std::iter::once(new.created_by)
-            .chain(new.members)
-            .map(|user| room_member::ActiveModel {
+        let members = std::iter::once(new.created_by).chain(new.members).map(|user| {
+            room_member::ActiveModel {
                 room_id: Set(created.id),
                 user_id: Set(user.into_string()),
                 added_at: Set(new.created_at),
-            });
-        room_member::Entity::insert_many(members)
-            .exec(&txn)
-            .await
-            .map_err(map_db_err)?;
+            }
+        });
+        room_member::Entity::insert_many(members).exec(&txn).await.map_err(map_db_err)?;
         txn.commit().await.map_err(map_db_err)?;
         created.try_into()
     }
@@ -109,15 +106,8 @@ impl RoomRepository for SqlStore {
             .map_err(map_db_err)?;
         let has_more = rows.len() as u64 > page_size;
         rows.truncate(page_size as usize);
-        let items = rows
-            .into_iter()
-            .map(Room::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if has_more {
-            items.last().map(|r| RoomCursor(r.id))
-        } else {
-            None
-        };
+        let items = rows.into_iter().map(Room::try_from).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if has_more { items.last().map(|r| RoomCursor(r.id)) } else { None };
         Ok(RoomPage { items, next_cursor })
     }
 
@@ -137,10 +127,7 @@ impl RoomRepository for SqlStore {
         if let Some(at) = changes.updated_at {
             update = update.col_expr(room::Column::UpdatedAt, Expr::value(at));
         }
-        let rows = update
-            .exec_with_returning(&self.db)
-            .await
-            .map_err(map_db_err)?;
+        let rows = update.exec_with_returning(&self.db).await.map_err(map_db_err)?;
         rows.into_iter().next().map(Room::try_from).transpose()
     }
 

@@ -26,10 +26,8 @@ struct Checks {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let database_ok = matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await,
-        Ok(Ok(()))
-    );
+    let database_ok =
+        matches!(tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await, Ok(Ok(())));
     let (status_code, status) = if database_ok {
         (StatusCode::OK, "ok")
     } else {

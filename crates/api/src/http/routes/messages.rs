@@ -53,11 +53,7 @@ pub async fn post(
         client_msg_id: body.client_msg_id,
     };
     let posted = state.chat.post_message(&actor, room, input).await?;
-    let status = if posted.is_new() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if posted.is_new() { StatusCode::CREATED } else { StatusCode::OK };
     let message = match posted {
         Posted::Created(m) | Posted::Duplicate(m) => m,
     };
@@ -72,20 +68,10 @@ pub async fn history(
     ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
     let room = room_id(&raw_room)?;
-    let limit = params
-        .limit
-        .map(Limit::parse)
-        .transpose()?
-        .unwrap_or_default();
+    let limit = params.limit.map(Limit::parse).transpose()?.unwrap_or_default();
     let query = HistoryQuery::from_bounds(params.before, params.after)?;
-    let page = state
-        .chat
-        .list_messages(caller.actor(), room, query, limit)
-        .await?;
-    Ok(Json(History {
-        items: page.items,
-        has_more: page.has_more,
-    }))
+    let page = state.chat.list_messages(caller.actor(), room, query, limit).await?;
+    Ok(Json(History { items: page.items, has_more: page.has_more }))
 }
 
 pub async fn get(
@@ -93,12 +79,7 @@ pub async fn get(
     caller: Caller,
     Path(raw_id): Path<String>,
 ) -> Result<Json<Message>, ApiError> {
-    Ok(Json(
-        state
-            .chat
-            .get_message(caller.actor(), message_id(&raw_id)?)
-            .await?,
-    ))
+    Ok(Json(state.chat.get_message(caller.actor(), message_id(&raw_id)?).await?))
 }
 
 pub async fn edit(
@@ -108,15 +89,8 @@ pub async fn edit(
     ApiJson(body): ApiJson<EditMessage>,
 ) -> Result<Json<Message>, ApiError> {
     let actor = caller.with_body_user(body.user_id.as_deref())?;
-    let edit = MessageEdit {
-        content: body.content,
-    };
-    Ok(Json(
-        state
-            .chat
-            .edit_message(&actor, message_id(&raw_id)?, edit)
-            .await?,
-    ))
+    let edit = MessageEdit { content: body.content };
+    Ok(Json(state.chat.edit_message(&actor, message_id(&raw_id)?, edit).await?))
 }
 
 pub async fn delete(
@@ -124,9 +98,6 @@ pub async fn delete(
     caller: Caller,
     Path(raw_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .chat
-        .delete_message(caller.actor(), message_id(&raw_id)?)
-        .await?;
+    state.chat.delete_message(caller.actor(), message_id(&raw_id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chat_domain::ports::PresenceEntry;
 use chat_domain::{Limit, Room, RoomCursor, RoomInput, RoomPatchInput};
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +44,7 @@ pub struct RoomList {
 
 #[derive(Serialize)]
 pub struct UserList {
-    items: Vec<serde_json::Value>,
+    items: Vec<PresenceEntry>,
 }
 
 pub async fn create(
@@ -59,12 +60,7 @@ pub async fn create(
     };
     let room = state.chat.create_room(caller.actor(), input).await?;
     let location = format!("/rooms/{}", room.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(room),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(room)).into_response())
 }
 
 pub async fn list(
@@ -72,11 +68,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<RoomList>, ApiError> {
-    let limit = query
-        .limit
-        .map(Limit::parse)
-        .transpose()?
-        .unwrap_or_default();
+    let limit = query.limit.map(Limit::parse).transpose()?.unwrap_or_default();
     let cursor = query
         .cursor
         .as_deref()
@@ -84,10 +76,7 @@ pub async fn list(
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page = state.chat.list_rooms(caller.actor(), cursor, limit).await?;
-    Ok(Json(RoomList {
-        items: page.items,
-        next_cursor: page.next_cursor.map(RoomCursor::encode),
-    }))
+    Ok(Json(RoomList { items: page.items, next_cursor: page.next_cursor.map(RoomCursor::encode) }))
 }
 
 pub async fn get(
@@ -95,12 +84,7 @@ pub async fn get(
     caller: Caller,
     Path(raw_id): Path<String>,
 ) -> Result<Json<Room>, ApiError> {
-    Ok(Json(
-        state
-            .chat
-            .get_room(caller.actor(), room_id(&raw_id)?)
-            .await?,
-    ))
+    Ok(Json(state.chat.get_room(caller.actor(), room_id(&raw_id)?).await?))
 }
 
 pub async fn update(
@@ -109,16 +93,8 @@ pub async fn update(
     Path(raw_id): Path<String>,
     ApiJson(body): ApiJson<PatchRoom>,
 ) -> Result<Json<Room>, ApiError> {
-    let input = RoomPatchInput {
-        name: body.name,
-        description: body.description,
-    };
-    Ok(Json(
-        state
-            .chat
-            .update_room(caller.actor(), room_id(&raw_id)?, input)
-            .await?,
-    ))
+    let input = RoomPatchInput { name: body.name, description: body.description };
+    Ok(Json(state.chat.update_room(caller.actor(), room_id(&raw_id)?, input).await?))
 }
 
 pub async fn delete(
@@ -126,23 +102,16 @@ pub async fn delete(
     caller: Caller,
     Path(raw_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .chat
-        .delete_room(caller.actor(), room_id(&raw_id)?)
-        .await?;
+    state.chat.delete_room(caller.actor(), room_id(&raw_id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Users with an open socket in the room. Sockets arrive with the real-time
-/// work; until then the list is truthfully empty for an existing room.
+/// Users with an open socket in the room now, on any instance.
 pub async fn users(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
 ) -> Result<Json<UserList>, ApiError> {
-    state
-        .chat
-        .get_room(caller.actor(), room_id(&raw_id)?)
-        .await?;
-    Ok(Json(UserList { items: Vec::new() }))
+    let items = state.chat.room_users(caller.actor(), room_id(&raw_id)?).await?;
+    Ok(Json(UserList { items }))
 }

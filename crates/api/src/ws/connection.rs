@@ -1,0 +1,360 @@
+//! One WebSocket connection: join, the `joined` frame, resume replay, then a
+//! reader (client frames → use cases) and a writer (queued frames, heartbeat
+//! pings, the close frame). Everything it holds is released on any way out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use chat_domain::{Actor, ChatService, DomainError, Limit, Posted, RoomEvent, RoomId, UserId};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use super::closer::{CloseReason, Closer, codes};
+use super::hub::{Hub, Outbound};
+use super::protocol::{self, ClientFrame, ErrorFrame};
+
+/// Socket limits and timings (from settings).
+#[derive(Debug, Clone, Copy)]
+pub struct SocketSettings {
+    pub ping_interval: Duration,
+    pub pong_timeout: Duration,
+    pub max_frame_bytes: usize,
+    pub queue_capacity: usize,
+    /// How long a closing socket may take to flush its last frames and the close
+    /// frame before the connection is simply dropped.
+    pub close_grace: Duration,
+}
+
+const REPLAY_PAGE: i64 = 100;
+
+pub struct Connection {
+    pub chat: ChatService,
+    pub hub: Hub,
+    pub actor: Actor,
+    pub room: RoomId,
+    pub since: Option<i64>,
+    pub settings: SocketSettings,
+}
+
+type Sink = SplitSink<WebSocket, WsMessage>;
+
+impl Connection {
+    pub async fn run(self, socket: WebSocket) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!(
+            "socket",
+            connection = %id,
+            room = %self.room,
+            user = %self.actor.user_id,
+        );
+        self.serve(socket, id).instrument(span).await;
+    }
+
+    async fn serve(self, socket: WebSocket, id: String) {
+        tracing::debug!("socket open");
+        let (mut sink, stream) = socket.split();
+        let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
+        let closer = Closer::default();
+        let mut subscription =
+            self.hub.subscribe(self.room, id.clone(), tx.clone(), closer.clone());
+
+        let joined = match self.chat.join_room(&self.actor, self.room, &id).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                let reason = match e {
+                    DomainError::NotFound(_) => codes::ROOM_DELETED,
+                    DomainError::Forbidden(_) => codes::POLICY,
+                    _ => codes::INTERNAL,
+                };
+                say_goodbye(&mut sink, reason, self.settings.close_grace).await;
+                return;
+            }
+        };
+        let started = self.start(&mut sink, &mut subscription, joined.users).await;
+        if let Some(last_sent) = started {
+            let clock = Clock::new();
+            let writer = tokio::spawn(
+                write_loop(sink, rx, closer.clone(), clock.clone(), last_sent, self.settings)
+                    .in_current_span(),
+            );
+            self.read_loop(stream, &id, &tx, &closer, &clock).await;
+            closer.close(codes::NORMAL);
+            let _ = writer.await;
+        }
+        drop(subscription);
+        if let Err(e) = self.chat.leave_room(&self.actor.user_id, self.room, &id).await {
+            tracing::warn!(error = %e, "cannot record the socket's departure");
+        }
+        tracing::debug!(reason = ?closer.reason(), "socket closed");
+    }
+
+    /// Sends `joined` and, on resume, every message after `since` up to the live
+    /// stream's floor. Returns the last seq the client has, or `None` if the
+    /// socket had to close.
+    async fn start(
+        &self,
+        sink: &mut Sink,
+        subscription: &mut super::hub::Subscription,
+        users: Vec<chat_domain::ports::PresenceEntry>,
+    ) -> Option<i64> {
+        let Ok(Some(floor)) =
+            tokio::time::timeout(Duration::from_secs(10), subscription.floor()).await
+        else {
+            say_goodbye(sink, codes::INTERNAL, self.settings.close_grace).await;
+            return None;
+        };
+        let joined = json!({
+            "type": "joined",
+            "room_id": self.room,
+            "user_id": self.actor.user_id,
+            "last_seq": floor,
+            "users": users,
+        });
+        send_text(sink, joined.to_string().into(), self.settings.close_grace).await.ok()?;
+        let Some(since) = self.since else {
+            return Some(floor);
+        };
+        let mut cursor = since;
+        let limit = Limit::parse(REPLAY_PAGE).ok()?;
+        while cursor < floor {
+            let page = match self.chat.replay(self.room, cursor, limit).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "resume replay failed");
+                    say_goodbye(sink, codes::INTERNAL, self.settings.close_grace).await;
+                    return None;
+                }
+            };
+            for message in page.items.into_iter().take_while(|m| m.seq <= floor) {
+                cursor = message.seq;
+                let text = serde_json::to_string(&RoomEvent::Message(message)).ok()?;
+                send_text(sink, text.into(), self.settings.close_grace).await.ok()?;
+            }
+            if !page.has_more {
+                break;
+            }
+        }
+        Some(since.max(floor))
+    }
+
+    async fn read_loop(
+        &self,
+        mut stream: SplitStream<WebSocket>,
+        id: &str,
+        tx: &mpsc::Sender<Outbound>,
+        closer: &Closer,
+        clock: &Clock,
+    ) {
+        loop {
+            let frame = tokio::select! {
+                _ = closer.closed() => return,
+                frame = stream.next() => frame,
+            };
+            match frame {
+                None => return,
+                Some(Err(e)) => {
+                    if is_too_big(e) {
+                        closer.close(codes::TOO_BIG);
+                    }
+                    return;
+                }
+                Some(Ok(message)) => {
+                    clock.touch();
+                    match message {
+                        WsMessage::Text(text) => {
+                            self.handle_text(text.as_str(), id, tx, closer).await
+                        }
+                        WsMessage::Binary(_) => reply(
+                            tx,
+                            closer,
+                            &ErrorFrame::new(
+                                "invalid_json",
+                                "frames must be JSON text, not binary",
+                            ),
+                        ),
+                        WsMessage::Close(_) => return,
+                        WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle_text(
+        &self,
+        text: &str,
+        id: &str,
+        tx: &mpsc::Sender<Outbound>,
+        closer: &Closer,
+    ) {
+        match protocol::parse(text) {
+            Err(error) => reply(tx, closer, &error),
+            Ok(ClientFrame::Ping) => reply(tx, closer, &json!({"type": "pong"})),
+            Ok(ClientFrame::Typing) => self.chat.typing(&self.actor, self.room, id),
+            Ok(ClientFrame::Message { input, user_id }) => {
+                let client_msg_id = input.client_msg_id.clone();
+                let actor = match user_id {
+                    Some(raw) => match UserId::parse(&raw) {
+                        Ok(user) => Actor::new(user, self.actor.roles.clone()),
+                        Err(e) => {
+                            let error =
+                                ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
+                            return reply(tx, closer, &error);
+                        }
+                    },
+                    None => self.actor.clone(),
+                };
+                match self.chat.post_message(&actor, self.room, input).await {
+                    // The broadcast brings the message back to this socket too.
+                    Ok(Posted::Created(_)) => {}
+                    // A repeat is not broadcast again: this socket alone gets the original.
+                    Ok(Posted::Duplicate(original)) => {
+                        reply(tx, closer, &RoomEvent::Message(original));
+                    }
+                    Err(e) => reply(
+                        tx,
+                        closer,
+                        &ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Queues a direct reply to this socket; a socket whose queue is full is too slow.
+fn reply(tx: &mpsc::Sender<Outbound>, closer: &Closer, frame: &impl serde::Serialize) {
+    let Ok(text) = serde_json::to_string(frame) else {
+        return;
+    };
+    if let Err(mpsc::error::TrySendError::Full(_)) =
+        tx.try_send(Outbound { seq: None, text: text.into() })
+    {
+        closer.close(codes::TOO_SLOW);
+    }
+}
+
+/// Time since the connection began, and when the client was last heard from.
+#[derive(Clone)]
+struct Clock {
+    start: Instant,
+    last_heard_ms: Arc<AtomicU64>,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self { start: Instant::now(), last_heard_ms: Arc::new(AtomicU64::new(0)) }
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_heard_ms.fetch_max(now, Ordering::AcqRel);
+    }
+
+    fn heard_since(&self, at: Instant) -> bool {
+        let at_ms = at.saturating_duration_since(self.start).as_millis() as u64;
+        self.last_heard_ms.load(Ordering::Acquire) >= at_ms
+    }
+}
+
+async fn write_loop(
+    mut sink: Sink,
+    mut rx: mpsc::Receiver<Outbound>,
+    closer: Closer,
+    clock: Clock,
+    mut last_sent: i64,
+    settings: SocketSettings,
+) {
+    let mut pings =
+        tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // When the outstanding ping was sent, if one is.
+    let mut awaiting_pong: Option<Instant> = None;
+    let reason = loop {
+        let pong_deadline = async {
+            match awaiting_pong {
+                Some(sent) => tokio::time::sleep_until(sent + settings.pong_timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
+            biased;
+            reason = closer.closed() => break reason,
+            () = pong_deadline => {
+                match awaiting_pong {
+                    Some(sent) if !clock.heard_since(sent) => {
+                        tracing::info!("no answer to ping; closing");
+                        closer.close(codes::HEARTBEAT_TIMEOUT);
+                    }
+                    _ => awaiting_pong = None,
+                }
+                continue;
+            }
+            out = rx.recv() => match out {
+                Some(out) => {
+                    if let Some(seq) = out.seq {
+                        if seq <= last_sent {
+                            continue;
+                        }
+                        last_sent = seq;
+                    }
+                    WsMessage::Text(out.text)
+                }
+                None => break codes::NORMAL,
+            },
+            _ = pings.tick() => {
+                if awaiting_pong.is_some_and(|sent| !clock.heard_since(sent)) {
+                    continue;
+                }
+                awaiting_pong = Some(Instant::now());
+                WsMessage::Ping(Default::default())
+            }
+        };
+        tokio::select! {
+            biased;
+            reason = closer.closed() => break reason,
+            sent = sink.send(next) => if sent.is_err() { return },
+        }
+    };
+    // Frames queued before the close (room_deleted, the last messages before a
+    // shutdown) still go out; a socket closed for not reading gets no more.
+    if reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT {
+        while let Ok(out) = rx.try_recv() {
+            if out.seq.is_some_and(|seq| seq <= last_sent) {
+                continue;
+            }
+            if send_text(&mut sink, out.text, settings.close_grace).await.is_err() {
+                return;
+            }
+        }
+    }
+    say_goodbye(&mut sink, reason, settings.close_grace).await;
+}
+
+async fn send_text(sink: &mut Sink, text: Utf8Bytes, wait: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(wait, sink.send(WsMessage::Text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Sends the close frame after whatever is still buffered, within the grace period.
+async fn say_goodbye(sink: &mut Sink, reason: CloseReason, grace: Duration) {
+    let frame = CloseFrame { code: reason.code, reason: reason.reason.into() };
+    let _ = tokio::time::timeout(grace, async {
+        let _ = sink.send(WsMessage::Close(Some(frame))).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}
+
+fn is_too_big(error: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    matches!(error.into_inner().downcast::<WsError>().map(|e| *e), Ok(WsError::Capacity(_)))
+}

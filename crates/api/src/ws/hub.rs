@@ -1,0 +1,352 @@
+//! The socket hub of this instance: which connections are in which room, and one
+//! "pump" task per room that delivers the room's events to them.
+//!
+//! The pump puts new messages in `seq` order with no gap before they reach any
+//! socket, whichever path and order the events arrived by (this instance, Redis,
+//! a full queue): a message with seq S implies that every seq below S has been
+//! committed, so a jump is filled from the database. Each broadcast is
+//! serialized once and the same bytes are queued to every socket; a socket whose
+//! bounded queue is full is closed with 1013 instead of slowing the room.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use chat_domain::ports::{FanOut, MessageRepository, RoomRepository};
+use chat_domain::{Delivery, DomainError, HistoryQuery, Limit, RoomEvent, RoomId};
+use tokio::sync::{mpsc, watch};
+
+use super::closer::{CloseReason, Closer, codes};
+
+/// A frame queued for one socket. `seq` is set for new messages, so a socket
+/// can drop one it already sent (resume replay overlapping the live stream).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub seq: Option<i64>,
+    pub text: Utf8Bytes,
+}
+
+/// Floor value before the pump has read the room's last seq.
+const UNKNOWN_FLOOR: i64 = -1;
+const FILL_PAGE: u32 = 100;
+
+struct Subscriber {
+    tx: mpsc::Sender<Outbound>,
+    closer: Closer,
+}
+
+struct Slot {
+    subscribers: HashMap<String, Subscriber>,
+    events: mpsc::Sender<Delivery>,
+    /// The seq up to which messages have been broadcast to this room's sockets.
+    floor: watch::Sender<i64>,
+    /// Set when an event could not be queued: the pump catches up to it from storage.
+    resync_to: Arc<AtomicI64>,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    rooms: Mutex<HashMap<RoomId, Slot>>,
+    messages: Arc<dyn MessageRepository>,
+    room_store: Arc<dyn RoomRepository>,
+    pump_capacity: usize,
+    shutting_down: AtomicBool,
+}
+
+impl Hub {
+    pub fn new(
+        messages: Arc<dyn MessageRepository>,
+        room_store: Arc<dyn RoomRepository>,
+        pump_capacity: usize,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                rooms: Mutex::new(HashMap::new()),
+                messages,
+                room_store,
+                pump_capacity,
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomId, Slot>> {
+        // A panic while holding the lock leaves plain maps behind: still usable.
+        self.inner.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a connection to a room. Until the returned [`Subscription`] is
+    /// dropped, every event of the room is queued to `tx`.
+    pub fn subscribe(
+        &self,
+        room: RoomId,
+        connection: String,
+        tx: mpsc::Sender<Outbound>,
+        closer: Closer,
+    ) -> Subscription {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            closer.close(codes::GOING_AWAY);
+        }
+        let mut rooms = self.rooms();
+        let slot = rooms.entry(room).or_insert_with(|| self.open_slot(room));
+        slot.subscribers.insert(connection.clone(), Subscriber { tx, closer });
+        Subscription { hub: self.clone(), room, connection, floor: slot.floor.subscribe() }
+    }
+
+    fn unsubscribe(&self, room: RoomId, connection: &str) {
+        let mut rooms = self.rooms();
+        if let Some(slot) = rooms.get_mut(&room) {
+            slot.subscribers.remove(connection);
+            if slot.subscribers.is_empty() {
+                // Dropping the slot drops the pump's sender: the pump ends.
+                rooms.remove(&room);
+            }
+        }
+    }
+
+    fn open_slot(&self, room: RoomId) -> Slot {
+        let (events, rx) = mpsc::channel(self.inner.pump_capacity);
+        let resync_to = Arc::new(AtomicI64::new(0));
+        tokio::spawn(Pump { hub: self.clone(), room, resync_to: resync_to.clone() }.run(rx));
+        Slot {
+            subscribers: HashMap::new(),
+            events,
+            floor: watch::channel(UNKNOWN_FLOOR).0,
+            resync_to,
+        }
+    }
+
+    /// Closes every socket (shutdown); later connections are closed at once.
+    pub fn close_all(&self, reason: CloseReason) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        for slot in self.rooms().values() {
+            for subscriber in slot.subscribers.values() {
+                subscriber.closer.close(reason);
+            }
+        }
+    }
+
+    /// Open sockets on this instance.
+    pub fn connection_count(&self) -> usize {
+        self.rooms().values().map(|slot| slot.subscribers.len()).sum()
+    }
+
+    /// Queues `delivery` to the room's pump if anyone here is in the room.
+    fn dispatch(&self, delivery: Delivery) {
+        let rooms = self.rooms();
+        let Some(slot) = rooms.get(&delivery.event.room_id()) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(delivery)) = slot.events.try_send(delivery) {
+            match delivery.event.new_message_seq() {
+                Some(seq) => {
+                    slot.resync_to.fetch_max(seq, Ordering::AcqRel);
+                }
+                None => {
+                    tracing::warn!(room = %delivery.event.room_id(), "room event queue full; event dropped")
+                }
+            }
+        }
+    }
+
+    /// Queues one event to every socket of the room (but the skipped one),
+    /// serialized once. Runs on the room's pump.
+    fn broadcast(&self, room: RoomId, delivery: &Delivery) {
+        let text: Utf8Bytes = match serde_json::to_string(&delivery.event) {
+            Ok(text) => text.into(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize room event");
+                return;
+            }
+        };
+        let seq = delivery.event.new_message_seq();
+        let room_deleted = matches!(delivery.event, RoomEvent::RoomDeleted { .. });
+        let mut rooms = self.rooms();
+        let Some(slot) = rooms.get_mut(&room) else {
+            return;
+        };
+        slot.subscribers.retain(|connection, subscriber| {
+            if delivery.skip_connection.as_deref() == Some(connection.as_str()) {
+                return true;
+            }
+            match subscriber.tx.try_send(Outbound { seq, text: text.clone() }) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::info!(%connection, "socket too slow; closing with 1013");
+                    subscriber.closer.close(codes::TOO_SLOW);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if let Some(seq) = seq {
+            // Under the same lock as the subscriber list, so a new subscriber
+            // reads a floor consistent with what it was sent.
+            slot.floor.send_replace(seq);
+        }
+        if room_deleted {
+            for subscriber in slot.subscribers.values() {
+                subscriber.closer.close(codes::ROOM_DELETED);
+            }
+        }
+    }
+
+    fn set_floor(&self, room: RoomId, seq: i64) {
+        if let Some(slot) = self.rooms().get(&room) {
+            slot.floor.send_replace(seq);
+        }
+    }
+
+    fn close_room(&self, room: RoomId, reason: CloseReason) {
+        if let Some(slot) = self.rooms().get(&room) {
+            for subscriber in slot.subscribers.values() {
+                subscriber.closer.close(reason);
+            }
+        }
+    }
+}
+
+impl FanOut for Hub {
+    fn publish(&self, delivery: Delivery) {
+        self.dispatch(delivery);
+    }
+}
+
+/// A connection's membership of a room's broadcast; leaving is dropping it.
+pub struct Subscription {
+    hub: Hub,
+    room: RoomId,
+    connection: String,
+    floor: watch::Receiver<i64>,
+}
+
+impl Subscription {
+    /// The seq up to which the room's messages were broadcast before this
+    /// subscription: everything above it reaches the subscriber live.
+    /// `None` when the room's pump gave up (the socket is being closed).
+    pub async fn floor(&mut self) -> Option<i64> {
+        self.floor.wait_for(|floor| *floor != UNKNOWN_FLOOR).await.ok().map(|floor| *floor)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.room, &self.connection);
+    }
+}
+
+/// The per-room task that orders and delivers events.
+struct Pump {
+    hub: Hub,
+    room: RoomId,
+    resync_to: Arc<AtomicI64>,
+}
+
+impl Pump {
+    async fn run(self, mut events: mpsc::Receiver<Delivery>) {
+        let Some(mut last) = self.initial_floor().await else {
+            return;
+        };
+        self.hub.set_floor(self.room, last);
+        while let Some(delivery) = events.recv().await {
+            match delivery.event.new_message_seq() {
+                Some(seq) if seq <= last => {}
+                Some(seq) => {
+                    if seq > last + 1 {
+                        match self.fill(last, seq - 1).await {
+                            Some(()) => {}
+                            None => return,
+                        }
+                    }
+                    self.hub.broadcast(self.room, &delivery);
+                    last = seq;
+                }
+                None => self.hub.broadcast(self.room, &delivery),
+            }
+            let behind = self.resync_to.load(Ordering::Acquire);
+            if behind > last {
+                if self.fill(last, behind).await.is_none() {
+                    return;
+                }
+                last = behind;
+            }
+        }
+    }
+
+    /// The room's last seq, read once the pump exists (so no later commit can
+    /// slip between the read and the subscription).
+    async fn initial_floor(&self) -> Option<i64> {
+        for attempt in 0..5u32 {
+            match self.hub.inner.room_store.find_active(self.room).await {
+                Ok(Some(room)) => return Some(room.last_seq),
+                Ok(None) => {
+                    self.hub.close_room(self.room, codes::ROOM_DELETED);
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(room = %self.room, error = %e, attempt, "cannot read room for its sockets");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+        self.hub.close_room(self.room, codes::INTERNAL);
+        None
+    }
+
+    /// Broadcasts the committed messages in `(after, upto]` from storage. On a
+    /// storage failure the room's sockets are closed (1011) so their clients
+    /// resume with `since=` rather than silently miss messages.
+    async fn fill(&self, after: i64, upto: i64) -> Option<()> {
+        let mut cursor = after;
+        while cursor < upto {
+            let page = match self.read_after(cursor).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(room = %self.room, error = %e, "cannot fill a gap; closing the room's sockets");
+                    self.hub.close_room(self.room, codes::INTERNAL);
+                    return None;
+                }
+            };
+            let mut done = !page.has_more || page.items.is_empty();
+            for message in page.items {
+                if message.seq > upto {
+                    done = true;
+                    break;
+                }
+                cursor = message.seq;
+                self.hub.broadcast(self.room, &Delivery::to_all(RoomEvent::Message(message)));
+            }
+            if done {
+                break;
+            }
+        }
+        Some(())
+    }
+
+    async fn read_after(&self, after: i64) -> Result<chat_domain::HistoryPage, DomainError> {
+        let limit = Limit::parse(i64::from(FILL_PAGE))?;
+        let mut last_error = None;
+        for attempt in 0..3u32 {
+            match self
+                .hub
+                .inner
+                .messages
+                .history(self.room, HistoryQuery::After(after), limit)
+                .await
+            {
+                Ok(page) => return Ok(page),
+                Err(e) => {
+                    last_error = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| DomainError::Internal("unreachable".to_owned())))
+    }
+}

@@ -1,0 +1,63 @@
+//! Real-time rooms: `GET /ws/{room_id}` upgrades to a WebSocket speaking API.md's
+//! frames. The hub fans room events out to this instance's sockets in seq order.
+
+pub mod closer;
+mod connection;
+pub mod hub;
+pub mod protocol;
+
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+pub use connection::SocketSettings;
+pub use hub::Hub;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiQuery, room_id};
+use crate::http::identity::Caller;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct SocketQuery {
+    since: Option<i64>,
+}
+
+/// Checks the room and the caller before upgrading: 404 for an unknown or deleted
+/// room and 403 for a private room the caller is not in, as plain HTTP errors.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_room): Path<String>,
+    ApiQuery(query): ApiQuery<SocketQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let room = room_id(&raw_room)?;
+    if let Some(since) = query.since
+        && since < 0
+    {
+        return Err(ApiError::BadRequest("since: must be zero or a positive seq".to_owned()));
+    }
+    let actor = caller.actor().clone();
+    state.chat.authorize_socket(&actor, room).await?;
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
+    let settings = state.sockets;
+    let connection = connection::Connection {
+        chat: state.chat.clone(),
+        hub: state.hub.clone(),
+        actor,
+        room,
+        since: query.since,
+        settings,
+    };
+    let tracker = state.tasks.clone();
+    Ok(upgrade
+        .max_message_size(settings.max_frame_bytes)
+        .max_frame_size(settings.max_frame_bytes)
+        .on_upgrade(move |socket| tracker.track_future(connection.run(socket)))
+        .into_response())
+}

@@ -1,0 +1,94 @@
+//! Socket-side use cases: joining and leaving a room (presence), typing, and
+//! the replay of committed messages that resume and gap-filling rely on.
+
+use crate::ports::PresenceEntry;
+use crate::{
+    Actor, ChatService, Delivery, DomainError, HistoryPage, HistoryQuery, Limit, Room, RoomEvent,
+    RoomId, UserId, timestamp,
+};
+
+/// What a socket learns when it joins.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub room: Room,
+    /// Users present, the joiner included.
+    pub users: Vec<PresenceEntry>,
+}
+
+impl ChatService {
+    /// Checks the actor may read the room (404/403 otherwise), without joining.
+    pub async fn authorize_socket(&self, actor: &Actor, room: RoomId) -> Result<Room, DomainError> {
+        self.get_room(actor, room).await
+    }
+
+    /// Records the socket `connection` in the room; the user's first socket there
+    /// announces `user_joined` to everybody else.
+    pub async fn join_room(
+        &self,
+        actor: &Actor,
+        room_id: RoomId,
+        connection: &str,
+    ) -> Result<Joined, DomainError> {
+        let room = self.get_room(actor, room_id).await?;
+        let at = timestamp::now();
+        let first = self.presence.socket_opened(room_id, &actor.user_id, connection, at).await?;
+        if first {
+            self.fan_out.publish(Delivery {
+                event: RoomEvent::UserJoined {
+                    room_id,
+                    user_id: actor.user_id.to_string(),
+                    timestamp: at,
+                },
+                skip_connection: Some(connection.to_owned()),
+            });
+        }
+        let users = self.presence.users(room_id).await?;
+        Ok(Joined { room, users })
+    }
+
+    /// Forgets the socket; the user's last socket announces `user_left`.
+    pub async fn leave_room(
+        &self,
+        user: &UserId,
+        room_id: RoomId,
+        connection: &str,
+    ) -> Result<(), DomainError> {
+        if self.presence.socket_closed(room_id, user, connection).await? {
+            self.fan_out.publish(Delivery::to_all(RoomEvent::UserLeft {
+                room_id,
+                user_id: user.to_string(),
+                timestamp: timestamp::now(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Tells the room's other sockets that the actor is typing.
+    pub fn typing(&self, actor: &Actor, room_id: RoomId, connection: &str) {
+        self.fan_out.publish(Delivery {
+            event: RoomEvent::Typing { room_id, user_id: actor.user_id.to_string() },
+            skip_connection: Some(connection.to_owned()),
+        });
+    }
+
+    /// Users with an open socket in a room the actor may read.
+    pub async fn room_users(
+        &self,
+        actor: &Actor,
+        room_id: RoomId,
+    ) -> Result<Vec<PresenceEntry>, DomainError> {
+        self.get_room(actor, room_id).await?;
+        self.presence.users(room_id).await
+    }
+
+    /// Committed messages after `after_seq`, ascending, for a subscriber whose
+    /// access was already checked (resume and gap filling).
+    pub async fn replay(
+        &self,
+        room_id: RoomId,
+        after_seq: i64,
+        limit: Limit,
+    ) -> Result<HistoryPage, DomainError> {
+        self.messages.history(room_id, HistoryQuery::After(after_seq), limit).await
+    }
+}

@@ -1,0 +1,5 @@
+//! In-process adapters: what a single instance uses when no Redis is configured.
+
+mod presence;
+
+pub use presence::InProcessPresence;

@@ -1,0 +1,116 @@
+//! Presence kept in this process's memory (one instance, no Redis).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chat_domain::ports::{PresenceEntry, PresenceRegistry};
+use chat_domain::{DomainError, RoomId, UserId};
+use chrono::{DateTime, Utc};
+
+/// A room's open connections: connection id → (user, connected at).
+type Sockets = HashMap<String, (UserId, DateTime<Utc>)>;
+
+/// Per room: each open connection's user and start time.
+#[derive(Default)]
+pub struct InProcessPresence {
+    rooms: Mutex<HashMap<RoomId, Sockets>>,
+}
+
+impl InProcessPresence {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Sockets>> {
+        // The maps stay consistent even if a holder panicked: keep using them.
+        self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl PresenceRegistry for InProcessPresence {
+    async fn socket_opened(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        connection: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let mut rooms = self.lock();
+        let sockets = rooms.entry(room).or_default();
+        sockets.insert(connection.to_owned(), (user.clone(), at));
+        Ok(sockets.values().filter(|(u, _)| u == user).count() == 1)
+    }
+
+    async fn socket_closed(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        connection: &str,
+    ) -> Result<bool, DomainError> {
+        let mut rooms = self.lock();
+        let Some(sockets) = rooms.get_mut(&room) else {
+            return Ok(false);
+        };
+        if sockets.remove(connection).is_none() {
+            return Ok(false);
+        }
+        let last = !sockets.values().any(|(u, _)| u == user);
+        if sockets.is_empty() {
+            rooms.remove(&room);
+        }
+        Ok(last)
+    }
+
+    async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError> {
+        let rooms = self.lock();
+        Ok(rooms.get(&room).map(|sockets| group(sockets.values())).unwrap_or_default())
+    }
+}
+
+/// Folds sockets into one entry per user, ordered by arrival.
+pub(crate) fn group<'a>(
+    sockets: impl Iterator<Item = &'a (UserId, DateTime<Utc>)>,
+) -> Vec<PresenceEntry> {
+    let mut by_user: HashMap<&str, PresenceEntry> = HashMap::new();
+    for (user, since) in sockets {
+        let entry = by_user.entry(user.as_str()).or_insert_with(|| PresenceEntry {
+            user_id: user.to_string(),
+            connections: 0,
+            since: *since,
+        });
+        entry.connections += 1;
+        entry.since = entry.since.min(*since);
+    }
+    let mut users: Vec<PresenceEntry> = by_user.into_values().collect();
+    users.sort_by(|a, b| a.since.cmp(&b.since).then_with(|| a.user_id.cmp(&b.user_id)));
+    users
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn first_and_last_socket_of_a_user() {
+        let presence = InProcessPresence::new();
+        let room = RoomId::new(1).unwrap();
+        let alice = UserId::parse("alice").unwrap();
+        let bob = UserId::parse("bob").unwrap();
+        let now = chat_domain::timestamp::now();
+        assert!(presence.socket_opened(room, &alice, "c1", now).await.unwrap());
+        assert!(!presence.socket_opened(room, &alice, "c2", now).await.unwrap());
+        assert!(presence.socket_opened(room, &bob, "c3", now).await.unwrap());
+        let users = presence.users(room).await.unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users.iter().find(|u| u.user_id == "alice").unwrap().connections, 2);
+        assert!(!presence.socket_closed(room, &alice, "c1").await.unwrap());
+        assert!(presence.socket_closed(room, &alice, "c2").await.unwrap());
+        assert!(
+            !presence.socket_closed(room, &alice, "c2").await.unwrap(),
+            "closing twice is harmless"
+        );
+        assert_eq!(presence.users(room).await.unwrap().len(), 1);
+    }
+}

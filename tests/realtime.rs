@@ -1,0 +1,493 @@
+//! `WS /ws/{room_id}` with real tokio-tungstenite clients against the running
+//! service, on SQLite and on Postgres: frames, presence, ordering under
+//! concurrency, resume, limits, heartbeat and shutdown.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chat_tests::socket::{Ended, Socket};
+use chat_tests::{TestApp, assert_error, on_both_databases};
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+on_both_databases!(
+    joined_then_own_message_comes_back,
+    changes_made_over_rest_reach_sockets,
+    deleting_the_room_closes_its_sockets_with_4404,
+    presence_counts_users_not_sockets,
+    typing_and_ping,
+    bad_frames_get_error_frames_and_the_socket_stays_open,
+    oversized_frame_closes_with_1009,
+    unknown_rooms_are_404_before_the_upgrade,
+    twenty_clients_five_senders_same_order,
+    resume_while_others_send_loses_and_duplicates_nothing,
+    idempotent_repeat_over_the_socket,
+    slow_reader_is_closed_with_1013_and_others_keep_receiving,
+    silent_peer_is_closed_after_the_pong_timeout,
+    shutdown_closes_sockets_with_1001,
+);
+
+async fn joined_then_own_message_comes_back(app: TestApp) {
+    let room = app.create_room("Live").await;
+    app.post_message(room, "earlier", "before anyone joined").await;
+    let (mut alice, joined) = app.joined_socket(room, "alice").await;
+    assert_eq!(joined["room_id"], room);
+    assert_eq!(joined["user_id"], "alice");
+    assert_eq!(joined["last_seq"], 1);
+    let users = joined["users"].as_array().unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["user_id"], "alice");
+    assert_eq!(users[0]["connections"], 1);
+
+    // The seed's frame, verbatim: the frame's user_id is the author.
+    alice
+        .send_json(json!({"type": "message", "content": "Hello, everyone!", "user_id": "user_123"}))
+        .await;
+    let frame = alice.next_of_type("message").await;
+    assert_eq!(frame["seq"], 2);
+    assert_eq!(frame["room_id"], room);
+    assert_eq!(frame["user_id"], "user_123");
+    assert_eq!(frame["content"], "Hello, everyone!");
+    assert_eq!(frame["message_type"], "text");
+    assert_eq!(frame["edited"], false);
+    for field in ["id", "client_msg_id", "created_at", "updated_at"] {
+        assert!(frame.get(field).is_some(), "message frame has {field}: {frame}");
+    }
+    let stored: Value = app.get(&format!("/messages/{}", frame["id"])).await.json().await.unwrap();
+    let mut expected = stored.clone();
+    expected["type"] = json!("message");
+    assert_eq!(frame, expected, "the frame is the stored message");
+}
+
+async fn changes_made_over_rest_reach_sockets(app: TestApp) {
+    let room = app.create_room("Mixed").await;
+    let (mut bob, _) = app.joined_socket(room, "bob").await;
+    let posted = app.post_message(room, "carol", "posted over REST").await;
+    let frame = bob.next_of_type("message").await;
+    assert_eq!(frame["id"], posted["id"]);
+    assert_eq!(frame["content"], "posted over REST");
+
+    let path = format!("/messages/{}", posted["id"]);
+    let edited = app
+        .client
+        .patch(app.url(&path))
+        .header("x-user-id", "carol")
+        .json(&json!({"content": "edited"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let update = bob.next_of_type("message_updated").await;
+    assert_eq!(update["id"], posted["id"]);
+    assert_eq!(update["content"], "edited");
+    assert_eq!(update["edited"], true);
+    assert_eq!(update["seq"], posted["seq"]);
+
+    let deleted =
+        app.client.delete(app.url(&path)).header("x-user-id", "carol").send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = bob.next_of_type("message_deleted").await;
+    assert_eq!(
+        gone,
+        json!({"type": "message_deleted", "id": posted["id"], "room_id": room, "seq": posted["seq"]})
+    );
+}
+
+async fn deleting_the_room_closes_its_sockets_with_4404(app: TestApp) {
+    let room = app.create_room("Doomed").await;
+    let (mut a, _) = app.joined_socket(room, "a").await;
+    let (mut b, _) = app.joined_socket(room, "b").await;
+    assert_eq!(app.delete(&format!("/rooms/{room}")).await.status(), 204);
+    for socket in [&mut a, &mut b] {
+        let frame = socket.next_of_type("room_deleted").await;
+        assert_eq!(frame, json!({"type": "room_deleted", "room_id": room}));
+        assert_eq!(socket.until_closed().await, Ended::Closed(Some(4404)));
+    }
+}
+
+async fn presence_counts_users_not_sockets(app: TestApp) {
+    let room = app.create_room("Presence").await;
+    let (mut alice, _) = app.joined_socket(room, "alice").await;
+    let (mut bob1, joined) = app.joined_socket(room, "bob").await;
+    let names: HashSet<&str> = joined["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, HashSet::from(["alice", "bob"]));
+    let arrival = alice.next_json().await;
+    assert_eq!(arrival["type"], "user_joined");
+    assert_eq!(arrival["user_id"], "bob");
+    assert_eq!(arrival["room_id"], room);
+    assert!(arrival["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let (bob2, _) = app.joined_socket(room, "bob").await;
+    let users: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
+    let bob =
+        users["items"].as_array().unwrap().iter().find(|u| u["user_id"] == "bob").unwrap().clone();
+    assert_eq!(bob["connections"], 2);
+    assert!(bob["since"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(users["items"].as_array().unwrap().len(), 2);
+
+    // bob's second socket and the close of his first announce nothing…
+    bob1.send_json(json!({"type": "ping"})).await;
+    assert_eq!(bob1.next_json().await["type"], "pong");
+    bob1.close().await;
+    alice.send_json(json!({"type": "ping"})).await;
+    assert_eq!(
+        alice.next_json().await,
+        json!({"type": "pong"}),
+        "no presence frame for a second socket"
+    );
+    // …the close of his last one does.
+    bob2.close().await;
+    let left = alice.next_json().await;
+    assert_eq!(left["type"], "user_left");
+    assert_eq!(left["user_id"], "bob");
+    let users: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
+    assert_eq!(users["items"].as_array().unwrap().len(), 1);
+    assert_eq!(users["items"][0]["user_id"], "alice");
+}
+
+async fn typing_and_ping(app: TestApp) {
+    let room = app.create_room("Typing").await;
+    let (mut alice, _) = app.joined_socket(room, "alice").await;
+    let (mut bob, _) = app.joined_socket(room, "bob").await;
+    assert_eq!(alice.next_json().await["type"], "user_joined");
+    alice.send_json(json!({"type": "typing"})).await;
+    assert_eq!(
+        bob.next_json().await,
+        json!({"type": "typing", "room_id": room, "user_id": "alice"})
+    );
+    alice.send_json(json!({"type": "ping"})).await;
+    assert_eq!(
+        alice.next_json().await,
+        json!({"type": "pong"}),
+        "the typist does not see its own typing"
+    );
+    let history: Value = app.get(&format!("/rooms/{room}/messages")).await.json().await.unwrap();
+    assert_eq!(history["items"], json!([]), "typing is not persisted");
+}
+
+async fn bad_frames_get_error_frames_and_the_socket_stays_open(app: TestApp) {
+    let room = app.create_room("Errors").await;
+    let (mut socket, _) = app.joined_socket(room, "alice").await;
+    for (frame, code) in [
+        ("{not json", "invalid_json"),
+        ("\"just a string\"", "unknown_type"),
+        (r#"{"type": "dance"}"#, "unknown_type"),
+        (r#"{"content": "no type"}"#, "unknown_type"),
+        (r#"{"type": "message", "content": ""}"#, "validation_failed"),
+        (r#"{"type": "message", "content": "   "}"#, "validation_failed"),
+        (r#"{"type": "message"}"#, "validation_failed"),
+        (r#"{"type": "message", "content": "x", "message_type": "shout"}"#, "validation_failed"),
+        (r#"{"type": "message", "content": "x", "message_type": "system"}"#, "forbidden"),
+    ] {
+        socket.send_text(frame).await;
+        let error = socket.next_json().await;
+        assert_eq!(error["type"], "error", "{frame} → {error}");
+        assert_eq!(error["code"], code, "{frame} → {error}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    socket.send_json(json!({"type": "message", "content": "", "client_msg_id": "k-9"})).await;
+    let error = socket.next_json().await;
+    assert_eq!(error["client_msg_id"], "k-9", "the rejected frame is identified");
+
+    socket
+        .stream
+        .send(tokio_tungstenite::tungstenite::Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(socket.next_json().await["type"], "error");
+
+    socket.send_json(json!({"type": "message", "content": "still here"})).await;
+    let message = socket.next_json().await;
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["seq"], 1, "nothing invalid was stored");
+}
+
+async fn oversized_frame_closes_with_1009(app: TestApp) {
+    let room = app.create_room("Big").await;
+    let (mut socket, _) = app.joined_socket(room, "alice").await;
+    let huge =
+        json!({"type": "message", "content": "x".repeat(app.settings.ws_max_frame_bytes + 10)});
+    let _ = socket
+        .stream
+        .send(tokio_tungstenite::tungstenite::Message::Text(huge.to_string().into()))
+        .await;
+    assert_eq!(socket.until_closed().await, Ended::Closed(Some(1009)));
+    let history: Value = app.get(&format!("/rooms/{room}/messages")).await.json().await.unwrap();
+    assert_eq!(history["items"], json!([]));
+}
+
+async fn unknown_rooms_are_404_before_the_upgrade(app: TestApp) {
+    let room = app.create_room("Short-lived").await;
+    assert_eq!(app.delete(&format!("/rooms/{room}")).await.status(), 204);
+    for path in ["/ws/999999", "/ws/not-a-room", &format!("/ws/{room}")] {
+        let error =
+            tokio_tungstenite::connect_async(app.ws_url(path)).await.expect_err("upgrade refused");
+        match error {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                assert_eq!(response.status(), 404, "{path}")
+            }
+            other => panic!("expected an HTTP 404 for {path}, got {other:?}"),
+        }
+    }
+    // A plain GET (no upgrade) of a real room's socket path is a client error, in the API's shape.
+    let live = app.create_room("Live").await;
+    let plain = app.get(&format!("/ws/{live}")).await;
+    assert!(plain.status().is_client_error());
+    let body: Value = plain.json().await.unwrap();
+    assert!(body["error"]["code"].is_string());
+    assert_error(app.get("/ws/31337").await, 404, "not_found").await;
+    assert_error(app.get(&format!("/ws/{live}?since=-1")).await, 400, "bad_request").await;
+}
+
+async fn twenty_clients_five_senders_same_order(app: TestApp) {
+    const CLIENTS: usize = 20;
+    const SENDERS: usize = 5;
+    const PER_SENDER: usize = 20;
+    const TOTAL: usize = SENDERS * PER_SENDER;
+    let room = app.create_room("Crowd").await;
+    let mut sockets = Vec::new();
+    for i in 0..CLIENTS {
+        sockets.push(app.joined_socket(room, &format!("user{i}")).await.0);
+    }
+    let mut tasks = Vec::new();
+    for (i, mut socket) in sockets.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            if i < SENDERS {
+                for n in 0..PER_SENDER {
+                    socket
+                        .send_json(json!({"type": "message", "content": format!("{i}:{n}")}))
+                        .await;
+                }
+            }
+            let mut received = Vec::new();
+            while received.len() < TOTAL {
+                let frame = socket.next_json().await;
+                if frame["type"] == "message" {
+                    received.push((
+                        frame["seq"].as_i64().unwrap(),
+                        frame["content"].as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+            received
+        }));
+    }
+    let mut streams = Vec::new();
+    for task in tasks {
+        streams.push(task.await.unwrap());
+    }
+    let first = &streams[0];
+    let seqs: Vec<i64> = first.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=TOTAL as i64).collect::<Vec<_>>(), "every message once, in seq order");
+    let contents: HashSet<&str> = first.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(contents.len(), TOTAL);
+    for (i, stream) in streams.iter().enumerate() {
+        assert_eq!(stream, first, "client {i} saw the same stream");
+    }
+}
+
+async fn resume_while_others_send_loses_and_duplicates_nothing(app: TestApp) {
+    const TOTAL: i64 = 120;
+    let room = app.create_room("Resume").await;
+    let (mut reader, _) = app.joined_socket(room, "reader").await;
+    let sender_app_url = app.url(&format!("/rooms/{room}/messages"));
+    let client = app.client.clone();
+    let sender = tokio::spawn(async move {
+        for n in 1..=TOTAL {
+            let response = client
+                .post(&sender_app_url)
+                .json(&json!({"content": format!("m{n}"), "user_id": "writer"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 30 {
+        let frame = reader.next_of_type("message").await;
+        seen.push(frame["seq"].as_i64().unwrap());
+    }
+    let last = *seen.last().unwrap();
+    reader.close().await;
+    // Reconnect while the writer is still sending.
+    let mut resumed = app.socket(room, &format!("user_id=reader&since={last}")).await;
+    assert_eq!(resumed.next_json().await["type"], "joined");
+    while *seen.last().unwrap() < TOTAL {
+        let frame = resumed.next_of_type("message").await;
+        seen.push(frame["seq"].as_i64().unwrap());
+    }
+    sender.await.unwrap();
+    assert_eq!(seen, (1..=TOTAL).collect::<Vec<_>>(), "no gap and no duplicate at the seam");
+}
+
+async fn idempotent_repeat_over_the_socket(app: TestApp) {
+    let room = app.create_room("Once").await;
+    let (mut alice, _) = app.joined_socket(room, "alice").await;
+    let (mut bob, _) = app.joined_socket(room, "bob").await;
+    let frame = json!({"type": "message", "content": "bid 200", "client_msg_id": "retry-1"});
+    alice.send_json(frame.clone()).await;
+    let first = alice.next_of_type("message").await;
+    alice.send_json(frame).await;
+    let repeat = alice.next_of_type("message").await;
+    assert_eq!(repeat, first, "the repeat returns the original to its sender");
+    assert_eq!(bob.next_of_type("message").await, first);
+    bob.send_json(json!({"type": "ping"})).await;
+    assert_eq!(bob.next_json().await["type"], "pong", "the repeat was not broadcast");
+}
+
+async fn slow_reader_is_closed_with_1013_and_others_keep_receiving(app: TestApp) {
+    const MESSAGES: usize = 900;
+    let app = app
+        .another(|s| {
+            s.ws_queue_capacity = 16;
+            s.ws_close_grace_ms = 120_000;
+        })
+        .await;
+    let room = app.create_room("Firehose").await;
+    // The slow client has a small receive buffer and stops reading after `joined`.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let url = app.ws_url(&format!("/ws/{room}?user_id=slow"));
+    let (stream, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .unwrap();
+    let mut slow = Socket { stream };
+    assert_eq!(slow.next_json().await["type"], "joined");
+
+    let (mut fast, _) = app.joined_socket(room, "fast").await;
+    let reader = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while seqs.len() < MESSAGES {
+            let frame = fast.next_json().await;
+            if frame["type"] == "message" {
+                seqs.push(frame["seq"].as_i64().unwrap());
+            }
+        }
+        seqs
+    });
+    let big = "ж".repeat(4000);
+    let path = format!("/rooms/{room}/messages");
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, url, big) = (app.client.clone(), app.url(&path), big.clone());
+        writers.push(tokio::spawn(async move {
+            for _ in 0..MESSAGES / 4 {
+                let r = client
+                    .post(&url)
+                    .json(&json!({"content": big, "user_id": format!("w{w}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let seqs = reader.await.unwrap();
+    assert_eq!(
+        seqs,
+        (1..=MESSAGES as i64).collect::<Vec<_>>(),
+        "the fast client got everything, in order"
+    );
+    assert_eq!(slow.until_closed().await, Ended::Closed(Some(1013)));
+}
+
+async fn silent_peer_is_closed_after_the_pong_timeout(app: TestApp) {
+    let app = app
+        .another(|s| {
+            s.ws_ping_interval_ms = 200;
+            s.ws_pong_timeout_ms = 300;
+            s.ws_close_grace_ms = 500;
+        })
+        .await;
+    let room = app.create_room("Heartbeat").await;
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    // A raw client: it completes the handshake, then never answers anything.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let started = Instant::now();
+    let request = format!(
+        "GET /ws/{room}?user_id=silent HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    let close_code = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tcp.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return None;
+            }
+            bytes.extend_from_slice(&buf[..n]);
+            if let Some(code) = close_code_in(&bytes) {
+                return Some(code);
+            }
+        }
+    })
+    .await
+    .expect("the server closes the silent peer");
+    let elapsed = started.elapsed();
+    assert_eq!(close_code, Some(4408));
+    assert!(
+        elapsed >= Duration::from_millis(500),
+        "not before ping interval + timeout: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(5), "soon after the timeout: {elapsed:?}");
+    // The departure is recorded (the close frame can arrive before the clean-up ends).
+    assert!(wait_until_absent(&app, room, "silent").await, "the silent peer left the room");
+}
+
+async fn shutdown_closes_sockets_with_1001(app: TestApp) {
+    let room = app.create_room("Closing time").await;
+    let (mut socket, _) = app.joined_socket(room, "alice").await;
+    let closed = tokio::spawn(async move { socket.until_closed().await });
+    app.shutdown().await;
+    assert_eq!(closed.await.unwrap(), Ended::Closed(Some(1001)));
+}
+
+/// Finds a close frame in raw server→client bytes after the HTTP response.
+fn close_code_in(bytes: &[u8]) -> Option<u16> {
+    let header_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let mut frames = &bytes[header_end..];
+    while frames.len() >= 2 {
+        let opcode = frames[0] & 0x0f;
+        let (len, offset) = match frames[1] & 0x7f {
+            126 if frames.len() >= 4 => (u16::from_be_bytes([frames[2], frames[3]]) as usize, 4),
+            127 => return None,
+            126 => return None,
+            n => (n as usize, 2),
+        };
+        if frames.len() < offset + len {
+            return None;
+        }
+        let payload = &frames[offset..offset + len];
+        if opcode == 0x8 && payload.len() >= 2 {
+            return Some(u16::from_be_bytes([payload[0], payload[1]]));
+        }
+        frames = &frames[offset + len..];
+    }
+    None
+}
+
+async fn wait_until_absent(app: &TestApp, room: i64, user: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let users: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
+        if users["items"].as_array().unwrap().iter().all(|u| u["user_id"] != user) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
