@@ -26,7 +26,28 @@ on_both_databases!(
     slow_reader_is_closed_with_1013_and_others_keep_receiving,
     silent_peer_is_closed_after_the_pong_timeout,
     shutdown_closes_sockets_with_1001,
+    development_mode_addresses_rooms_by_name,
 );
+
+/// The seed's examples connect to `/ws/room_123`: in development that names a room.
+async fn development_mode_addresses_rooms_by_name(app: TestApp) {
+    let mut first = app.socket_at("/ws/room_123").await;
+    let joined = first.next_json().await;
+    assert_eq!(joined["type"], "joined");
+    let room = joined["room_id"].as_i64().unwrap();
+    let fetched: Value = app.get(&format!("/rooms/{room}")).await.json().await.unwrap();
+    assert_eq!(fetched["name"], "room_123");
+    let mut second = app.socket_at("/ws/room_123?user_id=user_456").await;
+    assert_eq!(second.next_json().await["room_id"], room, "the same name is the same room");
+    second
+        .send_json(
+            json!({"type": "message", "content": "Hello from Python!", "user_id": "user_456"}),
+        )
+        .await;
+    let frame = first.next_of_type("message").await;
+    assert_eq!(frame["room_id"], room);
+    assert_eq!(frame["content"], "Hello from Python!");
+}
 
 async fn joined_then_own_message_comes_back(app: TestApp) {
     let room = app.create_room("Live").await;
@@ -225,7 +246,7 @@ async fn oversized_frame_closes_with_1009(app: TestApp) {
 async fn unknown_rooms_are_404_before_the_upgrade(app: TestApp) {
     let room = app.create_room("Short-lived").await;
     assert_eq!(app.delete(&format!("/rooms/{room}")).await.status(), 204);
-    for path in ["/ws/999999", "/ws/not-a-room", &format!("/ws/{room}")] {
+    for path in ["/ws/999999", "/ws/0", "/ws/-4", &format!("/ws/{room}")] {
         let error =
             tokio_tungstenite::connect_async(app.ws_url(path)).await.expect_err("upgrade refused");
         match error {

@@ -39,6 +39,14 @@ impl TestApp {
         Socket { stream }
     }
 
+    /// Opens a socket at any path (e.g. `/ws/room_123?user_id=x`).
+    pub async fn socket_at(&self, path_and_query: &str) -> Socket {
+        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(path_and_query))
+            .await
+            .expect("socket connects");
+        Socket { stream }
+    }
+
     /// Opens a socket and reads its `joined` frame.
     pub async fn joined_socket(&self, room: i64, user: &str) -> (Socket, Value) {
         let mut socket = self.socket(room, &format!("user_id={user}")).await;

@@ -4,7 +4,7 @@ use chat_domain::ChatService;
 use chat_infra::SqlStore;
 use tokio_util::task::TaskTracker;
 
-use crate::ws::{Hub, SocketSettings};
+use crate::ws::{Hub, RoomNames, SocketSettings};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,4 +14,6 @@ pub struct AppState {
     pub sockets: SocketSettings,
     /// Open socket tasks, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Rooms addressed by name on the socket path (development mode only).
+    pub room_names: Option<RoomNames>,
 }

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::closer::{CloseReason, Closer, codes};
 use super::hub::{Hub, Outbound};
-use super::protocol::{self, ClientFrame, ErrorFrame};
+use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame};
 
 /// Socket limits and timings (from settings).
 #[derive(Debug, Clone, Copy)]
@@ -109,14 +109,9 @@ impl Connection {
             say_goodbye(sink, codes::INTERNAL, self.settings.close_grace).await;
             return None;
         };
-        let joined = json!({
-            "type": "joined",
-            "room_id": self.room,
-            "user_id": self.actor.user_id,
-            "last_seq": floor,
-            "users": users,
-        });
-        send_text(sink, joined.to_string().into(), self.settings.close_grace).await.ok()?;
+        let joined = JoinedFrame::new(self.room, self.actor.user_id.as_str(), floor, &users);
+        let joined = serde_json::to_string(&joined).ok()?;
+        send_text(sink, joined.into(), self.settings.close_grace).await.ok()?;
         let Some(since) = self.since else {
             return Some(floor);
         };

@@ -5,6 +5,7 @@ pub mod closer;
 mod connection;
 pub mod hub;
 pub mod protocol;
+mod room_names;
 
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 
 pub use connection::SocketSettings;
 pub use hub::Hub;
+pub use room_names::RoomNames;
 
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiQuery, room_id};
@@ -33,13 +35,17 @@ pub async fn upgrade(
     ApiQuery(query): ApiQuery<SocketQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let room = room_id(&raw_room)?;
+    let actor = caller.actor().clone();
+    let by_name = raw_room.parse::<i64>().is_err();
+    let room = match &state.room_names {
+        Some(names) if by_name => names.resolve(&state.chat, &actor, &raw_room).await?,
+        _ => room_id(&raw_room)?,
+    };
     if let Some(since) = query.since
         && since < 0
     {
         return Err(ApiError::BadRequest("since: must be zero or a positive seq".to_owned()));
     }
-    let actor = caller.actor().clone();
     state.chat.authorize_socket(&actor, room).await?;
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,

@@ -14,6 +14,29 @@ pub enum ClientFrame {
     Ping,
 }
 
+/// The first frame on every socket.
+#[derive(Debug, Serialize)]
+pub struct JoinedFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    pub room_id: chat_domain::RoomId,
+    pub user_id: &'a str,
+    /// Everything up to this seq is history; everything after arrives live.
+    pub last_seq: i64,
+    pub users: &'a [chat_domain::ports::PresenceEntry],
+}
+
+impl<'a> JoinedFrame<'a> {
+    pub fn new(
+        room_id: chat_domain::RoomId,
+        user_id: &'a str,
+        last_seq: i64,
+        users: &'a [chat_domain::ports::PresenceEntry],
+    ) -> Self {
+        Self { kind: "joined", room_id, user_id, last_seq, users }
+    }
+}
+
 /// A rejected frame: the `error` frame to send back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorFrame {

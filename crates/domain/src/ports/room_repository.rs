@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::room::RoomChanges;
-use crate::{DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomPage, UserId};
+use crate::{DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomName, RoomPage, UserId};
 
 /// Which rooms a listing may show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,9 @@ pub trait RoomRepository: Send + Sync + 'static {
 
     /// Marks an active room deleted, keeping its messages; false when there was none.
     async fn deactivate(&self, id: RoomId, at: DateTime<Utc>) -> Result<bool, DomainError>;
+
+    /// The oldest active public room with exactly this name.
+    async fn find_public_by_name(&self, name: &RoomName) -> Result<Option<Room>, DomainError>;
 
     /// Whether `user` is a member of the room.
     async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError>;

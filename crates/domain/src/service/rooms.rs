@@ -48,6 +48,16 @@ impl ChatService {
             .await
     }
 
+    /// The active public room with this name, created (by the actor) when there
+    /// is none. For development clients that address rooms by name.
+    pub async fn room_by_name(&self, actor: &Actor, raw_name: &str) -> Result<Room, DomainError> {
+        let name = RoomName::parse(raw_name)?;
+        if let Some(room) = self.rooms.find_public_by_name(&name).await? {
+            return Ok(room);
+        }
+        self.create_room(actor, RoomInput { name: name.into_string(), ..Default::default() }).await
+    }
+
     pub async fn list_rooms(
         &self,
         actor: &Actor,

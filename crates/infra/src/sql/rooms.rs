@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chat_domain::ports::{RoomRepository, RoomVisibility};
 use chat_domain::{
-    DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId, RoomPage, UserId,
+    DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId, RoomName, RoomPage, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -142,6 +142,19 @@ impl RoomRepository for SqlStore {
             .await
             .map_err(map_db_err)?;
         Ok(result.rows_affected > 0)
+    }
+
+    async fn find_public_by_name(&self, name: &RoomName) -> Result<Option<Room>, DomainError> {
+        room::Entity::find()
+            .filter(room::Column::IsActive.eq(true))
+            .filter(room::Column::IsPrivate.eq(false))
+            .filter(room::Column::Name.eq(name.as_str()))
+            .order_by_asc(room::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(Room::try_from)
+            .transpose()
     }
 
     async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {

@@ -1,0 +1,16 @@
+// The seed's JavaScript client, verbatim (browsers, or Node 22+ with a global WebSocket).
+// Connect to chat room
+const ws = new WebSocket('ws://localhost:8001/ws/room_123');
+
+// Send message
+ws.onopen = () => ws.send(JSON.stringify({
+    type: 'message',
+    content: 'Hello, everyone!',
+    user_id: 'user_123'
+}));
+
+// Receive messages
+ws.onmessage = function(event) {
+    const data = JSON.parse(event.data);
+    console.log('Received:', data);
+};
