@@ -101,6 +101,17 @@ impl TestApp {
         Some(Self::start(&url).await)
     }
 
+    /// The service on a new Postgres database with Redis (its own key prefix),
+    /// or `None` (skipped) when either server is missing and CI did not demand it.
+    pub async fn postgres_with_redis() -> Option<Self> {
+        let redis_url = reachable_redis().await?;
+        let database_url = fresh_postgres_database().await?;
+        let mut settings = test_settings(&database_url);
+        settings.redis_url = Some(redis_url);
+        settings.redis_key_prefix = format!("chat-test-{}:", uuid::Uuid::new_v4().simple());
+        Some(Self::start_with(settings).await)
+    }
+
     pub async fn start(database_url: &str) -> Self {
         Self::start_with(test_settings(database_url)).await
     }
@@ -227,6 +238,24 @@ fn say_skipped(what: &str, reason: &str) {
             "SKIPPED: {what} tests ({reason}); set CHAT_TEST_REQUIRE_SERVERS=1 to make this a failure"
         );
     });
+}
+
+/// The test Redis URL if a server answers there (else skipped, or a failure in CI).
+async fn reachable_redis() -> Option<String> {
+    let url = std::env::var("CHAT_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let address =
+        url.trim_start_matches("redis://").split('/').next().unwrap_or("127.0.0.1:6379").to_owned();
+    let reachable =
+        tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(&address))
+            .await
+            .is_ok_and(|r| r.is_ok());
+    if reachable {
+        return Some(url);
+    }
+    assert!(!require_servers(), "Redis at {url} is required but unreachable");
+    say_skipped("Redis", &format!("{url} unreachable"));
+    None
 }
 
 /// Creates an empty database on the test Postgres server and returns its URL.

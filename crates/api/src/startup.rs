@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::ServiceExt;
 use axum::extract::Request;
 use chat_domain::ChatService;
+use chat_domain::ports::{FanOut, PresenceRegistry};
 use chat_infra::memory::InProcessPresence;
+use chat_infra::redis::{RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings};
 use chat_infra::sql::ConnectError;
 use chat_infra::{DatabaseSettings, SqlStore};
 use thiserror::Error;
@@ -23,6 +25,8 @@ use crate::ws::closer::codes;
 
 /// Events waiting for a room's pump; beyond this the pump catches up from storage.
 const ROOM_EVENT_QUEUE: usize = 4096;
+/// No request waits longer than this on Redis.
+const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for sockets to say goodbye.
 const SOCKET_DRAIN: Duration = Duration::from_secs(10);
 
@@ -30,6 +34,8 @@ const SOCKET_DRAIN: Duration = Duration::from_secs(10);
 pub enum StartupError {
     #[error(transparent)]
     Database(#[from] ConnectError),
+    #[error(transparent)]
+    Redis(#[from] RedisError),
     #[error("cannot listen on {address} (HOST/PORT): {reason}")]
     Listen { address: String, reason: String },
     #[error("AUTH_MODE=required is not available yet; use AUTH_MODE=disabled (development)")]
@@ -62,16 +68,31 @@ impl Application {
         tracing::info!(backend = store.backend_name(), "database ready");
         let repository = Arc::new(store.clone());
         let hub = Hub::new(repository.clone(), repository.clone(), ROOM_EVENT_QUEUE);
-        let chat = ChatService::new(
-            repository.clone(),
-            repository,
-            Arc::new(hub.clone()),
-            Arc::new(InProcessPresence::new()),
-        );
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        let (redis, fan_out, presence): (_, Arc<dyn FanOut>, Arc<dyn PresenceRegistry>) =
+            match &settings.redis_url {
+                Some(url) => {
+                    let redis = RedisConnection::connect(&RedisSettings {
+                        url: url.clone(),
+                        key_prefix: settings.redis_key_prefix.clone(),
+                        command_timeout: REDIS_COMMAND_TIMEOUT,
+                        connect_wait: Duration::from_secs(settings.database_connect_timeout_secs),
+                    })
+                    .await?;
+                    let fan_out =
+                        RedisFanOut::start(&redis, instance.clone(), Arc::new(hub.clone())).await;
+                    let presence = RedisPresence::start(&redis, instance.clone());
+                    tracing::info!(%instance, "Redis fan-out and presence enabled");
+                    (Some(redis), Arc::new(fan_out), Arc::new(presence))
+                }
+                None => (None, Arc::new(hub.clone()), Arc::new(InProcessPresence::new())),
+            };
+        let chat = ChatService::new(repository.clone(), repository, fan_out, presence);
         let tasks = TaskTracker::new();
         let state = AppState {
             chat,
             store,
+            redis,
             hub: hub.clone(),
             sockets: settings.sockets(),
             tasks: tasks.clone(),

@@ -2,6 +2,7 @@
 
 use chat_domain::ChatService;
 use chat_infra::SqlStore;
+use chat_infra::redis::RedisConnection;
 use tokio_util::task::TaskTracker;
 
 use crate::ws::{Hub, RoomNames, SocketSettings};
@@ -10,6 +11,8 @@ use crate::ws::{Hub, RoomNames, SocketSettings};
 pub struct AppState {
     pub chat: ChatService,
     pub store: SqlStore,
+    /// Set when `REDIS_URL` is: for health checks.
+    pub redis: Option<RedisConnection>,
     pub hub: Hub,
     pub sockets: SocketSettings,
     /// Open socket tasks, so shutdown can wait for them.

@@ -3,6 +3,7 @@
 //! Every driver error is translated to a `DomainError` here, at the seam.
 
 pub mod memory;
+pub mod redis;
 pub mod sql;
 
 pub use sql::{DatabaseSettings, SqlStore};

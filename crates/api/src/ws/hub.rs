@@ -37,9 +37,16 @@ struct Subscriber {
     closer: Closer,
 }
 
+/// What a room's pump works on.
+enum PumpInput {
+    Event(Delivery),
+    /// Re-read the room's newest messages from storage (deliveries may be lost).
+    CatchUp,
+}
+
 struct Slot {
     subscribers: HashMap<String, Subscriber>,
-    events: mpsc::Sender<Delivery>,
+    events: mpsc::Sender<PumpInput>,
     /// The seq up to which messages have been broadcast to this room's sockets.
     floor: watch::Sender<i64>,
     /// Set when an event could not be queued: the pump catches up to it from storage.
@@ -111,9 +118,9 @@ impl Hub {
     }
 
     fn open_slot(&self, room: RoomId) -> Slot {
-        let (events, rx) = mpsc::channel(self.inner.pump_capacity);
+        let (events, inputs) = mpsc::channel(self.inner.pump_capacity);
         let resync_to = Arc::new(AtomicI64::new(0));
-        tokio::spawn(Pump { hub: self.clone(), room, resync_to: resync_to.clone() }.run(rx));
+        tokio::spawn(Pump { hub: self.clone(), room, resync_to: resync_to.clone() }.run(inputs));
         Slot {
             subscribers: HashMap::new(),
             events,
@@ -143,7 +150,9 @@ impl Hub {
         let Some(slot) = rooms.get(&delivery.event.room_id()) else {
             return;
         };
-        if let Err(mpsc::error::TrySendError::Full(delivery)) = slot.events.try_send(delivery) {
+        if let Err(mpsc::error::TrySendError::Full(PumpInput::Event(delivery))) =
+            slot.events.try_send(PumpInput::Event(delivery))
+        {
             match delivery.event.new_message_seq() {
                 Some(seq) => {
                     slot.resync_to.fetch_max(seq, Ordering::AcqRel);
@@ -216,6 +225,13 @@ impl FanOut for Hub {
     fn publish(&self, delivery: Delivery) {
         self.dispatch(delivery);
     }
+
+    fn catch_up(&self) {
+        for slot in self.rooms().values() {
+            // A full queue means the pump is busy and will read storage anyway.
+            let _ = slot.events.try_send(PumpInput::CatchUp);
+        }
+    }
 }
 
 /// A connection's membership of a room's broadcast; leaving is dropping it.
@@ -249,20 +265,25 @@ struct Pump {
 }
 
 impl Pump {
-    async fn run(self, mut events: mpsc::Receiver<Delivery>) {
+    async fn run(self, mut inputs: mpsc::Receiver<PumpInput>) {
         let Some(mut last) = self.initial_floor().await else {
             return;
         };
         self.hub.set_floor(self.room, last);
-        while let Some(delivery) = events.recv().await {
+        while let Some(input) = inputs.recv().await {
+            let delivery = match input {
+                PumpInput::Event(delivery) => delivery,
+                PumpInput::CatchUp => {
+                    let Some(newest) = self.fill(last, None).await else { return };
+                    last = newest;
+                    continue;
+                }
+            };
             match delivery.event.new_message_seq() {
                 Some(seq) if seq <= last => {}
                 Some(seq) => {
-                    if seq > last + 1 {
-                        match self.fill(last, seq - 1).await {
-                            Some(()) => {}
-                            None => return,
-                        }
+                    if seq > last + 1 && self.fill(last, Some(seq - 1)).await.is_none() {
+                        return;
                     }
                     self.hub.broadcast(self.room, &delivery);
                     last = seq;
@@ -271,10 +292,8 @@ impl Pump {
             }
             let behind = self.resync_to.load(Ordering::Acquire);
             if behind > last {
-                if self.fill(last, behind).await.is_none() {
-                    return;
-                }
-                last = behind;
+                let Some(newest) = self.fill(last, Some(behind)).await else { return };
+                last = newest;
             }
         }
     }
@@ -299,12 +318,14 @@ impl Pump {
         None
     }
 
-    /// Broadcasts the committed messages in `(after, upto]` from storage. On a
-    /// storage failure the room's sockets are closed (1011) so their clients
-    /// resume with `since=` rather than silently miss messages.
-    async fn fill(&self, after: i64, upto: i64) -> Option<()> {
+    /// Broadcasts the committed messages after `after` (up to `upto`, or all)
+    /// from storage and returns the seq delivered up to. On a storage failure the
+    /// room's sockets are closed (1011) so their clients resume with `since=`
+    /// rather than silently miss messages.
+    async fn fill(&self, after: i64, upto: Option<i64>) -> Option<i64> {
+        let upto_seq = upto.unwrap_or(i64::MAX);
         let mut cursor = after;
-        while cursor < upto {
+        while cursor < upto_seq {
             let page = match self.read_after(cursor).await {
                 Ok(page) => page,
                 Err(e) => {
@@ -315,7 +336,7 @@ impl Pump {
             };
             let mut done = !page.has_more || page.items.is_empty();
             for message in page.items {
-                if message.seq > upto {
+                if message.seq > upto_seq {
                     done = true;
                     break;
                 }
@@ -326,7 +347,8 @@ impl Pump {
                 break;
             }
         }
-        Some(())
+        // Every seq up to a bounded `upto` is committed; missing ones were deleted.
+        Some(upto.unwrap_or(cursor).max(cursor))
     }
 
     async fn read_after(&self, after: i64) -> Result<chat_domain::HistoryPage, DomainError> {

@@ -7,6 +7,10 @@ pub trait FanOut: Send + Sync + 'static {
     /// caller: the change is already committed, and sockets recover any message
     /// they miss from storage by its `seq`.
     fn publish(&self, delivery: Delivery);
+
+    /// Deliveries may have been missed (the bus between instances reconnected):
+    /// re-read recent messages from storage for the rooms with sockets here.
+    fn catch_up(&self) {}
 }
 
 /// A fan-out that drops everything: for tools and tests that have no sockets.

@@ -3,3 +3,4 @@
 mod presence;
 
 pub use presence::InProcessPresence;
+pub(crate) use presence::group_sockets;

@@ -65,12 +65,12 @@ impl PresenceRegistry for InProcessPresence {
 
     async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError> {
         let rooms = self.lock();
-        Ok(rooms.get(&room).map(|sockets| group(sockets.values())).unwrap_or_default())
+        Ok(rooms.get(&room).map(|sockets| group_sockets(sockets.values())).unwrap_or_default())
     }
 }
 
 /// Folds sockets into one entry per user, ordered by arrival.
-pub(crate) fn group<'a>(
+pub(crate) fn group_sockets<'a>(
     sockets: impl Iterator<Item = &'a (UserId, DateTime<Utc>)>,
 ) -> Vec<PresenceEntry> {
     let mut by_user: HashMap<&str, PresenceEntry> = HashMap::new();

@@ -28,17 +28,24 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database_ok =
         matches!(tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await, Ok(Ok(())));
-    let (status_code, status) = if database_ok {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    let redis = match &state.redis {
+        None => "disabled",
+        Some(redis) => match tokio::time::timeout(PROBE_TIMEOUT, redis.ping()).await {
+            Ok(true) => "ok",
+            _ => "down",
+        },
+    };
+    let (status_code, status) = match (database_ok, redis) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, "down") => (StatusCode::OK, "degraded"),
+        (true, _) => (StatusCode::OK, "ok"),
     };
     let body = Health {
         status,
         version: env!("CARGO_PKG_VERSION"),
         checks: Checks {
             database: if database_ok { "ok" } else { "down" },
-            redis: "disabled",
+            redis,
             rabbitmq: "disabled",
         },
     };

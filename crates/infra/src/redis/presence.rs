@@ -1,0 +1,193 @@
+//! Presence shared by all instances, in one Redis hash per room
+//! (`{prefix}room:{id}:active`, TTL 5 minutes, refreshed while sockets are
+//! open): field = connection id, value = `since_ms \t instance \t user`. Lua
+//! scripts make "first/last socket of this user" atomic across instances.
+//! Entries of an instance that stopped refreshing its liveness key
+//! (`{prefix}instance:{id}`) are ignored and cleaned up. If Redis fails, presence
+//! degrades to "nobody here" rather than failing a socket.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_domain::ports::{PresenceEntry, PresenceRegistry};
+use chat_domain::{DomainError, RoomId, UserId};
+use chrono::{DateTime, TimeZone, Utc};
+use fred::prelude::*;
+
+use super::RedisConnection;
+
+const ROOM_TTL_SECS: i64 = 300;
+const INSTANCE_TTL_SECS: i64 = 30;
+const REFRESH_EVERY: Duration = Duration::from_secs(10);
+
+/// KEYS[1] room hash; ARGV: connection, value, "\t" .. user, ttl → the user's socket count.
+const OPEN: &str = r#"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local n = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  if string.sub(v, -string.len(ARGV[3])) == ARGV[3] then n = n + 1 end
+end
+return n
+"#;
+
+/// KEYS[1] room hash; ARGV: connection, "\t" .. user → -1 if unknown, else the user's remaining sockets.
+const CLOSE: &str = r#"
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+local n = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  if string.sub(v, -string.len(ARGV[2])) == ARGV[2] then n = n + 1 end
+end
+return n
+"#;
+
+#[derive(Clone)]
+pub struct RedisPresence {
+    redis: RedisConnection,
+    instance: String,
+    /// Rooms with sockets on this instance, and how many: their keys are refreshed.
+    local_rooms: Arc<Mutex<HashMap<RoomId, usize>>>,
+}
+
+impl RedisPresence {
+    /// Starts the task that keeps this instance's liveness key and its rooms' keys alive.
+    pub fn start(redis: &RedisConnection, instance: String) -> Self {
+        let presence = Self { redis: redis.clone(), instance, local_rooms: Arc::default() };
+        let refresher = presence.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(REFRESH_EVERY);
+            loop {
+                ticks.tick().await;
+                refresher.refresh().await;
+            }
+        });
+        presence
+    }
+
+    async fn refresh(&self) {
+        let alive = self.redis.key(&format!("instance:{}", self.instance));
+        let _: Result<(), _> = self
+            .redis
+            .client
+            .set(alive, "1", Some(Expiration::EX(INSTANCE_TTL_SECS)), None, false)
+            .await;
+        let rooms: Vec<RoomId> = self.local().keys().copied().collect();
+        for room in rooms {
+            let _: Result<(), _> =
+                self.redis.client.expire(self.room_key(room), ROOM_TTL_SECS, None).await;
+        }
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, usize>> {
+        self.local_rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn room_key(&self, room: RoomId) -> String {
+        self.redis.key(&format!("room:{room}:active"))
+    }
+
+    fn count_local(&self, room: RoomId, delta: isize) {
+        let mut local = self.local();
+        let count = local.entry(room).or_insert(0);
+        *count = count.saturating_add_signed(delta);
+        if *count == 0 {
+            local.remove(&room);
+        }
+    }
+}
+
+fn degraded(what: &str, error: &Error) {
+    tracing::warn!(%error, "Redis presence unavailable ({what}); continuing without it");
+}
+
+#[async_trait]
+impl PresenceRegistry for RedisPresence {
+    async fn socket_opened(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        connection: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        self.count_local(room, 1);
+        let value = format!("{}\t{}\t{}", at.timestamp_millis(), self.instance, user);
+        let args =
+            vec![connection.to_owned(), value, format!("\t{user}"), ROOM_TTL_SECS.to_string()];
+        match self.redis.client.eval::<i64, _, _, _>(OPEN, vec![self.room_key(room)], args).await {
+            Ok(count) => Ok(count == 1),
+            Err(e) => {
+                degraded("open", &e);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn socket_closed(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        connection: &str,
+    ) -> Result<bool, DomainError> {
+        self.count_local(room, -1);
+        let args = vec![connection.to_owned(), format!("\t{user}")];
+        match self.redis.client.eval::<i64, _, _, _>(CLOSE, vec![self.room_key(room)], args).await {
+            Ok(remaining) => Ok(remaining == 0),
+            Err(e) => {
+                degraded("close", &e);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError> {
+        let key = self.room_key(room);
+        let sockets: HashMap<String, String> = match self.redis.client.hgetall(&key).await {
+            Ok(sockets) => sockets,
+            Err(e) => {
+                degraded("list", &e);
+                return Ok(Vec::new());
+            }
+        };
+        let mut alive: HashMap<String, bool> = HashMap::new();
+        let mut entries = Vec::new();
+        let mut dead = Vec::new();
+        for (connection, value) in sockets {
+            let mut parts = value.splitn(3, '\t');
+            let (Some(since), Some(instance), Some(user)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let live = match alive.get(instance) {
+                Some(live) => *live,
+                None => {
+                    let live = instance == self.instance
+                        || self
+                            .redis
+                            .client
+                            .exists::<i64, _>(self.redis.key(&format!("instance:{instance}")))
+                            .await
+                            .map(|n| n > 0)
+                            .unwrap_or(true);
+                    alive.insert(instance.to_owned(), live);
+                    live
+                }
+            };
+            if !live {
+                dead.push(connection);
+                continue;
+            }
+            let (Ok(since), Ok(user)) = (since.parse::<i64>(), UserId::parse(user)) else {
+                continue;
+            };
+            let since = Utc.timestamp_millis_opt(since).single().unwrap_or_else(Utc::now);
+            entries.push((user, since));
+        }
+        if !dead.is_empty() {
+            let _: Result<i64, _> = self.redis.client.hdel(&key, dead).await;
+        }
+        Ok(crate::memory::group_sockets(entries.iter()))
+    }
+}

@@ -1,0 +1,103 @@
+//! Two service instances on different ports sharing Postgres and Redis act as
+//! one service: messages, order, presence and deletions cross between them.
+
+use std::collections::HashSet;
+
+use chat_tests::TestApp;
+use chat_tests::socket::Ended;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_act_as_one() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a.another(|_| {}).await;
+    assert_ne!(a.address, b.address);
+    let health: Value = a.get("/health").await.json().await.unwrap();
+    assert_eq!(health["checks"]["redis"], "ok");
+    assert_eq!(health["status"], "ok");
+
+    let room = a.create_room("Across").await;
+    let (mut alice, _) = a.joined_socket(room, "alice").await;
+    let (mut bob, joined) = b.joined_socket(room, "bob").await;
+    let present: HashSet<&str> = joined["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(present, HashSet::from(["alice", "bob"]), "presence is the union of instances");
+    let arrival = alice.next_of_type("user_joined").await;
+    assert_eq!(arrival["user_id"], "bob");
+    for app in [&a, &b] {
+        let users: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
+        assert_eq!(users["items"].as_array().unwrap().len(), 2, "{users}");
+    }
+
+    alice.send_json(json!({"type": "message", "content": "from A"})).await;
+    let on_b = bob.next_of_type("message").await;
+    assert_eq!(on_b["content"], "from A");
+    assert_eq!(alice.next_of_type("message").await, on_b);
+    bob.send_json(json!({"type": "typing"})).await;
+    assert_eq!(
+        alice.next_json().await,
+        json!({"type": "typing", "room_id": room, "user_id": "bob"})
+    );
+
+    // Senders on both instances at once: every socket sees one stream, in seq order.
+    const EACH: usize = 15;
+    let mut sockets = Vec::new();
+    for (i, app) in [&a, &a, &b, &b].into_iter().enumerate() {
+        sockets.push(app.joined_socket(room, &format!("sender{i}")).await.0);
+    }
+    let total = sockets.len() * EACH;
+    let mut tasks = Vec::new();
+    for (i, mut socket) in sockets.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for n in 0..EACH {
+                socket.send_json(json!({"type": "message", "content": format!("{i}:{n}")})).await;
+            }
+            let mut seqs = Vec::new();
+            while seqs.len() < total {
+                let frame = socket.next_json().await;
+                if frame["type"] == "message" && frame["seq"].as_i64().unwrap() > 1 {
+                    seqs.push(frame["seq"].as_i64().unwrap());
+                }
+            }
+            seqs
+        }));
+    }
+    let expected: Vec<i64> = (2..2 + total as i64).collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), expected, "same order on every instance");
+    }
+    for socket in [&mut alice, &mut bob] {
+        let mut seqs = Vec::new();
+        while seqs.len() < total {
+            let frame = socket.next_json().await;
+            if frame["type"] == "message" {
+                seqs.push(frame["seq"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(seqs, expected);
+    }
+
+    // A deletion through B reaches A; a room deletion through A closes B's sockets.
+    let deleted = b
+        .client
+        .delete(b.url(&format!("/messages/{}", on_b["id"])))
+        .header("x-user-id", "anonymous")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(alice.next_of_type("message_deleted").await["id"], on_b["id"]);
+
+    bob.close().await;
+    let left = alice.next_of_type("user_left").await;
+    assert_eq!(left["user_id"], "bob");
+
+    let (mut carol, _) = b.joined_socket(room, "carol").await;
+    assert_eq!(a.delete(&format!("/rooms/{room}")).await.status(), 204);
+    assert_eq!(carol.next_of_type("room_deleted").await["room_id"], room);
+    assert_eq!(carol.until_closed().await, Ended::Closed(Some(4404)));
+}
