@@ -10,7 +10,9 @@ const BUILT_IN_DEFAULTS: &str = include_str!("../../../../config/default.toml");
 #[derive(Debug, Error)]
 pub enum SettingsError {
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] config::ConfigError),
+    Invalid(config::ConfigError),
+    #[error("invalid setting {name}: expected {expected}, got {got}")]
+    Type { name: String, expected: String, got: String },
     #[error("invalid setting {name}: {reason}")]
     Setting { name: &'static str, reason: String },
 }
@@ -34,6 +36,20 @@ pub fn load() -> Result<Settings, SettingsError> {
         .try_deserialize()?;
     validate(&settings)?;
     Ok(settings)
+}
+
+impl From<config::ConfigError> for SettingsError {
+    /// Names the setting as operators write it (`PORT`, not `port`).
+    fn from(err: config::ConfigError) -> Self {
+        match err {
+            config::ConfigError::Type { key: Some(key), unexpected, expected, .. } => Self::Type {
+                name: key.to_uppercase(),
+                expected: expected.to_owned(),
+                got: unexpected.to_string(),
+            },
+            other => Self::Invalid(other),
+        }
+    }
 }
 
 fn validate(s: &Settings) -> Result<(), SettingsError> {

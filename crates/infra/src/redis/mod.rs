@@ -43,6 +43,12 @@ impl RedisConnection {
     /// Builds the clients and starts connecting. A Redis that is down at start-up
     /// is not fatal: the service runs degraded and the clients keep retrying.
     pub async fn connect(settings: &RedisSettings) -> Result<Self, RedisError> {
+        if !(settings.url.starts_with("redis://") || settings.url.starts_with("rediss://")) {
+            return Err(RedisError::BadUrl(
+                settings.url.clone(),
+                "expected redis:// or rediss://".to_owned(),
+            ));
+        }
         let config = Config::from_url(&settings.url)
             .map_err(|e| RedisError::BadUrl(settings.url.clone(), e.to_string()))?;
         let mut builder = Builder::from_config(config);
