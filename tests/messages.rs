@@ -352,7 +352,8 @@ async fn system_messages_need_an_admin(app: TestApp) {
 
 /// Posts `count` messages through the service's own use case (not HTTP, for speed).
 async fn seed_messages(app: &TestApp, room: i64, count: i64) {
-    use chat_domain::ports::NoFanOut;
+    use chat_domain::Ports;
+    use chat_domain::ports::{NoEventLog, NoFanOut};
     use chat_domain::{Actor, ChatService, MessageInput, RoomId, UserId};
     use chat_infra::memory::InProcessPresence;
     use chat_infra::{DatabaseSettings, SqlStore};
@@ -363,15 +364,18 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         max_connections: 4,
         connect_timeout: std::time::Duration::from_secs(5),
         run_migrations: false,
+        outbox: false,
     })
     .await
     .unwrap();
-    let chat = ChatService::new(
-        Arc::new(store.clone()),
-        Arc::new(store),
-        Arc::new(NoFanOut),
-        Arc::new(InProcessPresence::new()),
-    );
+    let store = Arc::new(store);
+    let chat = ChatService::new(Ports {
+        rooms: store.clone(),
+        messages: store,
+        fan_out: Arc::new(NoFanOut),
+        presence: Arc::new(InProcessPresence::new()),
+        events: Arc::new(NoEventLog),
+    });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();
     for i in 0..count {

@@ -6,6 +6,8 @@
 //! the Postgres variants are skipped, saying so on stderr — unless
 //! `CHAT_TEST_REQUIRE_SERVERS=1` (CI), which makes them fail instead.
 
+pub mod proxy;
+pub mod rabbit;
 pub mod socket;
 
 use std::io::Write;
@@ -109,6 +111,15 @@ impl TestApp {
         let mut settings = test_settings(&database_url);
         settings.redis_url = Some(redis_url);
         settings.redis_key_prefix = format!("chat-test-{}:", uuid::Uuid::new_v4().simple());
+        Some(Self::start_with(settings).await)
+    }
+
+    /// The service on a new Postgres database with events relayed to `rabbitmq_url`,
+    /// or `None` (skipped) when Postgres is missing and CI did not demand it.
+    pub async fn postgres_with_rabbitmq(rabbitmq_url: &str) -> Option<Self> {
+        let database_url = fresh_postgres_database().await?;
+        let mut settings = test_settings(&database_url);
+        settings.rabbitmq_url = Some(rabbitmq_url.to_owned());
         Some(Self::start_with(settings).await)
     }
 
@@ -238,6 +249,32 @@ fn say_skipped(what: &str, reason: &str) {
             "SKIPPED: {what} tests ({reason}); set CHAT_TEST_REQUIRE_SERVERS=1 to make this a failure"
         );
     });
+}
+
+/// The test RabbitMQ URL if a server answers there (else skipped, or a failure in CI).
+pub async fn reachable_rabbitmq() -> Option<String> {
+    let url = std::env::var("CHAT_TEST_RABBITMQ_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(rabbitmq_address(&url)),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if reachable {
+        return Some(url);
+    }
+    assert!(!require_servers(), "RabbitMQ at {url} is required but unreachable");
+    say_skipped("RabbitMQ", &format!("{url} unreachable"));
+    None
+}
+
+/// `host:port` of an AMQP URL.
+pub fn rabbitmq_address(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host =
+        rest.rsplit('@').next().unwrap_or(rest).split('/').next().unwrap_or("127.0.0.1:5672");
+    if host.contains(':') { host.to_owned() } else { format!("{host}:5672") }
 }
 
 /// The test Redis URL if a server answers there (else skipped, or a failure in CI).

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
-use chat_domain::ChatService;
 use chat_domain::ports::{FanOut, PresenceRegistry};
+use chat_domain::{ChatService, Ports};
 use chat_infra::memory::InProcessPresence;
+use chat_infra::rabbit::{OutboxRelay, RelaySettings};
 use chat_infra::redis::{RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings};
 use chat_infra::sql::ConnectError;
 use chat_infra::{DatabaseSettings, SqlStore};
@@ -63,6 +64,7 @@ impl Application {
             max_connections: settings.database_max_connections,
             connect_timeout: Duration::from_secs(settings.database_connect_timeout_secs),
             run_migrations: settings.run_migrations,
+            outbox: settings.rabbitmq_url.is_some(),
         })
         .await?;
         tracing::info!(backend = store.backend_name(), "database ready");
@@ -87,12 +89,32 @@ impl Application {
                 }
                 None => (None, Arc::new(hub.clone()), Arc::new(InProcessPresence::new())),
             };
-        let chat = ChatService::new(repository.clone(), repository, fan_out, presence);
+        let relay = settings.rabbitmq_url.as_ref().map(|url| {
+            tracing::info!("events go to RabbitMQ through the outbox");
+            OutboxRelay::spawn(
+                store.clone(),
+                RelaySettings {
+                    url: url.clone(),
+                    batch_size: 200,
+                    idle_poll: Duration::from_millis(500),
+                    confirm_timeout: Duration::from_secs(10),
+                    retention: Duration::from_secs(24 * 3600),
+                },
+            )
+        });
+        let chat = ChatService::new(Ports {
+            rooms: repository.clone(),
+            messages: repository.clone(),
+            fan_out,
+            presence,
+            events: repository,
+        });
         let tasks = TaskTracker::new();
         let state = AppState {
             chat,
             store,
             redis,
+            relay,
             hub: hub.clone(),
             sockets: settings.sockets(),
             tasks: tasks.clone(),

@@ -2,6 +2,9 @@
 
 use chat_domain::ChatService;
 use chat_infra::SqlStore;
+use std::sync::Arc;
+
+use chat_infra::rabbit::RelayStatus;
 use chat_infra::redis::RedisConnection;
 use tokio_util::task::TaskTracker;
 
@@ -13,6 +16,8 @@ pub struct AppState {
     pub store: SqlStore,
     /// Set when `REDIS_URL` is: for health checks.
     pub redis: Option<RedisConnection>,
+    /// Set when `RABBITMQ_URL` is: the event relay's state.
+    pub relay: Option<Arc<RelayStatus>>,
     pub hub: Hub,
     pub sockets: SocketSettings,
     /// Open socket tasks, so shutdown can wait for them.

@@ -5,6 +5,7 @@
 pub mod actor;
 pub mod error;
 pub mod events;
+pub mod integration_event;
 pub mod message;
 pub mod paging;
 pub mod ports;
@@ -15,9 +16,12 @@ pub mod timestamp;
 pub use actor::{Actor, Role, UserId};
 pub use error::DomainError;
 pub use events::{Delivery, RoomEvent};
+pub use integration_event::{ChatEvent, ChatEventType};
 pub use message::{
     ClientMsgId, Message, MessageContent, MessageId, MessageType, NewMessage, Posted,
 };
 pub use paging::{HistoryPage, HistoryQuery, Limit, RoomCursor, RoomPage};
 pub use room::{NewRoom, Room, RoomChanges, RoomDescription, RoomId, RoomName};
-pub use service::{ChatService, Joined, MessageEdit, MessageInput, RoomInput, RoomPatchInput};
+pub use service::{
+    ChatService, Joined, MessageEdit, MessageInput, Ports, RoomInput, RoomPatchInput,
+};

@@ -1,11 +1,13 @@
 //! The ports: what the use cases need from the outside world, as traits the
 //! adapters in `chat-infra` (and the socket hub in `chat-api`) implement.
 
+mod event_log;
 mod fan_out;
 mod message_repository;
 mod presence;
 mod room_repository;
 
+pub use event_log::{EventLog, NoEventLog};
 pub use fan_out::{FanOut, NoFanOut};
 pub use message_repository::MessageRepository;
 pub use presence::{PresenceEntry, PresenceRegistry};

@@ -34,8 +34,13 @@ pub trait RoomRepository: Send + Sync + 'static {
     /// Applies `changes` to an active room; `None` when there is no such room.
     async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError>;
 
-    /// Marks an active room deleted, keeping its messages; false when there was none.
-    async fn deactivate(&self, id: RoomId, at: DateTime<Utc>) -> Result<bool, DomainError>;
+    /// Marks an active room deleted by `by`, keeping its messages; false when there was none.
+    async fn deactivate(
+        &self,
+        id: RoomId,
+        by: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError>;
 
     /// The oldest active public room with exactly this name.
     async fn find_public_by_name(&self, name: &RoomName) -> Result<Option<Room>, DomainError>;

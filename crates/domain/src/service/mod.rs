@@ -7,11 +7,21 @@ mod rooms;
 
 use std::sync::Arc;
 
-use crate::ports::{FanOut, MessageRepository, PresenceRegistry, RoomRepository};
+use crate::ports::{EventLog, FanOut, MessageRepository, PresenceRegistry, RoomRepository};
 
 pub use messages::{MessageEdit, MessageInput};
 pub use presence::Joined;
 pub use rooms::{RoomInput, RoomPatchInput};
+
+/// The adapters a [`ChatService`] runs on.
+#[derive(Clone)]
+pub struct Ports {
+    pub rooms: Arc<dyn RoomRepository>,
+    pub messages: Arc<dyn MessageRepository>,
+    pub fan_out: Arc<dyn FanOut>,
+    pub presence: Arc<dyn PresenceRegistry>,
+    pub events: Arc<dyn EventLog>,
+}
 
 /// The chat application service; cheap to clone, shared by every handler.
 #[derive(Clone)]
@@ -20,15 +30,12 @@ pub struct ChatService {
     messages: Arc<dyn MessageRepository>,
     fan_out: Arc<dyn FanOut>,
     presence: Arc<dyn PresenceRegistry>,
+    events: Arc<dyn EventLog>,
 }
 
 impl ChatService {
-    pub fn new(
-        rooms: Arc<dyn RoomRepository>,
-        messages: Arc<dyn MessageRepository>,
-        fan_out: Arc<dyn FanOut>,
-        presence: Arc<dyn PresenceRegistry>,
-    ) -> Self {
-        Self { rooms, messages, fan_out, presence }
+    pub fn new(ports: Ports) -> Self {
+        let Ports { rooms, messages, fan_out, presence, events } = ports;
+        Self { rooms, messages, fan_out, presence, events }
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::ports::PresenceEntry;
 use crate::{
-    Actor, ChatService, Delivery, DomainError, HistoryPage, HistoryQuery, Limit, Room, RoomEvent,
-    RoomId, UserId, timestamp,
+    Actor, ChatEvent, ChatService, Delivery, DomainError, HistoryPage, HistoryQuery, Limit, Room,
+    RoomEvent, RoomId, UserId, timestamp,
 };
 
 /// What a socket learns when it joins.
@@ -13,6 +13,9 @@ pub struct Joined {
     pub room: Room,
     /// Users present, the joiner included.
     pub users: Vec<PresenceEntry>,
+    /// Set when the `user_joined` event could not be stored for delivery (the
+    /// join itself stands; the caller should log it).
+    pub event_error: Option<DomainError>,
 }
 
 impl ChatService {
@@ -32,7 +35,10 @@ impl ChatService {
         let room = self.get_room(actor, room_id).await?;
         let at = timestamp::now();
         let first = self.presence.socket_opened(room_id, &actor.user_id, connection, at).await?;
+        let mut event_error = None;
         if first {
+            event_error =
+                self.events.record(ChatEvent::user_joined(room_id, &actor.user_id, at)).await.err();
             self.fan_out.publish(Delivery {
                 event: RoomEvent::UserJoined {
                     room_id,
@@ -43,7 +49,7 @@ impl ChatService {
             });
         }
         let users = self.presence.users(room_id).await?;
-        Ok(Joined { room, users })
+        Ok(Joined { room, users, event_error })
     }
 
     /// Forgets the socket; the user's last socket announces `user_left`.
@@ -54,11 +60,13 @@ impl ChatService {
         connection: &str,
     ) -> Result<(), DomainError> {
         if self.presence.socket_closed(room_id, user, connection).await? {
+            let at = timestamp::now();
             self.fan_out.publish(Delivery::to_all(RoomEvent::UserLeft {
                 room_id,
                 user_id: user.to_string(),
-                timestamp: timestamp::now(),
+                timestamp: at,
             }));
+            self.events.record(ChatEvent::user_left(room_id, user, at)).await?;
         }
         Ok(())
     }

@@ -116,7 +116,7 @@ impl ChatService {
     pub async fn delete_room(&self, actor: &Actor, id: RoomId) -> Result<Room, DomainError> {
         let room = self.get_room(actor, id).await?;
         ensure_room_owner(actor, &room, "delete")?;
-        if self.rooms.deactivate(id, timestamp::now()).await? {
+        if self.rooms.deactivate(id, &actor.user_id, timestamp::now()).await? {
             self.fan_out.publish(Delivery::to_all(RoomEvent::RoomDeleted { room_id: id }));
             Ok(room)
         } else {

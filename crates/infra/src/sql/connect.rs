@@ -16,6 +16,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub connect_timeout: Duration,
     pub run_migrations: bool,
+    /// Write integration events to the outbox (a broker is configured).
+    pub outbox: bool,
 }
 
 #[derive(Debug, Error)]

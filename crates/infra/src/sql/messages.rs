@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use chat_domain::ports::MessageRepository;
 use chat_domain::{
-    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId, MessageType,
-    NewMessage, Posted, RoomId,
+    ChatEvent, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId,
+    MessageType, NewMessage, Posted, RoomId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -19,9 +19,9 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
 };
 
-use super::SqlStore;
 use super::entity::{message, room};
 use super::errors::map_db_err;
+use super::{SqlStore, outbox};
 
 impl TryFrom<message::Model> for Message {
     type Error = DomainError;
@@ -89,8 +89,15 @@ impl MessageRepository for SqlStore {
         .insert(&txn)
         .await
         .map_err(map_db_err)?;
+        let message = Message::try_from(inserted)?;
+        if self.outbox {
+            outbox::enqueue(&txn, &ChatEvent::message_created(&message))
+                .await
+                .map_err(map_db_err)?;
+        }
         txn.commit().await.map_err(map_db_err)?;
-        Ok(Posted::Created(inserted.try_into()?))
+        self.outbox_wrote();
+        Ok(Posted::Created(message))
     }
 
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
@@ -141,27 +148,49 @@ impl MessageRepository for SqlStore {
         content: MessageContent,
         at: DateTime<Utc>,
     ) -> Result<Option<Message>, DomainError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
         let rows = message::Entity::update_many()
             .col_expr(message::Column::Content, Expr::value(content.into_string()))
             .col_expr(message::Column::Edited, Expr::value(true))
             .col_expr(message::Column::UpdatedAt, Expr::value(at))
             .filter(message::Column::Id.eq(id.get()))
             .filter(message::Column::DeletedAt.is_null())
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&txn)
             .await
             .map_err(map_db_err)?;
-        rows.into_iter().next().map(Message::try_from).transpose()
+        let Some(edited) = rows.into_iter().next().map(Message::try_from).transpose()? else {
+            return Ok(None);
+        };
+        if self.outbox {
+            outbox::enqueue(&txn, &ChatEvent::message_updated(&edited))
+                .await
+                .map_err(map_db_err)?;
+        }
+        txn.commit().await.map_err(map_db_err)?;
+        self.outbox_wrote();
+        Ok(Some(edited))
     }
 
     async fn delete(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool, DomainError> {
-        let result = message::Entity::update_many()
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let rows = message::Entity::update_many()
             .col_expr(message::Column::DeletedAt, Expr::value(Some(at)))
             .col_expr(message::Column::UpdatedAt, Expr::value(at))
             .filter(message::Column::Id.eq(id.get()))
             .filter(message::Column::DeletedAt.is_null())
-            .exec(&self.db)
+            .exec_with_returning(&txn)
             .await
             .map_err(map_db_err)?;
-        Ok(result.rows_affected > 0)
+        let Some(deleted) = rows.into_iter().next().map(Message::try_from).transpose()? else {
+            return Ok(false);
+        };
+        if self.outbox {
+            outbox::enqueue(&txn, &ChatEvent::message_deleted(&deleted, at))
+                .await
+                .map_err(map_db_err)?;
+        }
+        txn.commit().await.map_err(map_db_err)?;
+        self.outbox_wrote();
+        Ok(true)
     }
 }

@@ -5,6 +5,7 @@ mod connect;
 mod entity;
 mod errors;
 mod messages;
+pub mod outbox;
 mod rooms;
 
 use sea_orm::DatabaseConnection;
@@ -15,20 +16,32 @@ pub use connect::{DatabaseSettings, normalize_url};
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    /// Whether changes also write their integration events to the outbox
+    /// (only when a broker is configured, so the outbox does not grow otherwise).
+    outbox: bool,
+    /// Poked after a change wrote to the outbox, so the relay need not poll.
+    outbox_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl SqlStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
-    }
-
     /// Connects, and applies pending migrations when asked to.
     pub async fn open(settings: &DatabaseSettings) -> Result<Self, connect::ConnectError> {
         let db = connect::connect(settings).await?;
         if settings.run_migrations {
             connect::migrate(&db).await?;
         }
-        Ok(Self { db })
+        Ok(Self { db, outbox: settings.outbox, outbox_signal: Default::default() })
+    }
+
+    /// Resolves when a change of this process wrote to the outbox.
+    pub async fn outbox_written(&self) {
+        self.outbox_signal.notified().await;
+    }
+
+    fn outbox_wrote(&self) {
+        if self.outbox {
+            self.outbox_signal.notify_one();
+        }
     }
 
     /// A round trip to the database, for health checks.

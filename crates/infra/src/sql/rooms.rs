@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chat_domain::ports::{RoomRepository, RoomVisibility};
 use chat_domain::{
-    DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId, RoomName, RoomPage, UserId,
+    ChatEvent, DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId, RoomName,
+    RoomPage, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -12,9 +13,9 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use super::SqlStore;
 use super::entity::{room, room_member};
 use super::errors::map_db_err;
+use super::{SqlStore, outbox};
 
 impl TryFrom<room::Model> for Room {
     type Error = DomainError;
@@ -61,8 +62,13 @@ impl RoomRepository for SqlStore {
             }
         });
         room_member::Entity::insert_many(members).exec(&txn).await.map_err(map_db_err)?;
+        let room = Room::try_from(created)?;
+        if self.outbox {
+            outbox::enqueue(&txn, &ChatEvent::room_created(&room)).await.map_err(map_db_err)?;
+        }
         txn.commit().await.map_err(map_db_err)?;
-        created.try_into()
+        self.outbox_wrote();
+        Ok(room)
     }
 
     async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError> {
@@ -131,17 +137,33 @@ impl RoomRepository for SqlStore {
         rows.into_iter().next().map(Room::try_from).transpose()
     }
 
-    async fn deactivate(&self, id: RoomId, at: DateTime<Utc>) -> Result<bool, DomainError> {
+    async fn deactivate(
+        &self,
+        id: RoomId,
+        by: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
         let result = room::Entity::update_many()
             .col_expr(room::Column::IsActive, Expr::value(false))
             .col_expr(room::Column::DeletedAt, Expr::value(Some(at)))
             .col_expr(room::Column::UpdatedAt, Expr::value(at))
             .filter(room::Column::Id.eq(id.get()))
             .filter(room::Column::IsActive.eq(true))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(map_db_err)?;
-        Ok(result.rows_affected > 0)
+        if result.rows_affected == 0 {
+            return Ok(false);
+        }
+        if self.outbox {
+            outbox::enqueue(&txn, &ChatEvent::room_deleted(id, by, at))
+                .await
+                .map_err(map_db_err)?;
+        }
+        txn.commit().await.map_err(map_db_err)?;
+        self.outbox_wrote();
+        Ok(true)
     }
 
     async fn find_public_by_name(&self, name: &RoomName) -> Result<Option<Room>, DomainError> {

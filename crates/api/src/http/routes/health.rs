@@ -35,19 +35,20 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             _ => "down",
         },
     };
-    let (status_code, status) = match (database_ok, redis) {
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        (true, "down") => (StatusCode::OK, "degraded"),
-        (true, _) => (StatusCode::OK, "ok"),
+    let rabbitmq = match &state.relay {
+        None => "disabled",
+        Some(relay) if relay.is_connected() => "ok",
+        Some(_) => "down",
+    };
+    let (status_code, status) = match (database_ok, redis, rabbitmq) {
+        (false, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, "down", _) | (true, _, "down") => (StatusCode::OK, "degraded"),
+        (true, _, _) => (StatusCode::OK, "ok"),
     };
     let body = Health {
         status,
         version: env!("CARGO_PKG_VERSION"),
-        checks: Checks {
-            database: if database_ok { "ok" } else { "down" },
-            redis,
-            rabbitmq: "disabled",
-        },
+        checks: Checks { database: if database_ok { "ok" } else { "down" }, redis, rabbitmq },
     };
     (status_code, Json(body))
 }

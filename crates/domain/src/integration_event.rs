@@ -1,0 +1,141 @@
+//! Integration events: what other GrainTrade services are told about chat
+//! activity (API.md "Events on RabbitMQ"). Fields that do not apply are omitted;
+//! the `event_id` is given when the event is stored for delivery.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{Message, MessageId, Room, RoomId, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatEventType {
+    MessageCreated,
+    MessageUpdated,
+    MessageDeleted,
+    UserJoined,
+    UserLeft,
+    RoomCreated,
+    RoomDeleted,
+}
+
+impl ChatEventType {
+    /// The AMQP routing key: the event type with `.` for `_`.
+    pub fn routing_key(self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+            Self::MessageUpdated => "message.updated",
+            Self::MessageDeleted => "message.deleted",
+            Self::UserJoined => "user.joined",
+            Self::UserLeft => "user.left",
+            Self::RoomCreated => "room.created",
+            Self::RoomDeleted => "room.deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatEvent {
+    pub event_type: ChatEventType,
+    pub room_id: RoomId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(with = "crate::timestamp::rfc3339_millis")]
+    pub timestamp: DateTime<Utc>,
+}
+
+impl ChatEvent {
+    fn about_message(
+        event_type: ChatEventType,
+        m: &Message,
+        content: bool,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            event_type,
+            room_id: m.room_id,
+            user_id: Some(m.user_id.clone()),
+            message_id: Some(m.id),
+            seq: Some(m.seq),
+            content: content.then(|| m.content.clone()),
+            timestamp: at,
+        }
+    }
+
+    pub fn message_created(m: &Message) -> Self {
+        Self::about_message(ChatEventType::MessageCreated, m, true, m.created_at)
+    }
+
+    pub fn message_updated(m: &Message) -> Self {
+        Self::about_message(ChatEventType::MessageUpdated, m, true, m.updated_at)
+    }
+
+    /// `user_id` is the message's author.
+    pub fn message_deleted(m: &Message, at: DateTime<Utc>) -> Self {
+        Self::about_message(ChatEventType::MessageDeleted, m, false, at)
+    }
+
+    pub fn room_created(room: &Room) -> Self {
+        Self::about_room(
+            ChatEventType::RoomCreated,
+            room.id,
+            room.created_by.clone(),
+            room.created_at,
+        )
+    }
+
+    /// `user_id` is who deleted the room.
+    pub fn room_deleted(room: RoomId, by: &UserId, at: DateTime<Utc>) -> Self {
+        Self::about_room(ChatEventType::RoomDeleted, room, Some(by.to_string()), at)
+    }
+
+    pub fn user_joined(room: RoomId, user: &UserId, at: DateTime<Utc>) -> Self {
+        Self::about_room(ChatEventType::UserJoined, room, Some(user.to_string()), at)
+    }
+
+    pub fn user_left(room: RoomId, user: &UserId, at: DateTime<Utc>) -> Self {
+        Self::about_room(ChatEventType::UserLeft, room, Some(user.to_string()), at)
+    }
+
+    fn about_room(
+        event_type: ChatEventType,
+        room_id: RoomId,
+        user_id: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            event_type,
+            room_id,
+            user_id,
+            message_id: None,
+            seq: None,
+            content: None,
+            timestamp: at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omits_fields_that_do_not_apply() {
+        let at = crate::timestamp::now();
+        let event =
+            ChatEvent::user_joined(RoomId::new(3).unwrap(), &UserId::parse("bob").unwrap(), at);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event_type"], "user_joined");
+        assert_eq!(json["room_id"], 3);
+        assert_eq!(json["user_id"], "bob");
+        assert!(json.get("content").is_none() && json.get("seq").is_none());
+        assert_eq!(ChatEventType::MessageCreated.routing_key(), "message.created");
+        assert_eq!(ChatEventType::UserLeft.routing_key(), "user.left");
+    }
+}

@@ -1,0 +1,9 @@
+//! RabbitMQ adapters (amqprs): the relay that publishes the outbox to the
+//! durable topic exchange `chat.events` with publisher confirms.
+
+mod confirms;
+mod relay;
+mod url;
+
+pub use relay::{OutboxRelay, RelaySettings, RelayStatus};
+pub use url::connection_arguments;

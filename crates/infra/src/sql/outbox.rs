@@ -1,0 +1,165 @@
+//! The transactional outbox on SQL: events enqueued inside the change's own
+//! transaction, and batches claimed by the relay that publishes them.
+//!
+//! One relay publishes at a time (a Postgres advisory lock held by the batch's
+//! transaction), so several instances never publish the same event twice in
+//! normal operation and each room's events leave in commit order. A batch is
+//! marked sent only after the broker confirmed it; a failed batch rolls back and
+//! is published again (at least once).
+
+use async_trait::async_trait;
+use chat_domain::ports::EventLog;
+use chat_domain::{ChatEvent, DomainError, timestamp};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TransactionTrait,
+};
+
+use super::SqlStore;
+use super::entity::outbox;
+use super::errors::map_db_err;
+
+/// The exchange every chat event goes to.
+pub const CHAT_EVENTS_EXCHANGE: &str = "chat.events";
+/// Arbitrary but fixed: the advisory lock that elects the one active relay.
+const RELAY_LOCK: i64 = 0x6368_6174_5f6f_7574; // "chat_out"
+
+/// Adds `event` to the outbox within `conn` (the change's transaction).
+pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &ChatEvent) -> Result<(), DbErr> {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let mut payload = serde_json::to_value(event).map_err(|e| DbErr::Custom(e.to_string()))?;
+    if let Some(fields) = payload.as_object_mut() {
+        fields.insert("event_id".to_owned(), event_id.clone().into());
+    }
+    outbox::ActiveModel {
+        event_id: Set(event_id),
+        exchange: Set(CHAT_EVENTS_EXCHANGE.to_owned()),
+        routing_key: Set(event.event_type.routing_key().to_owned()),
+        room_id: Set(Some(event.room_id.get())),
+        payload: Set(payload.to_string()),
+        created_at: Set(timestamp::now()),
+        sent_at: Set(None),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .map(|_| ())
+}
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub id: i64,
+    pub event_id: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub payload: String,
+}
+
+/// Events claimed for publishing, with the transaction that holds the claim.
+/// Dropping it unpublished releases the claim.
+pub struct OutboxBatch {
+    txn: DatabaseTransaction,
+    pub events: Vec<OutboxEvent>,
+}
+
+impl OutboxBatch {
+    /// Marks the batch sent (after the broker confirmed it) and releases it.
+    pub async fn mark_sent(self) -> Result<(), DomainError> {
+        let ids: Vec<i64> = self.events.iter().map(|e| e.id).collect();
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::SentAt, Expr::value(Some(timestamp::now())))
+            .filter(outbox::Column::Id.is_in(ids))
+            .exec(&self.txn)
+            .await
+            .map_err(map_db_err)?;
+        self.txn.commit().await.map_err(map_db_err)
+    }
+}
+
+/// Backlog figures for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub backlog: u64,
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+impl SqlStore {
+    /// Claims up to `limit` unsent events in id order; `None` when another
+    /// instance's relay holds the claim.
+    pub async fn claim_outbox(&self, limit: u64) -> Result<Option<OutboxBatch>, DomainError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            let locked = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Postgres,
+                    "SELECT pg_try_advisory_xact_lock($1) AS locked",
+                    [RELAY_LOCK.into()],
+                ))
+                .await
+                .map_err(map_db_err)?
+                .map(|row| row.try_get::<bool>("", "locked"))
+                .transpose()
+                .map_err(map_db_err)?
+                .unwrap_or(false);
+            if !locked {
+                return Ok(None);
+            }
+        }
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::SentAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(&txn)
+            .await
+            .map_err(map_db_err)?;
+        let events = rows
+            .into_iter()
+            .map(|r| OutboxEvent {
+                id: r.id,
+                event_id: r.event_id,
+                exchange: r.exchange,
+                routing_key: r.routing_key,
+                payload: r.payload,
+            })
+            .collect();
+        Ok(Some(OutboxBatch { txn, events }))
+    }
+
+    /// Deletes events sent before `before`; returns how many.
+    pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, DomainError> {
+        let result = outbox::Entity::delete_many()
+            .filter(outbox::Column::SentAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected)
+    }
+
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, DomainError> {
+        let pending = outbox::Entity::find().filter(outbox::Column::SentAt.is_null());
+        let backlog = pending.clone().count(&self.db).await.map_err(map_db_err)?;
+        let oldest = pending
+            .order_by_asc(outbox::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(|row| row.created_at);
+        Ok(OutboxStats { backlog, oldest })
+    }
+}
+
+#[async_trait]
+impl EventLog for SqlStore {
+    async fn record(&self, event: ChatEvent) -> Result<(), DomainError> {
+        if !self.outbox {
+            return Ok(());
+        }
+        enqueue(&self.db, &event).await.map_err(map_db_err)?;
+        self.outbox_wrote();
+        Ok(())
+    }
+}

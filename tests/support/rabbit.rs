@@ -1,0 +1,84 @@
+//! Test access to RabbitMQ: a tap (an exclusive queue bound to `chat.events`)
+//! that reads the service's events as another GrainTrade service would.
+
+use std::time::Duration;
+
+use amqprs::channel::{
+    BasicConsumeArguments, Channel, ConsumerMessage, ExchangeDeclareArguments, QueueBindArguments,
+    QueueDeclareArguments,
+};
+use amqprs::connection::Connection;
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// How long a test waits for an event that should come.
+pub const EVENT_WAIT: Duration = Duration::from_secs(30);
+
+pub struct EventTap {
+    _connection: Connection,
+    _channel: Channel,
+    deliveries: UnboundedReceiver<ConsumerMessage>,
+}
+
+/// One event as a consumer receives it.
+#[derive(Debug, Clone)]
+pub struct Tapped {
+    pub routing_key: String,
+    pub message_id: Option<String>,
+    pub delivery_mode: Option<u8>,
+    pub content_type: Option<String>,
+    pub body: Value,
+}
+
+impl EventTap {
+    pub async fn open(url: &str) -> Self {
+        let arguments = chat_infra::rabbit::connection_arguments(url).expect("amqp url");
+        let connection = Connection::open(&arguments).await.expect("RabbitMQ connects");
+        let channel = connection.open_channel(None).await.expect("channel opens");
+        channel
+            .exchange_declare(
+                ExchangeDeclareArguments::new("chat.events", "topic").durable(true).finish(),
+            )
+            .await
+            .expect("exchange declared");
+        let (queue, _, _) = channel
+            .queue_declare(QueueDeclareArguments::exclusive_server_named())
+            .await
+            .expect("queue declared")
+            .expect("queue name");
+        channel
+            .queue_bind(QueueBindArguments::new(&queue, "chat.events", "#"))
+            .await
+            .expect("queue bound");
+        let (_, deliveries) = channel
+            .basic_consume_rx(BasicConsumeArguments::new(&queue, "").auto_ack(true).finish())
+            .await
+            .expect("consuming");
+        Self { _connection: connection, _channel: channel, deliveries }
+    }
+
+    /// The next event whose `user_id` starts with `user_prefix` (other tests
+    /// share the exchange; each uses its own user names).
+    pub async fn next_for(&mut self, user_prefix: &str) -> Tapped {
+        loop {
+            let message = tokio::time::timeout(EVENT_WAIT, self.deliveries.recv())
+                .await
+                .expect("an event arrives in time")
+                .expect("the tap is open");
+            let body: Value =
+                serde_json::from_slice(message.content.as_deref().unwrap_or_default())
+                    .expect("events are JSON");
+            if !body["user_id"].as_str().is_some_and(|u| u.starts_with(user_prefix)) {
+                continue;
+            }
+            let properties = message.basic_properties.expect("properties");
+            return Tapped {
+                routing_key: message.deliver.expect("deliver").routing_key().clone(),
+                message_id: properties.message_id().cloned(),
+                delivery_mode: properties.delivery_mode(),
+                content_type: properties.content_type().cloned(),
+                body,
+            };
+        }
+    }
+}
