@@ -296,7 +296,7 @@ async fn reachable_redis() -> Option<String> {
 }
 
 /// Creates an empty database on the test Postgres server and returns its URL.
-async fn fresh_postgres_database() -> Option<String> {
+pub async fn fresh_postgres_database() -> Option<String> {
     let admin_url =
         std::env::var("CHAT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     // Once the server is known to be missing, later tests skip at once.
