@@ -82,3 +82,76 @@ impl EventTap {
         }
     }
 }
+
+/// Publishes commands to the service's command queue and reads its dead letters.
+pub struct CommandQueue {
+    _connection: Connection,
+    channel: Channel,
+    queue: String,
+    dead: UnboundedReceiver<ConsumerMessage>,
+}
+
+impl CommandQueue {
+    /// Declares the queue as the service does (so publishing never races its
+    /// start-up) and starts reading `{queue}.dead`.
+    pub async fn open(url: &str, queue: &str) -> Self {
+        use amqprs::{FieldName, FieldTable, FieldValue};
+        let arguments = chat_infra::rabbit::connection_arguments(url).expect("amqp url");
+        let connection = Connection::open(&arguments).await.expect("RabbitMQ connects");
+        let channel = connection.open_channel(None).await.expect("channel opens");
+        let dlx = format!("{queue}.dlx");
+        let dead = format!("{queue}.dead");
+        channel
+            .exchange_declare(ExchangeDeclareArguments::new(&dlx, "fanout").durable(true).finish())
+            .await
+            .unwrap();
+        channel
+            .queue_declare(QueueDeclareArguments::new(&dead).durable(true).finish())
+            .await
+            .unwrap();
+        channel.queue_bind(QueueBindArguments::new(&dead, &dlx, "")).await.unwrap();
+        let mut queue_arguments = FieldTable::new();
+        queue_arguments.insert(
+            FieldName::try_from("x-dead-letter-exchange").unwrap(),
+            FieldValue::from(dlx.clone()),
+        );
+        channel
+            .queue_declare(
+                QueueDeclareArguments::new(queue).durable(true).arguments(queue_arguments).finish(),
+            )
+            .await
+            .unwrap();
+        let (_, dead) = channel
+            .basic_consume_rx(BasicConsumeArguments::new(&dead, "").auto_ack(true).finish())
+            .await
+            .unwrap();
+        Self { _connection: connection, channel, queue: queue.to_owned(), dead }
+    }
+
+    pub async fn send(&self, body: &str) {
+        use amqprs::BasicProperties;
+        use amqprs::channel::BasicPublishArguments;
+        let properties = BasicProperties::default().with_persistence(true).finish();
+        self.channel
+            .basic_publish(
+                properties,
+                body.as_bytes().to_vec(),
+                BasicPublishArguments::new("", &self.queue),
+            )
+            .await
+            .expect("command published");
+    }
+
+    /// The next dead letter: its body and `x-reject-reason` header.
+    pub async fn next_dead_letter(&mut self) -> (String, String) {
+        let message = tokio::time::timeout(EVENT_WAIT, self.dead.recv())
+            .await
+            .expect("a dead letter arrives in time")
+            .expect("the dead-letter consumer is open");
+        let body = String::from_utf8(message.content.unwrap_or_default()).unwrap();
+        let properties = message.basic_properties.expect("properties");
+        let headers = properties.headers().expect("headers");
+        let reason = format!("{:?}", headers);
+        (body, reason)
+    }
+}

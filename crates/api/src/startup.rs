@@ -10,7 +10,7 @@ use axum::extract::Request;
 use chat_domain::ports::{FanOut, PresenceRegistry};
 use chat_domain::{ChatService, Ports};
 use chat_infra::memory::InProcessPresence;
-use chat_infra::rabbit::{OutboxRelay, RelaySettings};
+use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
 use chat_infra::redis::{RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings};
 use chat_infra::sql::ConnectError;
 use chat_infra::{DatabaseSettings, SqlStore};
@@ -109,6 +109,13 @@ impl Application {
             presence,
             events: repository,
         });
+        if let Some(url) = &settings.rabbitmq_url {
+            CommandConsumer::spawn(
+                url.clone(),
+                settings.rabbitmq_commands_queue.clone(),
+                chat.clone(),
+            );
+        }
         let tasks = TaskTracker::new();
         let state = AppState {
             chat,

@@ -43,6 +43,8 @@ pub struct Settings {
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,
     pub rabbitmq_url: Option<String>,
+    /// The queue of inbound commands (its dead letters go to `{queue}.dlx`).
+    pub rabbitmq_commands_queue: String,
     pub auth_mode: Option<AuthMode>,
     pub cors_origins: Option<String>,
     pub max_body_bytes: usize,

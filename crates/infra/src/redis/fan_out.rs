@@ -51,6 +51,8 @@ impl RedisFanOut {
             // manage_subscriptions() subscribes again once Redis is back.
             tracing::warn!(error = %e, "cannot subscribe to the Redis event channel yet");
         }
+        // SUBSCRIBE returns once written; a round trip makes sure it took effect.
+        let _: Result<Value, _> = redis.subscriber.ping(None).await;
         let receiver_local = local.clone();
         tokio::spawn(async move {
             loop {

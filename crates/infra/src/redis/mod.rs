@@ -49,14 +49,18 @@ impl RedisConnection {
                 "expected redis:// or rediss://".to_owned(),
             ));
         }
-        let config = Config::from_url(&settings.url)
+        let mut config = Config::from_url(&settings.url)
             .map_err(|e| RedisError::BadUrl(settings.url.clone(), e.to_string()))?;
+        // Keep retrying a first connection that fails, instead of giving up.
+        config.fail_fast = false;
         let mut builder = Builder::from_config(config);
         builder
             .with_connection_config(|c| {
                 c.connection_timeout = settings.command_timeout.max(Duration::from_secs(1));
                 c.internal_command_timeout = settings.command_timeout;
                 c.max_command_attempts = 1;
+                // A connection that hangs without closing is replaced.
+                c.unresponsive.max_timeout = Some(Duration::from_secs(2));
             })
             .with_performance_config(|c| {
                 c.default_command_timeout = settings.command_timeout;

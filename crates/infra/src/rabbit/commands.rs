@@ -1,0 +1,196 @@
+//! Inbound commands: other GrainTrade services post messages into rooms through
+//! the durable queue `chat.commands` (API.md). A command is acknowledged only
+//! after its message is committed (and so broadcast and evented); `client_msg_id`
+//! makes redelivery harmless. A command that can never succeed (bad JSON, unknown
+//! command or room, invalid content) is published to the dead-letter exchange
+//! `chat.commands.dlx` with the reason in the `x-reject-reason` header, confirmed,
+//! then acknowledged — never retried forever. Storage outages requeue the command.
+
+use std::time::Duration;
+
+use amqprs::channel::{
+    BasicAckArguments, BasicConsumeArguments, BasicNackArguments, BasicPublishArguments,
+    BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage, ExchangeDeclareArguments,
+    QueueBindArguments, QueueDeclareArguments,
+};
+use amqprs::connection::Connection;
+use amqprs::{BasicProperties, FieldName, FieldTable, FieldValue};
+use chat_domain::{Actor, ChatService, DomainError, MessageInput, Role, RoomId, UserId};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::confirms::{Confirm, ConfirmCallback};
+
+#[derive(Deserialize)]
+struct PostMessage {
+    command: String,
+    room_id: i64,
+    content: String,
+    message_type: Option<String>,
+    user_id: String,
+    client_msg_id: Option<String>,
+}
+
+/// Why a command was dead-lettered, or that it should be retried.
+enum Outcome {
+    Done,
+    Poison(String),
+    Retry(String),
+}
+
+pub struct CommandConsumer {
+    url: String,
+    queue: String,
+    chat: ChatService,
+}
+
+impl CommandConsumer {
+    /// Consumes `queue` in the background, reconnecting with backoff.
+    pub fn spawn(url: String, queue: String, chat: ChatService) {
+        tokio::spawn(Self { url, queue, chat }.run());
+    }
+
+    fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.queue)
+    }
+
+    async fn run(self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.consume().await {
+                Ok(()) => tracing::warn!("command consumer lost RabbitMQ; reconnecting"),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "command consumer cannot reach RabbitMQ")
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn consume(&self) -> Result<(), amqprs::error::Error> {
+        let arguments = super::url::connection_arguments(&self.url)?;
+        let connection = Connection::open(&arguments).await?;
+        let channel = connection.open_channel(None).await?;
+        let (tx, mut confirms) = mpsc::channel(64);
+        channel.register_callback(ConfirmCallback { tx }).await?;
+        let dlx = self.dead_letter_exchange();
+        let dead = format!("{}.dead", self.queue);
+        channel
+            .exchange_declare(ExchangeDeclareArguments::new(&dlx, "fanout").durable(true).finish())
+            .await?;
+        channel.queue_declare(QueueDeclareArguments::new(&dead).durable(true).finish()).await?;
+        channel.queue_bind(QueueBindArguments::new(&dead, &dlx, "")).await?;
+        let mut queue_arguments = FieldTable::new();
+        queue_arguments
+            .insert(field_name("x-dead-letter-exchange")?, FieldValue::from(dlx.clone()));
+        channel
+            .queue_declare(
+                QueueDeclareArguments::new(&self.queue)
+                    .durable(true)
+                    .arguments(queue_arguments)
+                    .finish(),
+            )
+            .await?;
+        channel.confirm_select(ConfirmSelectArguments::default()).await?;
+        channel.basic_qos(BasicQosArguments::new(0, 32, false)).await?;
+        let (_, mut deliveries) = channel
+            .basic_consume_rx(BasicConsumeArguments::new(&self.queue, "").manual_ack(true).finish())
+            .await?;
+        tracing::info!(queue = %self.queue, "consuming chat commands");
+        let mut next_tag = 1u64;
+        while let Some(delivery) = deliveries.recv().await {
+            self.handle(&channel, &mut confirms, &mut next_tag, delivery).await?;
+        }
+        let _ = connection.close().await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        channel: &Channel,
+        confirms: &mut mpsc::Receiver<Confirm>,
+        next_tag: &mut u64,
+        delivery: ConsumerMessage,
+    ) -> Result<(), amqprs::error::Error> {
+        let Some(deliver) = delivery.deliver else { return Ok(()) };
+        let body = delivery.content.unwrap_or_default();
+        let tag = deliver.delivery_tag();
+        match self.execute(&body).await {
+            Outcome::Done => channel.basic_ack(BasicAckArguments::new(tag, false)).await,
+            Outcome::Retry(reason) => {
+                tracing::warn!(%reason, "command not executed now; requeued");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                channel.basic_nack(BasicNackArguments::new(tag, false, true)).await
+            }
+            Outcome::Poison(reason) => {
+                tracing::warn!(%reason, "command dead-lettered");
+                let mut headers = FieldTable::new();
+                headers.insert(field_name("x-reject-reason")?, FieldValue::from(reason));
+                headers
+                    .insert(field_name("x-original-queue")?, FieldValue::from(self.queue.clone()));
+                let properties = BasicProperties::default()
+                    .with_persistence(true)
+                    .with_content_type("application/json")
+                    .with_headers(headers)
+                    .finish();
+                channel
+                    .basic_publish(
+                        properties,
+                        body,
+                        BasicPublishArguments::new(&self.dead_letter_exchange(), ""),
+                    )
+                    .await?;
+                let published = *next_tag;
+                *next_tag += 1;
+                // Only acknowledge once the dead letter is safely with the broker.
+                let confirmed = loop {
+                    match tokio::time::timeout(Duration::from_secs(10), confirms.recv()).await {
+                        Ok(Some(c)) if c.tag == published || (c.multiple && c.tag >= published) => {
+                            break c.ack;
+                        }
+                        Ok(Some(_)) => continue,
+                        _ => break false,
+                    }
+                };
+                if confirmed {
+                    channel.basic_ack(BasicAckArguments::new(tag, false)).await
+                } else {
+                    channel.basic_nack(BasicNackArguments::new(tag, false, true)).await
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, body: &[u8]) -> Outcome {
+        let command: PostMessage = match serde_json::from_slice(body) {
+            Ok(command) => command,
+            Err(e) => return Outcome::Poison(format!("invalid command: {e}")),
+        };
+        if command.command != "post_message" {
+            return Outcome::Poison(format!("unknown command {:?}", command.command));
+        }
+        let (user, room) = match (UserId::parse(&command.user_id), RoomId::new(command.room_id)) {
+            (Ok(user), Ok(room)) => (user, room),
+            (Err(e), _) | (_, Err(e)) => return Outcome::Poison(e.to_string()),
+        };
+        // The broker is an internal channel: its commands act as a trusted service.
+        let actor = Actor::new(user, vec![Role::Service, Role::Admin]);
+        let input = MessageInput {
+            content: command.content,
+            message_type: command.message_type,
+            client_msg_id: command.client_msg_id,
+        };
+        match self.chat.post_message(&actor, room, input).await {
+            Ok(_) => Outcome::Done,
+            Err(e @ (DomainError::Unavailable(_) | DomainError::Internal(_))) => {
+                Outcome::Retry(e.to_string())
+            }
+            Err(e) => Outcome::Poison(e.to_string()),
+        }
+    }
+}
+
+fn field_name(name: &str) -> Result<FieldName, amqprs::error::Error> {
+    FieldName::try_from(name).map_err(|e| amqprs::error::Error::ChannelUseError(format!("{e:?}")))
+}
