@@ -82,6 +82,20 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
     service.kill().expect("SIGKILL");
     service.wait().unwrap();
 
+    // The backlog is observable: every event is waiting.
+    let store = chat_infra::SqlStore::open(&chat_infra::DatabaseSettings {
+        url: database.clone(),
+        max_connections: 2,
+        connect_timeout: Duration::from_secs(5),
+        run_migrations: false,
+        outbox: false,
+    })
+    .await
+    .unwrap();
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(stats.backlog, MESSAGES as u64 + 1);
+    assert!(stats.oldest.is_some());
+
     // Second life: the broker is there; the outbox drains.
     let mut tap = EventTap::open(&rabbitmq).await;
     let mut service = start(&database, &rabbitmq, port);
@@ -99,7 +113,17 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
             other => panic!("unexpected event {other}"),
         }
     }
+    assert_eq!(seqs, (1..=MESSAGES as i64).collect::<Vec<_>>());
+
+    // Marked sent once confirmed (right after publishing: wait for it), then prunable.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.outbox_stats().await.unwrap().backlog > 0 {
+        assert!(Instant::now() < deadline, "the outbox drains");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.outbox_stats().await.unwrap().oldest, None);
+    let later = chat_domain::timestamp::now() + chrono::Duration::seconds(1);
+    assert_eq!(store.prune_outbox(later).await.unwrap(), MESSAGES as u64 + 1);
     let _ = service.kill();
     let _ = service.wait();
-    assert_eq!(seqs, (1..=MESSAGES as i64).collect::<Vec<_>>());
 }

@@ -17,7 +17,28 @@ on_both_databases!(
     concurrent_writers_get_gapless_unique_seqs,
     paging_walks_ten_thousand_messages_both_ways,
     system_messages_need_an_admin,
+    without_a_broker_the_outbox_stays_empty,
 );
+
+async fn without_a_broker_the_outbox_stays_empty(app: TestApp) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let room = app.create_room("Quiet").await;
+    let message = app.post_message(room, "anonymous", "no events please").await;
+    let path = format!("/messages/{}", message["id"]);
+    assert_eq!(app.patch(&path, json!({"content": "edited"})).await.status(), 200);
+    assert_eq!(app.delete(&path).await.status(), 204);
+    assert_eq!(app.delete(&format!("/rooms/{room}")).await.status(), 204);
+    let db = app.database().await;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM outbox",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
+}
 
 async fn post_returns_the_full_message(app: TestApp) {
     let room = app.create_room("Wheat").await;

@@ -39,6 +39,8 @@ pub struct RelayStatus {
     connected: AtomicBool,
     published: AtomicU64,
     failures: AtomicU64,
+    backlog: AtomicU64,
+    oldest_age_secs: AtomicU64,
 }
 
 impl RelayStatus {
@@ -54,6 +56,14 @@ impl RelayStatus {
     /// Failed connection attempts and failed batches since start.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Acquire)
+    }
+
+    /// Unsent events and the age of the oldest, as last measured (every 10 s).
+    pub fn backlog(&self) -> (u64, Duration) {
+        (
+            self.backlog.load(Ordering::Acquire),
+            Duration::from_secs(self.oldest_age_secs.load(Ordering::Acquire)),
+        )
     }
 }
 
@@ -89,6 +99,7 @@ impl OutboxRelay {
     /// Starts relaying in the background; returns its status handle.
     pub fn spawn(store: SqlStore, settings: RelaySettings) -> Arc<RelayStatus> {
         let status = Arc::new(RelayStatus::default());
+        tokio::spawn(measure_backlog(store.clone(), status.clone()));
         let relay = Self { store, settings, status: status.clone() };
         tokio::spawn(relay.run());
         status
@@ -219,6 +230,28 @@ impl OutboxRelay {
             Ok(0) => {}
             Ok(pruned) => tracing::debug!(pruned, "pruned sent events from the outbox"),
             Err(error) => tracing::warn!(%error, "cannot prune the outbox"),
+        }
+    }
+}
+
+/// Keeps the backlog figures current, and says so in the log when it grows old.
+async fn measure_backlog(store: SqlStore, status: Arc<RelayStatus>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        ticks.tick().await;
+        let Ok(stats) = store.outbox_stats().await else { continue };
+        let age = stats
+            .oldest
+            .map(|oldest| (chat_domain::timestamp::now() - oldest).num_seconds().max(0) as u64)
+            .unwrap_or(0);
+        status.backlog.store(stats.backlog, Ordering::Release);
+        status.oldest_age_secs.store(age, Ordering::Release);
+        if age > 60 {
+            tracing::warn!(
+                backlog = stats.backlog,
+                oldest_age_secs = age,
+                "events are waiting in the outbox"
+            );
         }
     }
 }
