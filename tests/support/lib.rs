@@ -55,6 +55,7 @@ pub struct TestApp {
     pub client: Client,
     pub database_url: String,
     pub settings: Settings,
+    pub cache_stats: std::sync::Arc<chat_infra::cache::CacheStats>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -131,6 +132,7 @@ impl TestApp {
     pub async fn start_with(settings: Settings) -> Self {
         let app = Application::build(&settings).await.expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let cache_stats = app.cache_stats();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -140,6 +142,7 @@ impl TestApp {
             client: Client::new(),
             database_url: settings.database_url.clone(),
             settings,
+            cache_stats,
             stop: Some(stop),
             server: Some(server),
         }

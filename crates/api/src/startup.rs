@@ -9,6 +9,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use chat_domain::ports::{FanOut, PresenceRegistry};
 use chat_domain::{ChatService, Ports};
+use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
 use chat_infra::memory::InProcessPresence;
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
 use chat_infra::redis::{RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings};
@@ -26,6 +27,8 @@ use crate::ws::closer::codes;
 
 /// Events waiting for a room's pump; beyond this the pump catches up from storage.
 const ROOM_EVENT_QUEUE: usize = 4096;
+/// Rooms the in-process cache holds at most (each with its newest page).
+const IN_PROCESS_CACHED_ROOMS: u64 = 10_000;
 /// No request waits longer than this on Redis.
 const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for sockets to say goodbye.
@@ -49,6 +52,7 @@ pub struct Application {
     app: tower_http::normalize_path::NormalizePath<axum::Router>,
     hub: Hub,
     tasks: TaskTracker,
+    cache_stats: Arc<CacheStats>,
 }
 
 impl Application {
@@ -102,9 +106,17 @@ impl Application {
                 },
             )
         });
+        // Reads of rooms and newest pages go through the cache; the hub keeps
+        // reading the database itself (it needs the true last seq).
+        let cache: Arc<dyn CacheBackend> = match &redis {
+            Some(redis) => Arc::new(RedisCache::new(redis)),
+            None => Arc::new(MemoryCache::new(IN_PROCESS_CACHED_ROOMS)),
+        };
+        let cached = Arc::new(Cached::new(repository.clone(), cache));
+        let cache_stats = cached.stats();
         let chat = ChatService::new(Ports {
-            rooms: repository.clone(),
-            messages: repository.clone(),
+            rooms: cached.clone(),
+            messages: cached,
             fan_out,
             presence,
             events: repository,
@@ -133,7 +145,12 @@ impl Application {
             address: address.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Self { listener, app: http::app(state, settings), hub, tasks })
+        Ok(Self { listener, app: http::app(state, settings), hub, tasks, cache_stats })
+    }
+
+    /// Cache hits and misses since start.
+    pub fn cache_stats(&self) -> Arc<CacheStats> {
+        self.cache_stats.clone()
     }
 
     pub fn port(&self) -> u16 {

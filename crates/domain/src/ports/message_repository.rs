@@ -38,6 +38,10 @@ pub trait MessageRepository: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Option<Message>, DomainError>;
 
-    /// Marks a message deleted; false when it was already gone.
-    async fn delete(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool, DomainError>;
+    /// Marks a message deleted and returns it; `None` when it was already gone.
+    async fn delete(
+        &self,
+        id: MessageId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Message>, DomainError>;
 }

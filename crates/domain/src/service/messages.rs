@@ -116,7 +116,7 @@ impl ChatService {
                     .to_owned(),
             ));
         }
-        if self.messages.delete(id, timestamp::now()).await? {
+        if self.messages.delete(id, timestamp::now()).await?.is_some() {
             self.fan_out.publish(Delivery::to_all(RoomEvent::MessageDeleted {
                 id: message.id,
                 room_id: message.room_id,

@@ -171,7 +171,11 @@ impl MessageRepository for SqlStore {
         Ok(Some(edited))
     }
 
-    async fn delete(&self, id: MessageId, at: DateTime<Utc>) -> Result<bool, DomainError> {
+    async fn delete(
+        &self,
+        id: MessageId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Message>, DomainError> {
         let txn = self.db.begin().await.map_err(map_db_err)?;
         let rows = message::Entity::update_many()
             .col_expr(message::Column::DeletedAt, Expr::value(Some(at)))
@@ -182,7 +186,7 @@ impl MessageRepository for SqlStore {
             .await
             .map_err(map_db_err)?;
         let Some(deleted) = rows.into_iter().next().map(Message::try_from).transpose()? else {
-            return Ok(false);
+            return Ok(None);
         };
         if self.outbox {
             outbox::enqueue(&txn, &ChatEvent::message_deleted(&deleted, at))
@@ -191,6 +195,6 @@ impl MessageRepository for SqlStore {
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
-        Ok(true)
+        Ok(Some(deleted))
     }
 }

@@ -1,0 +1,228 @@
+//! [`Cached`]: the repository ports served through the cache where it pays —
+//! `find_active` (a room) and the newest page of a room's history — and kept
+//! right on every write. Everything else passes straight through.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_domain::ports::{MessageRepository, RoomRepository, RoomVisibility};
+use chat_domain::{
+    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId, NewMessage,
+    NewRoom, Posted, Room, RoomChanges, RoomCursor, RoomId, RoomName, RoomPage, UserId,
+};
+use chrono::{DateTime, Utc};
+
+use super::backend::{CacheBackend, CacheError, Recent};
+use super::{CacheStats, RECENT_LIMIT};
+
+pub struct Cached<R> {
+    inner: Arc<R>,
+    cache: Arc<dyn CacheBackend>,
+    stats: Arc<CacheStats>,
+    /// Rooms whose cache entries could not be updated after a write: read from
+    /// the database until their entries are dropped.
+    dirty: Arc<Mutex<HashSet<RoomId>>>,
+}
+
+impl<R> Cached<R> {
+    /// Wraps `inner`; starts the task that clears dirty rooms once the cache is back.
+    pub fn new(inner: Arc<R>, cache: Arc<dyn CacheBackend>) -> Self {
+        let cached = Self { inner, cache, stats: Arc::default(), dirty: Arc::default() };
+        let (cache, dirty) = (cached.cache.clone(), cached.dirty.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                ticks.tick().await;
+                let rooms: Vec<RoomId> = lock(&dirty).iter().copied().collect();
+                for room in rooms {
+                    if cache.invalidate(room, true).await.is_ok() {
+                        lock(&dirty).remove(&room);
+                        tracing::info!(%room, "stale cache entries dropped");
+                    }
+                }
+            }
+        });
+        cached
+    }
+
+    pub fn stats(&self) -> Arc<CacheStats> {
+        self.stats.clone()
+    }
+
+    fn is_dirty(&self, room: RoomId) -> bool {
+        lock(&self.dirty).contains(&room)
+    }
+
+    /// Records the outcome of a cache update after a committed write.
+    fn settle(&self, room: RoomId, outcome: Result<(), CacheError>) {
+        if let Err(error) = outcome {
+            tracing::warn!(%room, %error, "cache not updated after a write; room read from the database until fixed");
+            lock(&self.dirty).insert(room);
+        }
+    }
+}
+
+fn lock(dirty: &Mutex<HashSet<RoomId>>) -> std::sync::MutexGuard<'_, HashSet<RoomId>> {
+    dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The newest `limit` messages from a cached page, if the page can tell.
+fn serve(recent: &Recent, limit: usize) -> Option<HistoryPage> {
+    let count = recent.items.len();
+    if count >= limit {
+        Some(HistoryPage {
+            items: recent.items[count - limit..].to_vec(),
+            has_more: count > limit || recent.has_older,
+        })
+    } else if !recent.has_older {
+        Some(HistoryPage { items: recent.items.clone(), has_more: false })
+    } else {
+        None
+    }
+}
+
+#[async_trait]
+impl<R: RoomRepository> RoomRepository for Cached<R> {
+    async fn create(&self, room: NewRoom) -> Result<Room, DomainError> {
+        self.inner.create(room).await
+    }
+
+    async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError> {
+        if self.is_dirty(id) {
+            return self.inner.find_active(id).await;
+        }
+        match self.cache.room(id).await {
+            Ok(Some(room)) => {
+                self.stats.hit();
+                return Ok(Some(room));
+            }
+            Ok(None) => self.stats.miss(),
+            Err(_) => {
+                self.stats.miss();
+                return self.inner.find_active(id).await;
+            }
+        }
+        let seen = self.cache.version(id).await;
+        let room = self.inner.find_active(id).await?;
+        if let (Some(room), Ok(seen)) = (&room, seen) {
+            let _ = self.cache.fill_room(room, seen).await;
+        }
+        Ok(room)
+    }
+
+    async fn list_visible(
+        &self,
+        visibility: &RoomVisibility,
+        after: Option<RoomCursor>,
+        limit: Limit,
+    ) -> Result<RoomPage, DomainError> {
+        self.inner.list_visible(visibility, after, limit).await
+    }
+
+    async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
+        let updated = self.inner.update(id, changes).await?;
+        if updated.is_some() {
+            self.settle(id, self.cache.invalidate(id, true).await);
+        }
+        Ok(updated)
+    }
+
+    async fn deactivate(
+        &self,
+        id: RoomId,
+        by: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let done = self.inner.deactivate(id, by, at).await?;
+        if done {
+            self.settle(id, self.cache.invalidate(id, true).await);
+        }
+        Ok(done)
+    }
+
+    async fn find_public_by_name(&self, name: &RoomName) -> Result<Option<Room>, DomainError> {
+        self.inner.find_public_by_name(name).await
+    }
+
+    async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
+        self.inner.is_member(id, user).await
+    }
+}
+
+#[async_trait]
+impl<R: MessageRepository> MessageRepository for Cached<R> {
+    async fn append(&self, message: NewMessage) -> Result<Posted, DomainError> {
+        let posted = self.inner.append(message).await?;
+        if let Posted::Created(message) = &posted {
+            self.settle(message.room_id, self.cache.appended(message).await);
+        }
+        Ok(posted)
+    }
+
+    async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
+        self.inner.find(id).await
+    }
+
+    async fn history(
+        &self,
+        room: RoomId,
+        query: HistoryQuery,
+        limit: Limit,
+    ) -> Result<HistoryPage, DomainError> {
+        let wanted = limit.get() as usize;
+        if query != HistoryQuery::Latest || wanted > RECENT_LIMIT || self.is_dirty(room) {
+            return self.inner.history(room, query, limit).await;
+        }
+        match self.cache.recent(room).await {
+            Ok(Some(recent)) => {
+                if let Some(page) = serve(&recent, wanted) {
+                    self.stats.hit();
+                    return Ok(page);
+                }
+                self.stats.miss();
+                return self.inner.history(room, query, limit).await;
+            }
+            Ok(None) => self.stats.miss(),
+            Err(_) => {
+                self.stats.miss();
+                return self.inner.history(room, query, limit).await;
+            }
+        }
+        let seen = self.cache.version(room).await;
+        let full = Limit::parse(RECENT_LIMIT as i64)?;
+        let newest = self.inner.history(room, HistoryQuery::Latest, full).await?;
+        let recent = Recent { items: newest.items, has_older: newest.has_more };
+        if let Ok(seen) = seen {
+            let _ = self.cache.fill_recent(room, &recent, seen).await;
+        }
+        Ok(serve(&recent, wanted)
+            .unwrap_or(HistoryPage { items: recent.items, has_more: recent.has_older }))
+    }
+
+    async fn edit(
+        &self,
+        id: MessageId,
+        content: MessageContent,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Message>, DomainError> {
+        let edited = self.inner.edit(id, content, at).await?;
+        if let Some(message) = &edited {
+            self.settle(message.room_id, self.cache.replaced(message).await);
+        }
+        Ok(edited)
+    }
+
+    async fn delete(
+        &self,
+        id: MessageId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Message>, DomainError> {
+        let deleted = self.inner.delete(id, at).await?;
+        if let Some(message) = &deleted {
+            self.settle(message.room_id, self.cache.invalidate(message.room_id, false).await);
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,264 @@
+//! The Redis cache (fred). Keys (prefix configurable, API.md's layout):
+//! `{p}room:{id}` the room (1 h), `{p}room:{id}:recent` the newest messages as a
+//! sorted set by seq (30 min) with `{p}room:{id}:recent:older` telling whether
+//! older messages exist, and `{p}room:{id}:ver` the room's version (2 h). Every
+//! check-and-write is one Lua script, so it is atomic across instances.
+
+use async_trait::async_trait;
+use chat_domain::{Message, Room, RoomId};
+use fred::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::backend::{CacheBackend, CacheError, Recent};
+use crate::redis::RedisConnection;
+
+const ROOM_TTL: i64 = 3600;
+const RECENT_TTL: i64 = 1800;
+const VERSION_TTL: i64 = 7200;
+
+/// KEYS: ver, room. ARGV: seen ('' = none), json, ttl.
+const FILL_ROOM: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if (v == false and ARGV[1] == '') or v == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"#;
+
+/// KEYS: ver, recent, older. ARGV: seen, has_older, ttl, then seq/json pairs.
+const FILL_RECENT: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if not ((v == false and ARGV[1] == '') or v == ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[2])
+for i = 4, #ARGV, 2 do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"#;
+
+/// KEYS: recent, older. → false, or {older, {json…}} (ascending seq).
+const READ_RECENT: &str = r#"
+local o = redis.call('GET', KEYS[2])
+if o == false then return false end
+return {o, redis.call('ZRANGE', KEYS[1], 0, -1)}
+"#;
+
+/// KEYS: ver, recent, older. ARGV: seq, json, limit, version ttl, only_existing ('1' = edit).
+const UPSERT: &str = r#"
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+local present = #redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[1]) > 0
+if ARGV[5] == '1' and not present then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+local limit = tonumber(ARGV[3])
+local n = redis.call('ZCARD', KEYS[2])
+if n > limit then
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - limit - 1)
+  redis.call('SET', KEYS[3], '1', 'KEEPTTL')
+end
+local ttl = redis.call('TTL', KEYS[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+return 1
+"#;
+
+/// KEYS: ver, recent, older, room. ARGV: version ttl, room_too.
+const INVALIDATE: &str = r#"
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+if ARGV[2] == '1' then redis.call('DEL', KEYS[4]) end
+return 1
+"#;
+
+/// The room as cached, `last_seq` included (the API's Room leaves it out).
+#[derive(Serialize, Deserialize)]
+struct CachedRoom {
+    id: RoomId,
+    name: String,
+    description: Option<String>,
+    is_active: bool,
+    is_private: bool,
+    created_by: Option<String>,
+    #[serde(with = "chat_domain::timestamp::rfc3339_millis")]
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "chat_domain::timestamp::rfc3339_millis")]
+    updated_at: chrono::DateTime<chrono::Utc>,
+    last_seq: i64,
+}
+
+impl From<&Room> for CachedRoom {
+    fn from(r: &Room) -> Self {
+        Self {
+            id: r.id,
+            name: r.name.clone(),
+            description: r.description.clone(),
+            is_active: r.is_active,
+            is_private: r.is_private,
+            created_by: r.created_by.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_seq: r.last_seq,
+        }
+    }
+}
+
+impl From<CachedRoom> for Room {
+    fn from(r: CachedRoom) -> Self {
+        Room {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            is_active: r.is_active,
+            is_private: r.is_private,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_seq: r.last_seq,
+        }
+    }
+}
+
+pub struct RedisCache {
+    redis: RedisConnection,
+}
+
+impl RedisCache {
+    pub fn new(redis: &RedisConnection) -> Self {
+        Self { redis: redis.clone() }
+    }
+
+    fn keys(&self, room: RoomId) -> [String; 4] {
+        [
+            self.redis.key(&format!("room:{room}:ver")),
+            self.redis.key(&format!("room:{room}:recent")),
+            self.redis.key(&format!("room:{room}:recent:older")),
+            self.redis.key(&format!("room:{room}")),
+        ]
+    }
+}
+
+fn failed(e: Error) -> CacheError {
+    CacheError(e.to_string())
+}
+
+fn seen_arg(seen: Option<i64>) -> String {
+    seen.map(|v| v.to_string()).unwrap_or_default()
+}
+
+#[async_trait]
+impl CacheBackend for RedisCache {
+    async fn version(&self, room: RoomId) -> Result<Option<i64>, CacheError> {
+        let [ver, ..] = self.keys(room);
+        self.redis.client.get::<Option<i64>, _>(ver).await.map_err(failed)
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<Room>, CacheError> {
+        let [.., key] = self.keys(room);
+        let json: Option<String> = self.redis.client.get(key).await.map_err(failed)?;
+        Ok(json.and_then(|j| serde_json::from_str::<CachedRoom>(&j).ok()).map(Room::from))
+    }
+
+    async fn fill_room(&self, room: &Room, seen: Option<i64>) -> Result<(), CacheError> {
+        let [ver, _, _, key] = self.keys(room.id);
+        let json = serde_json::to_string(&CachedRoom::from(room))
+            .map_err(|e| CacheError(e.to_string()))?;
+        let args = vec![seen_arg(seen), json, ROOM_TTL.to_string()];
+        self.redis
+            .client
+            .eval::<i64, _, _, _>(FILL_ROOM, vec![ver, key], args)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn recent(&self, room: RoomId) -> Result<Option<Recent>, CacheError> {
+        let [_, recent, older, _] = self.keys(room);
+        let value: Value = self
+            .redis
+            .client
+            .eval(READ_RECENT, vec![recent, older], Vec::<String>::new())
+            .await
+            .map_err(failed)?;
+        let Value::Array(mut parts) = value else {
+            return Ok(None);
+        };
+        if parts.len() != 2 {
+            return Ok(None);
+        }
+        let members = parts.pop().unwrap_or(Value::Null);
+        let has_older = parts.pop().and_then(|v| v.as_string()).is_some_and(|s| s == "1");
+        let members: Vec<String> = members.convert().map_err(failed)?;
+        let items = members
+            .iter()
+            .map(|json| serde_json::from_str::<Message>(json))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CacheError(format!("cached message unreadable: {e}")))?;
+        Ok(Some(Recent { items, has_older }))
+    }
+
+    async fn fill_recent(
+        &self,
+        room: RoomId,
+        recent: &Recent,
+        seen: Option<i64>,
+    ) -> Result<(), CacheError> {
+        let [ver, key, older, _] = self.keys(room);
+        let mut args = vec![
+            seen_arg(seen),
+            if recent.has_older { "1" } else { "0" }.to_owned(),
+            RECENT_TTL.to_string(),
+        ];
+        for message in &recent.items {
+            args.push(message.seq.to_string());
+            args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
+        }
+        self.redis
+            .client
+            .eval::<i64, _, _, _>(FILL_RECENT, vec![ver, key, older], args)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn appended(&self, message: &Message) -> Result<(), CacheError> {
+        self.upsert(message, false).await
+    }
+
+    async fn replaced(&self, message: &Message) -> Result<(), CacheError> {
+        self.upsert(message, true).await
+    }
+
+    async fn invalidate(&self, room: RoomId, room_too: bool) -> Result<(), CacheError> {
+        let [ver, recent, older, key] = self.keys(room);
+        let args = vec![VERSION_TTL.to_string(), if room_too { "1" } else { "0" }.to_owned()];
+        self.redis
+            .client
+            .eval::<i64, _, _, _>(INVALIDATE, vec![ver, recent, older, key], args)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+}
+
+impl RedisCache {
+    async fn upsert(&self, message: &Message, only_existing: bool) -> Result<(), CacheError> {
+        let [ver, recent, older, _] = self.keys(message.room_id);
+        let json = serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?;
+        let args = vec![
+            message.seq.to_string(),
+            json,
+            super::RECENT_LIMIT.to_string(),
+            VERSION_TTL.to_string(),
+            if only_existing { "1" } else { "0" }.to_owned(),
+        ];
+        self.redis
+            .client
+            .eval::<i64, _, _, _>(UPSERT, vec![ver, recent, older], args)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+}
