@@ -116,6 +116,28 @@ impl TestApp {
         Some(Self::start_with(settings).await)
     }
 
+    /// The service with Redis at `redis_url` (own key prefix) on a new Postgres database.
+    pub async fn postgres_with_redis_at(redis_url: &str) -> Option<Self> {
+        let database_url = fresh_postgres_database().await?;
+        let mut settings = test_settings(&database_url);
+        settings.redis_url = Some(redis_url.to_owned());
+        settings.redis_key_prefix = format!("chat-test-{}:", uuid::Uuid::new_v4().simple());
+        Some(Self::start_with(settings).await)
+    }
+
+    /// The service's database without any cache: the truth to compare with.
+    pub async fn uncached_store(&self) -> chat_infra::SqlStore {
+        chat_infra::SqlStore::open(&chat_infra::DatabaseSettings {
+            url: self.database_url.clone(),
+            max_connections: 4,
+            connect_timeout: Duration::from_secs(5),
+            run_migrations: false,
+            outbox: false,
+        })
+        .await
+        .expect("database opens")
+    }
+
     /// The service on a new Postgres database with events relayed to `rabbitmq_url`,
     /// or `None` (skipped) when Postgres is missing and CI did not demand it.
     pub async fn postgres_with_rabbitmq(rabbitmq_url: &str) -> Option<Self> {
@@ -282,7 +304,7 @@ pub fn rabbitmq_address(url: &str) -> String {
 }
 
 /// The test Redis URL if a server answers there (else skipped, or a failure in CI).
-async fn reachable_redis() -> Option<String> {
+pub async fn reachable_redis() -> Option<String> {
     let url = std::env::var("CHAT_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let address =
