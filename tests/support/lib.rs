@@ -75,6 +75,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         run_migrations: true,
         redis_url: None,
         redis_key_prefix: "chat:".to_owned(),
+        cache_enabled: true,
         rabbitmq_url: None,
         rabbitmq_commands_queue: format!("chat.commands.test-{}", uuid::Uuid::new_v4().simple()),
         auth_mode: Some(AuthMode::Disabled),

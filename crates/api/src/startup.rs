@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
-use chat_domain::ports::{FanOut, PresenceRegistry};
+use chat_domain::ports::{FanOut, MessageRepository, PresenceRegistry, RoomRepository};
 use chat_domain::{ChatService, Ports};
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
 use chat_infra::memory::InProcessPresence;
@@ -114,13 +114,14 @@ impl Application {
         };
         let cached = Arc::new(Cached::new(repository.clone(), cache));
         let cache_stats = cached.stats();
-        let chat = ChatService::new(Ports {
-            rooms: cached.clone(),
-            messages: cached,
-            fan_out,
-            presence,
-            events: repository,
-        });
+        let (rooms, messages): (Arc<dyn RoomRepository>, Arc<dyn MessageRepository>) =
+            if settings.cache_enabled {
+                (cached.clone(), cached)
+            } else {
+                tracing::info!("cache disabled: every read goes to the database");
+                (repository.clone(), repository.clone())
+            };
+        let chat = ChatService::new(Ports { rooms, messages, fan_out, presence, events: repository });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
                 url.clone(),

@@ -42,6 +42,8 @@ pub struct Settings {
     pub run_migrations: bool,
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,
+    /// Serve rooms and newest pages from the cache (Redis, else in-process).
+    pub cache_enabled: bool,
     pub rabbitmq_url: Option<String>,
     /// The queue of inbound commands (its dead letters go to `{queue}.dlx`).
     pub rabbitmq_commands_queue: String,
