@@ -158,7 +158,11 @@ async fn after_a_miss_the_room_and_newest_page_come_from_redis() {
     }
     let misses = app.cache_stats.misses();
     let first: Value = app.get(&format!("/rooms/{room}/messages")).await.json().await.unwrap();
-    assert_eq!(app.cache_stats.misses(), misses + 1, "the page missed (posting had cached the room)");
+    assert_eq!(
+        app.cache_stats.misses(),
+        misses + 1,
+        "the page missed (posting had cached the room)"
+    );
     let hits = app.cache_stats.hits();
     let second: Value = app.get(&format!("/rooms/{room}/messages")).await.json().await.unwrap();
     assert_eq!(second, first);
@@ -202,8 +206,12 @@ async fn redis_going_away_degrades_without_stale_reads_and_recovers() {
     assert_eq!(newest(&app, room, 50).await["items"][0]["content"], "before");
 
     proxy.cut().await;
-    let edited =
-        app.patch(&format!("/messages/{}", message["id"]), json!({"content": "during", "user_id": "u"})).await;
+    let edited = app
+        .patch(
+            &format!("/messages/{}", message["id"]),
+            json!({"content": "during", "user_id": "u"}),
+        )
+        .await;
     assert_eq!(edited.status(), 200, "writes succeed without Redis");
     let posted =
         app.post(&format!("/rooms/{room}/messages"), json!({"content": "also during"})).await;

@@ -121,7 +121,8 @@ impl Application {
                 tracing::info!("cache disabled: every read goes to the database");
                 (repository.clone(), repository.clone())
             };
-        let chat = ChatService::new(Ports { rooms, messages, fan_out, presence, events: repository });
+        let chat =
+            ChatService::new(Ports { rooms, messages, fan_out, presence, events: repository });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
                 url.clone(),
