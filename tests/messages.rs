@@ -390,12 +390,14 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
     .await
     .unwrap();
     let store = Arc::new(store);
+    let store_for_search = store.clone();
     let chat = ChatService::new(Ports {
         rooms: store.clone(),
         messages: store,
         fan_out: Arc::new(NoFanOut),
         presence: Arc::new(InProcessPresence::new()),
         events: Arc::new(NoEventLog),
+        search: store_for_search,
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_chat_tables;
 mod m20261124_000002_create_outbox;
+mod m20261124_000003_message_search;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_chat_tables::Migration),
             Box::new(m20261124_000002_create_outbox::Migration),
+            Box::new(m20261124_000003_message_search::Migration),
         ]
     }
 }

@@ -121,8 +121,14 @@ impl Application {
                 tracing::info!("cache disabled: every read goes to the database");
                 (repository.clone(), repository.clone())
             };
-        let chat =
-            ChatService::new(Ports { rooms, messages, fan_out, presence, events: repository });
+        let chat = ChatService::new(Ports {
+            rooms,
+            messages,
+            fan_out,
+            presence,
+            events: repository.clone(),
+            search: repository,
+        });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
                 url.clone(),

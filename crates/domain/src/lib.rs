@@ -10,6 +10,7 @@ pub mod message;
 pub mod paging;
 pub mod ports;
 pub mod room;
+pub mod search;
 pub mod service;
 pub mod timestamp;
 
@@ -23,5 +24,5 @@ pub use message::{
 pub use paging::{HistoryPage, HistoryQuery, Limit, RoomCursor, RoomPage};
 pub use room::{NewRoom, Room, RoomChanges, RoomDescription, RoomId, RoomName};
 pub use service::{
-    ChatService, Joined, MessageEdit, MessageInput, Ports, RoomInput, RoomPatchInput,
+    ChatService, Joined, MessageEdit, MessageInput, Ports, RoomInput, RoomPatchInput, SearchInput,
 };

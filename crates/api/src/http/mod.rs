@@ -24,7 +24,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP application: routes, middleware and the trailing-slash rule
 /// (`/rooms` and `/rooms/` are the same route).
 pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
-    use routes::{health, messages, rooms};
+    use routes::{health, messages, rooms, search};
 
     let router = Router::new()
         .route("/health", get(health::health))
@@ -33,6 +33,8 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
         .route("/rooms/{room_id}/users", get(rooms::users))
         .route("/ws/{room_id}", get(crate::ws::upgrade))
         .route("/rooms/{room_id}/messages", get(messages::history).post(messages::post))
+        .route("/rooms/{room_id}/messages/search", get(search::in_room))
+        .route("/messages/search", get(search::everywhere))
         .route(
             "/messages/{message_id}",
             get(messages::get).patch(messages::edit).delete(messages::delete),

@@ -4,11 +4,13 @@
 mod event_log;
 mod fan_out;
 mod message_repository;
+mod message_search;
 mod presence;
 mod room_repository;
 
 pub use event_log::{EventLog, NoEventLog};
 pub use fan_out::{FanOut, NoFanOut};
 pub use message_repository::MessageRepository;
+pub use message_search::MessageSearch;
 pub use presence::{PresenceEntry, PresenceRegistry};
 pub use room_repository::{RoomRepository, RoomVisibility};

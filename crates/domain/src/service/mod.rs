@@ -4,14 +4,18 @@
 mod messages;
 mod presence;
 mod rooms;
+mod search;
 
 use std::sync::Arc;
 
-use crate::ports::{EventLog, FanOut, MessageRepository, PresenceRegistry, RoomRepository};
+use crate::ports::{
+    EventLog, FanOut, MessageRepository, MessageSearch, PresenceRegistry, RoomRepository,
+};
 
 pub use messages::{MessageEdit, MessageInput};
 pub use presence::Joined;
 pub use rooms::{RoomInput, RoomPatchInput};
+pub use search::SearchInput;
 
 /// The adapters a [`ChatService`] runs on.
 #[derive(Clone)]
@@ -21,6 +25,7 @@ pub struct Ports {
     pub fan_out: Arc<dyn FanOut>,
     pub presence: Arc<dyn PresenceRegistry>,
     pub events: Arc<dyn EventLog>,
+    pub search: Arc<dyn MessageSearch>,
 }
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -31,11 +36,12 @@ pub struct ChatService {
     fan_out: Arc<dyn FanOut>,
     presence: Arc<dyn PresenceRegistry>,
     events: Arc<dyn EventLog>,
+    search: Arc<dyn MessageSearch>,
 }
 
 impl ChatService {
     pub fn new(ports: Ports) -> Self {
-        let Ports { rooms, messages, fan_out, presence, events } = ports;
-        Self { rooms, messages, fan_out, presence, events }
+        let Ports { rooms, messages, fan_out, presence, events, search } = ports;
+        Self { rooms, messages, fan_out, presence, events, search }
     }
 }

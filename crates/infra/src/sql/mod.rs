@@ -7,6 +7,7 @@ mod errors;
 mod messages;
 pub mod outbox;
 mod rooms;
+mod search;
 
 use sea_orm::DatabaseConnection;
 
