@@ -153,6 +153,11 @@ impl TestApp {
     }
 
     pub async fn start_with(settings: Settings) -> Self {
+        // Captured per test: shown only when the test fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_test_writer()
+            .try_init();
         let app = Application::build(&settings).await.expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let cache_stats = app.cache_stats();

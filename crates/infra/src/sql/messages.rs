@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 
 use super::entity::{message, room};
@@ -48,7 +48,7 @@ impl TryFrom<message::Model> for Message {
 #[async_trait]
 impl MessageRepository for SqlStore {
     async fn append(&self, new: NewMessage) -> Result<Posted, DomainError> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let txn = self.begin_write().await?;
         let locked = room::Entity::update_many()
             .col_expr(room::Column::LastSeq, Expr::col(room::Column::LastSeq).add(1))
             .filter(room::Column::Id.eq(new.room_id.get()))
@@ -148,7 +148,7 @@ impl MessageRepository for SqlStore {
         content: MessageContent,
         at: DateTime<Utc>,
     ) -> Result<Option<Message>, DomainError> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let txn = self.begin_write().await?;
         let rows = message::Entity::update_many()
             .col_expr(message::Column::Content, Expr::value(content.into_string()))
             .col_expr(message::Column::Edited, Expr::value(true))
@@ -176,7 +176,7 @@ impl MessageRepository for SqlStore {
         id: MessageId,
         at: DateTime<Utc>,
     ) -> Result<Option<Message>, DomainError> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let txn = self.begin_write().await?;
         let rows = message::Entity::update_many()
             .col_expr(message::Column::DeletedAt, Expr::value(Some(at)))
             .col_expr(message::Column::UpdatedAt, Expr::value(at))

@@ -34,6 +34,20 @@ impl SqlStore {
         Ok(Self { db, outbox: settings.outbox, outbox_signal: Default::default() })
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at `BEGIN`
+    /// (IMMEDIATE): a deferred one that reads first can fail with "database is
+    /// locked" when another writer commits in between, without waiting.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sea_orm::DatabaseTransaction, chat_domain::DomainError> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        self.db.begin_with_options(options).await.map_err(errors::map_db_err)
+    }
+
     /// Resolves when a change of this process wrote to the outbox.
     pub async fn outbox_written(&self) {
         self.outbox_signal.notified().await;

@@ -15,7 +15,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
     DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait,
+    Statement,
 };
 
 use super::SqlStore;
@@ -59,10 +59,12 @@ pub struct OutboxEvent {
     pub payload: String,
 }
 
-/// Events claimed for publishing, with the transaction that holds the claim.
-/// Dropping it unpublished releases the claim.
+/// Events claimed for publishing. On Postgres the claim is the transaction
+/// holding the relay lock (dropping the batch unpublished releases it); SQLite
+/// has one relay and no claim, so nothing holds its single write lock meanwhile.
 pub struct OutboxBatch {
-    txn: DatabaseTransaction,
+    claim: Option<DatabaseTransaction>,
+    store: SqlStore,
     pub events: Vec<OutboxEvent>,
 }
 
@@ -70,13 +72,17 @@ impl OutboxBatch {
     /// Marks the batch sent (after the broker confirmed it) and releases it.
     pub async fn mark_sent(self) -> Result<(), DomainError> {
         let ids: Vec<i64> = self.events.iter().map(|e| e.id).collect();
+        let txn = match self.claim {
+            Some(txn) => txn,
+            None => self.store.begin_write().await?,
+        };
         outbox::Entity::update_many()
             .col_expr(outbox::Column::SentAt, Expr::value(Some(timestamp::now())))
             .filter(outbox::Column::Id.is_in(ids))
-            .exec(&self.txn)
+            .exec(&txn)
             .await
             .map_err(map_db_err)?;
-        self.txn.commit().await.map_err(map_db_err)
+        txn.commit().await.map_err(map_db_err)
     }
 }
 
@@ -91,8 +97,8 @@ impl SqlStore {
     /// Claims up to `limit` unsent events in id order; `None` when another
     /// instance's relay holds the claim.
     pub async fn claim_outbox(&self, limit: u64) -> Result<Option<OutboxBatch>, DomainError> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
-        if txn.get_database_backend() == DatabaseBackend::Postgres {
+        let claim = if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            let txn = self.begin_write().await?;
             let locked = txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DatabaseBackend::Postgres,
@@ -108,14 +114,19 @@ impl SqlStore {
             if !locked {
                 return Ok(None);
             }
-        }
-        let rows = outbox::Entity::find()
+            Some(txn)
+        } else {
+            None
+        };
+        let unsent = outbox::Entity::find()
             .filter(outbox::Column::SentAt.is_null())
             .order_by_asc(outbox::Column::Id)
-            .limit(limit)
-            .all(&txn)
-            .await
-            .map_err(map_db_err)?;
+            .limit(limit);
+        let rows = match &claim {
+            Some(txn) => unsent.all(txn).await,
+            None => unsent.all(&self.db).await,
+        }
+        .map_err(map_db_err)?;
         let events = rows
             .into_iter()
             .map(|r| OutboxEvent {
@@ -126,7 +137,7 @@ impl SqlStore {
                 payload: r.payload,
             })
             .collect();
-        Ok(Some(OutboxBatch { txn, events }))
+        Ok(Some(OutboxBatch { claim, store: self.clone(), events }))
     }
 
     /// Deletes events sent before `before`; returns how many.

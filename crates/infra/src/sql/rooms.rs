@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::{room, room_member};
@@ -38,7 +38,7 @@ impl TryFrom<room::Model> for Room {
 #[async_trait]
 impl RoomRepository for SqlStore {
     async fn create(&self, new: NewRoom) -> Result<Room, DomainError> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let txn = self.begin_write().await?;
         let created = room::ActiveModel {
             name: Set(new.name.into_string()),
             description: Set(new.description.map(|d| d.into_string())),
@@ -133,7 +133,9 @@ impl RoomRepository for SqlStore {
         if let Some(at) = changes.updated_at {
             update = update.col_expr(room::Column::UpdatedAt, Expr::value(at));
         }
-        let rows = update.exec_with_returning(&self.db).await.map_err(map_db_err)?;
+        let txn = self.begin_write().await?;
+        let rows = update.exec_with_returning(&txn).await.map_err(map_db_err)?;
+        txn.commit().await.map_err(map_db_err)?;
         rows.into_iter().next().map(Room::try_from).transpose()
     }
 
@@ -143,7 +145,7 @@ impl RoomRepository for SqlStore {
         by: &UserId,
         at: DateTime<Utc>,
     ) -> Result<bool, DomainError> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let txn = self.begin_write().await?;
         let result = room::Entity::update_many()
             .col_expr(room::Column::IsActive, Expr::value(false))
             .col_expr(room::Column::DeletedAt, Expr::value(Some(at)))
