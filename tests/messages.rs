@@ -398,6 +398,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         presence: Arc::new(InProcessPresence::new()),
         events: Arc::new(NoEventLog),
         search: store_for_search,
+        unread: Arc::new(chat_infra::memory::InProcessUnread::default()),
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();

@@ -101,3 +101,23 @@ async fn two_instances_act_as_one() {
     assert_eq!(carol.next_of_type("room_deleted").await["room_id"], room);
     assert_eq!(carol.until_closed().await, Ended::Closed(Some(4404)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_conversations_cross_instances() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a.another(|_| {}).await;
+    // The old service's counter keys have no prefix: start from zero.
+    let _ = b.delete("/chat/501/unread?current_user=buyer").await;
+    let mut seller = a.socket_at("/ws/chat/501/buyer?user_id=seller").await;
+    let mut buyer = b.socket_at("/ws/chat/501/seller?user_id=buyer").await;
+    seller
+        .send_json(json!({"sender_id": "seller", "receiver_id": "buyer", "item_id": "501", "content": "from A"}))
+        .await;
+    assert_eq!(seller.next_json().await["content"], "from A");
+    let on_b = buyer.next_json().await;
+    assert_eq!(on_b["sender_id"], "seller");
+    assert_eq!(on_b["content"], "from A", "the other party on another instance gets it live");
+    let unread: Value = b.get("/chat/501/unread?current_user=buyer").await.json().await.unwrap();
+    assert_eq!(unread["unread"], 1, "counters are shared through Redis");
+    let _ = b.delete("/chat/501/unread?current_user=buyer").await;
+}

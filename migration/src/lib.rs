@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_chat_tables;
 mod m20261124_000002_create_outbox;
 mod m20261124_000003_message_search;
+mod m20261124_000004_item_conversations;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_chat_tables::Migration),
             Box::new(m20261124_000002_create_outbox::Migration),
             Box::new(m20261124_000003_message_search::Migration),
+            Box::new(m20261124_000004_item_conversations::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 //! which the integration tests drive directly.
 
 pub mod http;
+pub mod legacy;
 pub mod settings;
 pub mod startup;
 pub mod state;

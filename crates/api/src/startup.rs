@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
-use chat_domain::ports::{FanOut, MessageRepository, PresenceRegistry, RoomRepository};
+use chat_domain::ports::{
+    FanOut, MessageRepository, PresenceRegistry, RoomRepository, UnreadCounters,
+};
 use chat_domain::{ChatService, Ports};
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
-use chat_infra::memory::InProcessPresence;
+use chat_infra::memory::{InProcessPresence, InProcessUnread};
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
-use chat_infra::redis::{RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings};
+use chat_infra::redis::{
+    RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings, RedisUnread,
+};
 use chat_infra::sql::ConnectError;
 use chat_infra::{DatabaseSettings, SqlStore};
 use thiserror::Error;
@@ -20,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use crate::http;
+use crate::legacy::LegacyHub;
+use crate::legacy::hub::Tee;
 use crate::settings::{AuthMode, Settings};
 use crate::state::AppState;
 use crate::ws::Hub;
@@ -74,6 +80,9 @@ impl Application {
         tracing::info!(backend = store.backend_name(), "database ready");
         let repository = Arc::new(store.clone());
         let hub = Hub::new(repository.clone(), repository.clone(), ROOM_EVENT_QUEUE);
+        let legacy = LegacyHub::default();
+        let local: Arc<dyn FanOut> =
+            Arc::new(Tee(vec![Arc::new(hub.clone()), Arc::new(legacy.clone())]));
         let instance = uuid::Uuid::new_v4().simple().to_string();
         let (redis, fan_out, presence): (_, Arc<dyn FanOut>, Arc<dyn PresenceRegistry>) =
             match &settings.redis_url {
@@ -85,13 +94,12 @@ impl Application {
                         connect_wait: Duration::from_secs(settings.database_connect_timeout_secs),
                     })
                     .await?;
-                    let fan_out =
-                        RedisFanOut::start(&redis, instance.clone(), Arc::new(hub.clone())).await;
+                    let fan_out = RedisFanOut::start(&redis, instance.clone(), local.clone()).await;
                     let presence = RedisPresence::start(&redis, instance.clone());
                     tracing::info!(%instance, "Redis fan-out and presence enabled");
                     (Some(redis), Arc::new(fan_out), Arc::new(presence))
                 }
-                None => (None, Arc::new(hub.clone()), Arc::new(InProcessPresence::new())),
+                None => (None, local, Arc::new(InProcessPresence::new())),
             };
         let relay = settings.rabbitmq_url.as_ref().map(|url| {
             tracing::info!("events go to RabbitMQ through the outbox");
@@ -108,6 +116,10 @@ impl Application {
         });
         // Reads of rooms and newest pages go through the cache; the hub keeps
         // reading the database itself (it needs the true last seq).
+        let unread: Arc<dyn UnreadCounters> = match &redis {
+            Some(redis) => Arc::new(RedisUnread::new(redis)),
+            None => Arc::new(InProcessUnread::default()),
+        };
         let cache: Arc<dyn CacheBackend> = match &redis {
             Some(redis) => Arc::new(RedisCache::new(redis)),
             None => Arc::new(MemoryCache::new(IN_PROCESS_CACHED_ROOMS)),
@@ -128,6 +140,7 @@ impl Application {
             presence,
             events: repository.clone(),
             search: repository,
+            unread,
         });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
@@ -147,6 +160,7 @@ impl Application {
             tasks: tasks.clone(),
             // Only reachable while authentication is disabled (checked above).
             room_names: Some(crate::ws::RoomNames::default()),
+            legacy,
         };
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address).await.map_err(|e| StartupError::Listen {

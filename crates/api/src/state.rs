@@ -24,4 +24,6 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Rooms addressed by name on the socket path (development mode only).
     pub room_names: Option<RoomNames>,
+    /// The GrainTrade-compatible sockets.
+    pub legacy: crate::legacy::LegacyHub,
 }

@@ -37,12 +37,20 @@ pub enum RoomEvent {
     RoomDeleted {
         room_id: RoomId,
     },
+    /// A message of an item conversation, for the GrainTrade-compatible sockets
+    /// (the room's own sockets get the `Message` event).
+    ConversationMessage {
+        message: Message,
+        item_id: String,
+        receiver_id: String,
+    },
 }
 
 impl RoomEvent {
     pub fn room_id(&self) -> RoomId {
         match self {
             Self::Message(m) | Self::MessageUpdated(m) => m.room_id,
+            Self::ConversationMessage { message, .. } => message.room_id,
             Self::MessageDeleted { room_id, .. }
             | Self::UserJoined { room_id, .. }
             | Self::UserLeft { room_id, .. }

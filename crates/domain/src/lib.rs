@@ -3,6 +3,7 @@
 //! HTTP, SQL or any runtime, so other GrainTrade services can reuse it as it is.
 
 pub mod actor;
+pub mod conversation;
 pub mod error;
 pub mod events;
 pub mod integration_event;

@@ -35,6 +35,16 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
         .route("/rooms/{room_id}/messages", get(messages::history).post(messages::post))
         .route("/rooms/{room_id}/messages/search", get(search::in_room))
         .route("/messages/search", get(search::everywhere))
+        .route("/ws/chat/{item_id}/{other_user_id}", get(crate::legacy::socket::upgrade))
+        .route(
+            "/chat/{item_id}/{other_user_id}/history",
+            get(crate::legacy::routes::history).delete(crate::legacy::routes::clear),
+        )
+        .route("/chat/{item_id}/participants", get(crate::legacy::routes::participants))
+        .route(
+            "/chat/{item_id}/unread",
+            get(crate::legacy::routes::unread).delete(crate::legacy::routes::mark_read),
+        )
         .route(
             "/messages/{message_id}",
             get(messages::get).patch(messages::edit).delete(messages::delete),

@@ -146,6 +146,10 @@ impl Hub {
 
     /// Queues `delivery` to the room's pump if anyone here is in the room.
     fn dispatch(&self, delivery: Delivery) {
+        // The GrainTrade-compatible copy of a message is for the legacy hub only.
+        if matches!(delivery.event, RoomEvent::ConversationMessage { .. }) {
+            return;
+        }
         let rooms = self.rooms();
         let Some(slot) = rooms.get(&delivery.event.room_id()) else {
             return;

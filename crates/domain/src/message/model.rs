@@ -57,6 +57,8 @@ pub struct NewMessage {
     pub message_type: MessageType,
     pub client_msg_id: Option<ClientMsgId>,
     pub created_at: DateTime<Utc>,
+    /// A notification for the receiver of an item conversation, stored with the message.
+    pub notify: Option<crate::conversation::NewMessageNotice>,
 }
 
 /// The result of posting: a new message, or the original one when the same

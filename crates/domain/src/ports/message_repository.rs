@@ -38,6 +38,12 @@ pub trait MessageRepository: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Option<Message>, DomainError>;
 
+    /// Users who sent a live message in any room of the item.
+    async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError>;
+
+    /// Marks every live message of the room deleted; returns how many.
+    async fn clear_room(&self, room: RoomId, at: DateTime<Utc>) -> Result<u64, DomainError>;
+
     /// Marks a message deleted and returns it; `None` when it was already gone.
     async fn delete(
         &self,

@@ -7,6 +7,7 @@ mod message_repository;
 mod message_search;
 mod presence;
 mod room_repository;
+mod unread;
 
 pub use event_log::{EventLog, NoEventLog};
 pub use fan_out::{FanOut, NoFanOut};
@@ -14,3 +15,4 @@ pub use message_repository::MessageRepository;
 pub use message_search::MessageSearch;
 pub use presence::{PresenceEntry, PresenceRegistry};
 pub use room_repository::{RoomRepository, RoomVisibility};
+pub use unread::UnreadCounters;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::conversation::Conversation;
 use crate::room::RoomChanges;
 use crate::{DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomName, RoomPage, UserId};
 
@@ -23,10 +24,12 @@ pub trait RoomRepository: Send + Sync + 'static {
     /// An active (not deleted) room, if there is one with this id.
     async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError>;
 
-    /// Active rooms visible as `visibility` says, ascending id, starting after `after`.
+    /// Active rooms visible as `visibility` says (of one item, if given),
+    /// ascending id, starting after `after`.
     async fn list_visible(
         &self,
         visibility: &RoomVisibility,
+        item: Option<&str>,
         after: Option<RoomCursor>,
         limit: Limit,
     ) -> Result<RoomPage, DomainError>;
@@ -44,6 +47,20 @@ pub trait RoomRepository: Send + Sync + 'static {
 
     /// The oldest active public room with exactly this name.
     async fn find_public_by_name(&self, name: &RoomName) -> Result<Option<Room>, DomainError>;
+
+    /// The room of an item conversation, if it exists.
+    async fn find_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Option<Room>, DomainError>;
+
+    /// The room of an item conversation, created (private, the two users as
+    /// members) if it does not exist yet; concurrent calls get one room.
+    async fn open_conversation(
+        &self,
+        conversation: &Conversation,
+        at: DateTime<Utc>,
+    ) -> Result<Room, DomainError>;
 
     /// Whether `user` is a member of the room.
     async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError>;

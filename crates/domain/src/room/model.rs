@@ -39,6 +39,9 @@ pub struct Room {
     pub is_active: bool,
     pub is_private: bool,
     pub created_by: Option<String>,
+    /// The GrainTrade item of a conversation room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]

@@ -46,6 +46,7 @@ impl ChatService {
                 message_type,
                 client_msg_id,
                 created_at: timestamp::now(),
+                notify: None,
             })
             .await?;
         // A repeat was broadcast when it was first stored.

@@ -1,6 +1,7 @@
 //! The use cases: what a caller can do with rooms and messages, with the access
 //! rules applied. They reach storage only through the ports.
 
+mod conversations;
 mod messages;
 mod presence;
 mod rooms;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use crate::ports::{
     EventLog, FanOut, MessageRepository, MessageSearch, PresenceRegistry, RoomRepository,
+    UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
@@ -26,6 +28,7 @@ pub struct Ports {
     pub presence: Arc<dyn PresenceRegistry>,
     pub events: Arc<dyn EventLog>,
     pub search: Arc<dyn MessageSearch>,
+    pub unread: Arc<dyn UnreadCounters>,
 }
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -37,11 +40,12 @@ pub struct ChatService {
     presence: Arc<dyn PresenceRegistry>,
     events: Arc<dyn EventLog>,
     search: Arc<dyn MessageSearch>,
+    unread: Arc<dyn UnreadCounters>,
 }
 
 impl ChatService {
     pub fn new(ports: Ports) -> Self {
-        let Ports { rooms, messages, fan_out, presence, events, search } = ports;
-        Self { rooms, messages, fan_out, presence, events, search }
+        let Ports { rooms, messages, fan_out, presence, events, search, unread } = ports;
+        Self { rooms, messages, fan_out, presence, events, search, unread }
     }
 }

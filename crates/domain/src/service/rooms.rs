@@ -61,6 +61,7 @@ impl ChatService {
     pub async fn list_rooms(
         &self,
         actor: &Actor,
+        item: Option<&str>,
         cursor: Option<RoomCursor>,
         limit: Limit,
     ) -> Result<RoomPage, DomainError> {
@@ -69,7 +70,7 @@ impl ChatService {
         } else {
             RoomVisibility::PublicOrMemberOf(actor.user_id.clone())
         };
-        self.rooms.list_visible(&visibility, cursor, limit).await
+        self.rooms.list_visible(&visibility, item, cursor, limit).await
     }
 
     /// An active room the actor may read: 404 when missing or deleted, 403 when

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chat_domain::conversation::Conversation;
 use chat_domain::ports::{MessageRepository, RoomRepository, RoomVisibility};
 use chat_domain::{
     DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId, NewMessage,
@@ -115,10 +116,26 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
     async fn list_visible(
         &self,
         visibility: &RoomVisibility,
+        item: Option<&str>,
         after: Option<RoomCursor>,
         limit: Limit,
     ) -> Result<RoomPage, DomainError> {
-        self.inner.list_visible(visibility, after, limit).await
+        self.inner.list_visible(visibility, item, after, limit).await
+    }
+
+    async fn find_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Option<Room>, DomainError> {
+        self.inner.find_conversation(conversation).await
+    }
+
+    async fn open_conversation(
+        &self,
+        conversation: &Conversation,
+        at: DateTime<Utc>,
+    ) -> Result<Room, DomainError> {
+        self.inner.open_conversation(conversation, at).await
     }
 
     async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
@@ -159,6 +176,16 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
             self.settle(message.room_id, self.cache.appended(message).await);
         }
         Ok(posted)
+    }
+
+    async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {
+        self.inner.item_participants(item).await
+    }
+
+    async fn clear_room(&self, room: RoomId, at: DateTime<Utc>) -> Result<u64, DomainError> {
+        let cleared = self.inner.clear_room(room, at).await?;
+        self.settle(room, self.cache.invalidate(room, false).await);
+        Ok(cleared)
     }
 
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {

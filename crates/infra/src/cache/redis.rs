@@ -82,6 +82,8 @@ struct CachedRoom {
     is_active: bool,
     is_private: bool,
     created_by: Option<String>,
+    #[serde(default)]
+    item_id: Option<String>,
     #[serde(with = "chat_domain::timestamp::rfc3339_millis")]
     created_at: chrono::DateTime<chrono::Utc>,
     #[serde(with = "chat_domain::timestamp::rfc3339_millis")]
@@ -98,6 +100,7 @@ impl From<&Room> for CachedRoom {
             is_active: r.is_active,
             is_private: r.is_private,
             created_by: r.created_by.clone(),
+            item_id: r.item_id.clone(),
             created_at: r.created_at,
             updated_at: r.updated_at,
             last_seq: r.last_seq,
@@ -114,6 +117,7 @@ impl From<CachedRoom> for Room {
             is_active: r.is_active,
             is_private: r.is_private,
             created_by: r.created_by,
+            item_id: r.item_id,
             created_at: r.created_at,
             updated_at: r.updated_at,
             last_seq: r.last_seq,

@@ -5,6 +5,7 @@
 
 mod fan_out;
 mod presence;
+mod unread;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use thiserror::Error;
 
 pub use fan_out::RedisFanOut;
 pub use presence::RedisPresence;
+pub use unread::RedisUnread;
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {

@@ -73,6 +73,7 @@ impl MessageRepository for SqlStore {
                 return Ok(Posted::Duplicate(original.try_into()?));
             }
         }
+        let notify = new.notify.clone();
         let inserted = message::ActiveModel {
             room_id: Set(new.room_id.get()),
             seq: Set(room.last_seq),
@@ -94,10 +95,50 @@ impl MessageRepository for SqlStore {
             outbox::enqueue(&txn, &ChatEvent::message_created(&message))
                 .await
                 .map_err(map_db_err)?;
+            if let Some(notice) = &notify {
+                outbox::enqueue_notice(&txn, notice, message.room_id).await.map_err(map_db_err)?;
+            }
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
         Ok(Posted::Created(message))
+    }
+
+    async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {
+        let rooms: Vec<i64> = room::Entity::find()
+            .filter(room::Column::ItemId.eq(item))
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        message::Entity::find()
+            .select_only()
+            .column(message::Column::UserId)
+            .distinct()
+            .filter(message::Column::RoomId.is_in(rooms))
+            .filter(message::Column::DeletedAt.is_null())
+            .order_by_asc(message::Column::UserId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)
+    }
+
+    async fn clear_room(&self, room_id: RoomId, at: DateTime<Utc>) -> Result<u64, DomainError> {
+        let result = message::Entity::update_many()
+            .col_expr(message::Column::DeletedAt, Expr::value(Some(at)))
+            .col_expr(message::Column::UpdatedAt, Expr::value(at))
+            .filter(message::Column::RoomId.eq(room_id.get()))
+            .filter(message::Column::DeletedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected)
     }
 
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {

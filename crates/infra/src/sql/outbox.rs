@@ -49,6 +49,31 @@ pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &ChatEvent) -> 
     .map(|_| ())
 }
 
+/// The GrainTrade notifications service's queue (default exchange).
+pub const NOTIFICATIONS_QUEUE: &str = "message.events";
+
+/// Adds a conversation notice for the notifications service within `conn`.
+pub(crate) async fn enqueue_notice<C: ConnectionTrait>(
+    conn: &C,
+    notice: &chat_domain::conversation::NewMessageNotice,
+    room: chat_domain::RoomId,
+) -> Result<(), DbErr> {
+    let payload = serde_json::to_string(notice).map_err(|e| DbErr::Custom(e.to_string()))?;
+    outbox::ActiveModel {
+        event_id: Set(uuid::Uuid::new_v4().to_string()),
+        exchange: Set(String::new()),
+        routing_key: Set(NOTIFICATIONS_QUEUE.to_owned()),
+        room_id: Set(Some(room.get())),
+        payload: Set(payload),
+        created_at: Set(timestamp::now()),
+        sent_at: Set(None),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .map(|_| ())
+}
+
 /// An event waiting in the outbox.
 #[derive(Debug, Clone)]
 pub struct OutboxEvent {

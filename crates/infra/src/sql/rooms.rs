@@ -1,6 +1,7 @@
 //! `RoomRepository` on SQL.
 
 use async_trait::async_trait;
+use chat_domain::conversation::Conversation;
 use chat_domain::ports::{RoomRepository, RoomVisibility};
 use chat_domain::{
     ChatEvent, DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId, RoomName,
@@ -28,6 +29,7 @@ impl TryFrom<room::Model> for Room {
             is_active: m.is_active,
             is_private: m.is_private,
             created_by: m.created_by,
+            item_id: m.item_id,
             created_at: m.created_at,
             updated_at: m.updated_at,
             last_seq: m.last_seq,
@@ -45,6 +47,8 @@ impl RoomRepository for SqlStore {
             is_active: Set(true),
             is_private: Set(new.is_private),
             created_by: Set(Some(new.created_by.as_str().to_owned())),
+            item_id: Set(None),
+            conversation_key: Set(None),
             last_seq: Set(0),
             created_at: Set(new.created_at),
             updated_at: Set(new.created_at),
@@ -84,10 +88,14 @@ impl RoomRepository for SqlStore {
     async fn list_visible(
         &self,
         visibility: &RoomVisibility,
+        item: Option<&str>,
         after: Option<RoomCursor>,
         limit: Limit,
     ) -> Result<RoomPage, DomainError> {
         let mut query = room::Entity::find().filter(room::Column::IsActive.eq(true));
+        if let Some(item) = item {
+            query = query.filter(room::Column::ItemId.eq(item));
+        }
         if let Some(RoomCursor(after)) = after {
             query = query.filter(room::Column::Id.gt(after.get()));
         }
@@ -179,6 +187,78 @@ impl RoomRepository for SqlStore {
             .map_err(map_db_err)?
             .map(Room::try_from)
             .transpose()
+    }
+
+    async fn find_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Option<Room>, DomainError> {
+        room::Entity::find()
+            .filter(room::Column::ConversationKey.eq(conversation.key()))
+            .filter(room::Column::IsActive.eq(true))
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(Room::try_from)
+            .transpose()
+    }
+
+    async fn open_conversation(
+        &self,
+        conversation: &Conversation,
+        at: DateTime<Utc>,
+    ) -> Result<Room, DomainError> {
+        if let Some(room) = self.find_conversation(conversation).await? {
+            return Ok(room);
+        }
+        let (a, b) = &conversation.users;
+        let txn = self.begin_write().await?;
+        let inserted = room::ActiveModel {
+            name: Set(format!("Item {}: {a} & {b}", conversation.item.as_str())
+                .chars()
+                .take(100)
+                .collect()),
+            description: Set(None),
+            is_active: Set(true),
+            is_private: Set(true),
+            created_by: Set(None),
+            item_id: Set(Some(conversation.item.as_str().to_owned())),
+            conversation_key: Set(Some(conversation.key())),
+            last_seq: Set(0),
+            created_at: Set(at),
+            updated_at: Set(at),
+            deleted_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await;
+        let created = match inserted {
+            Ok(created) => created,
+            // Another first message won the race: use its room.
+            Err(e)
+                if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                drop(txn);
+                return self
+                    .find_conversation(conversation)
+                    .await?
+                    .ok_or_else(|| DomainError::Internal("conversation room vanished".to_owned()));
+            }
+            Err(e) => return Err(map_db_err(e)),
+        };
+        let members = [a, b].map(|user| room_member::ActiveModel {
+            room_id: Set(created.id),
+            user_id: Set(user.to_string()),
+            added_at: Set(at),
+        });
+        room_member::Entity::insert_many(members).exec(&txn).await.map_err(map_db_err)?;
+        let room = Room::try_from(created)?;
+        if self.outbox {
+            outbox::enqueue(&txn, &ChatEvent::room_created(&room)).await.map_err(map_db_err)?;
+        }
+        txn.commit().await.map_err(map_db_err)?;
+        self.outbox_wrote();
+        Ok(room)
     }
 
     async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {

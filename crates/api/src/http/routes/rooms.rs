@@ -34,6 +34,7 @@ pub struct PatchRoom {
 pub struct ListQuery {
     limit: Option<i64>,
     cursor: Option<String>,
+    item_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -75,7 +76,8 @@ pub async fn list(
         .map(RoomCursor::parse)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let page = state.chat.list_rooms(caller.actor(), cursor, limit).await?;
+    let page =
+        state.chat.list_rooms(caller.actor(), query.item_id.as_deref(), cursor, limit).await?;
     Ok(Json(RoomList { items: page.items, next_cursor: page.next_cursor.map(RoomCursor::encode) }))
 }
 

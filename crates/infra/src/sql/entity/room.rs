@@ -12,6 +12,8 @@ pub struct Model {
     pub is_active: bool,
     pub is_private: bool,
     pub created_by: Option<String>,
+    pub item_id: Option<String>,
+    pub conversation_key: Option<String>,
     pub last_seq: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

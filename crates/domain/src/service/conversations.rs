@@ -1,0 +1,113 @@
+//! Item conversation use cases behind the GrainTrade-compatible API: send,
+//! history, participants, clear, unread counts.
+
+use crate::conversation::{Conversation, ItemId, NewMessageNotice};
+use crate::message::NewMessage;
+use crate::{
+    Actor, ChatService, Delivery, DomainError, HistoryQuery, Limit, Message, MessageContent,
+    MessageType, Posted, RoomEvent, UserId, timestamp,
+};
+
+/// How many messages a conversation's history shows (the latest ones).
+pub const CONVERSATION_HISTORY: i64 = 50;
+
+impl ChatService {
+    /// Stores a message from the actor to `receiver` about `item` (creating the
+    /// conversation's room on the first one), broadcasts it, notifies the
+    /// receiver and counts it as unread for them.
+    pub async fn send_to(
+        &self,
+        actor: &Actor,
+        receiver: &str,
+        item: &str,
+        content: &str,
+    ) -> Result<(Conversation, Message), DomainError> {
+        let receiver = UserId::parse(receiver)
+            .map_err(|_| DomainError::validation("receiver_id", "must be a valid user id"))?;
+        let item = ItemId::parse(item)?;
+        let conversation =
+            Conversation::new(item.clone(), actor.user_id.clone(), receiver.clone())?;
+        let content = MessageContent::parse(content)?;
+        let room = self.rooms.open_conversation(&conversation, timestamp::now()).await?;
+        let notice = NewMessageNotice::new(&receiver, content.as_str(), &item);
+        let posted = self
+            .messages
+            .append(NewMessage {
+                room_id: room.id,
+                user_id: actor.user_id.clone(),
+                content,
+                message_type: MessageType::Text,
+                client_msg_id: None,
+                created_at: timestamp::now(),
+                notify: Some(notice),
+            })
+            .await?;
+        let message = match posted {
+            Posted::Created(m) | Posted::Duplicate(m) => m,
+        };
+        self.fan_out.publish(Delivery::to_all(RoomEvent::Message(message.clone())));
+        self.fan_out.publish(Delivery::to_all(RoomEvent::ConversationMessage {
+            message: message.clone(),
+            item_id: item.as_str().to_owned(),
+            receiver_id: receiver.to_string(),
+        }));
+        // A counter is a convenience: its failure does not undo the message.
+        let _ = self.unread.increment(&item, &receiver).await;
+        Ok((conversation, message))
+    }
+
+    /// The latest messages between the actor and `other` about `item`, oldest first.
+    pub async fn conversation_history(
+        &self,
+        actor: &Actor,
+        item: &str,
+        other: &str,
+    ) -> Result<(Conversation, Vec<Message>), DomainError> {
+        let conversation = self.conversation(actor, item, other)?;
+        let Some(room) = self.rooms.find_conversation(&conversation).await? else {
+            return Ok((conversation, Vec::new()));
+        };
+        let limit = Limit::parse(CONVERSATION_HISTORY)?;
+        let page = self.messages.history(room.id, HistoryQuery::Latest, limit).await?;
+        Ok((conversation, page.items))
+    }
+
+    /// Deletes (softly) every message between the actor and `other` about `item`.
+    pub async fn clear_conversation(
+        &self,
+        actor: &Actor,
+        item: &str,
+        other: &str,
+    ) -> Result<(), DomainError> {
+        let conversation = self.conversation(actor, item, other)?;
+        if let Some(room) = self.rooms.find_conversation(&conversation).await? {
+            self.messages.clear_room(room.id, timestamp::now()).await?;
+        }
+        Ok(())
+    }
+
+    /// Everyone who has sent a message about `item`.
+    pub async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {
+        let item = ItemId::parse(item)?;
+        self.messages.item_participants(item.as_str()).await
+    }
+
+    pub async fn unread_count(&self, actor: &Actor, item: &str) -> Result<u64, DomainError> {
+        self.unread.get(&ItemId::parse(item)?, &actor.user_id).await
+    }
+
+    pub async fn mark_read(&self, actor: &Actor, item: &str) -> Result<(), DomainError> {
+        self.unread.reset(&ItemId::parse(item)?, &actor.user_id).await
+    }
+
+    fn conversation(
+        &self,
+        actor: &Actor,
+        item: &str,
+        other: &str,
+    ) -> Result<Conversation, DomainError> {
+        let other = UserId::parse(other)
+            .map_err(|_| DomainError::validation("other_user_id", "must be a valid user id"))?;
+        Conversation::new(ItemId::parse(item)?, actor.user_id.clone(), other)
+    }
+}
