@@ -220,12 +220,12 @@ async fn redis_going_away_degrades_without_stale_reads_and_recovers() {
     let contents: Vec<&str> =
         page["items"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(contents, vec!["during", "also during"], "reads come from the database");
-    assert!(wait_for_health(&app, "redis", "down").await);
+    assert!(app.wait_for_health("redis", "down").await);
     let health: Value = app.get("/health").await.json().await.unwrap();
     assert_eq!(health["status"], "degraded");
 
     proxy.restore();
-    assert!(wait_for_health(&app, "redis", "ok").await, "reconnects by itself");
+    assert!(app.wait_for_health("redis", "ok").await, "reconnects by itself");
     // The entries filled before the outage are dropped before the cache serves again.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -244,16 +244,4 @@ async fn redis_going_away_degrades_without_stale_reads_and_recovers() {
         assert!(Instant::now() < deadline, "the cache is used again");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn wait_for_health(app: &TestApp, check: &str, expected: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let health: Value = app.get("/health").await.json().await.unwrap();
-        if health["checks"][check] == expected {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }

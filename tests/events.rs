@@ -2,7 +2,6 @@
 //! broker: every event type's shape, and no loss while the broker is cut off.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
 
 use chat_tests::proxy::Proxy;
 use chat_tests::rabbit::{EventTap, Tapped};
@@ -156,7 +155,7 @@ async fn messages_posted_while_the_broker_is_cut_all_arrive_in_room_order() {
     let proxied = url.replace(&rabbitmq_address(&url), &format!("127.0.0.1:{}", proxy.port));
     let mut tap = EventTap::open(&url).await;
     let Some(app) = TestApp::postgres_with_rabbitmq(&proxied).await else { return };
-    assert!(wait_for_health(&app, "rabbitmq", "ok").await, "the relay connects");
+    assert!(app.wait_for_health("rabbitmq", "ok").await, "the relay connects");
 
     let writer = unique_user("writer");
     let mut rooms = Vec::new();
@@ -184,7 +183,7 @@ async fn messages_posted_while_the_broker_is_cut_all_arrive_in_room_order() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert!(wait_for_health(&app, "rabbitmq", "down").await, "health reports the broker down");
+    assert!(app.wait_for_health("rabbitmq", "down").await, "health reports the broker down");
     let health: Value = app.get("/health").await.json().await.unwrap();
     assert_eq!(health["status"], "degraded");
 
@@ -213,18 +212,5 @@ async fn messages_posted_while_the_broker_is_cut_all_arrive_in_room_order() {
         );
     }
     assert_eq!(total, MESSAGES);
-    assert!(wait_for_health(&app, "rabbitmq", "ok").await, "the relay reconnected");
-}
-
-/// Polls `/health` until `check` reads `expected`, for at most 30 s.
-async fn wait_for_health(app: &TestApp, check: &str, expected: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let health: Value = app.get("/health").await.json().await.unwrap();
-        if health["checks"][check] == expected {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+    assert!(app.wait_for_health("rabbitmq", "ok").await, "the relay reconnected");
 }

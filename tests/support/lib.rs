@@ -126,6 +126,19 @@ impl TestApp {
         Some(Self::start_with(settings).await)
     }
 
+    /// Polls `/health` until `check` reads `expected`, for at most 30 s.
+    pub async fn wait_for_health(&self, check: &str, expected: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let health: Value = self.get("/health").await.json().await.expect("health is JSON");
+            if health["checks"][check] == expected {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     /// The service's database without any cache: the truth to compare with.
     pub async fn uncached_store(&self) -> chat_infra::SqlStore {
         chat_infra::SqlStore::open(&chat_infra::DatabaseSettings {

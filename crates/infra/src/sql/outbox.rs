@@ -34,12 +34,25 @@ pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &ChatEvent) -> 
     if let Some(fields) = payload.as_object_mut() {
         fields.insert("event_id".to_owned(), event_id.clone().into());
     }
+    let routing_key = event.event_type.routing_key();
+    insert(conn, event_id, CHAT_EVENTS_EXCHANGE, routing_key, event.room_id, payload.to_string())
+        .await
+}
+
+async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    event_id: String,
+    exchange: &str,
+    routing_key: &str,
+    room: chat_domain::RoomId,
+    payload: String,
+) -> Result<(), DbErr> {
     outbox::ActiveModel {
         event_id: Set(event_id),
-        exchange: Set(CHAT_EVENTS_EXCHANGE.to_owned()),
-        routing_key: Set(event.event_type.routing_key().to_owned()),
-        room_id: Set(Some(event.room_id.get())),
-        payload: Set(payload.to_string()),
+        exchange: Set(exchange.to_owned()),
+        routing_key: Set(routing_key.to_owned()),
+        room_id: Set(Some(room.get())),
+        payload: Set(payload),
         created_at: Set(timestamp::now()),
         sent_at: Set(None),
         ..Default::default()
@@ -59,19 +72,9 @@ pub(crate) async fn enqueue_notice<C: ConnectionTrait>(
     room: chat_domain::RoomId,
 ) -> Result<(), DbErr> {
     let payload = serde_json::to_string(notice).map_err(|e| DbErr::Custom(e.to_string()))?;
-    outbox::ActiveModel {
-        event_id: Set(uuid::Uuid::new_v4().to_string()),
-        exchange: Set(String::new()),
-        routing_key: Set(NOTIFICATIONS_QUEUE.to_owned()),
-        room_id: Set(Some(room.get())),
-        payload: Set(payload),
-        created_at: Set(timestamp::now()),
-        sent_at: Set(None),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .map(|_| ())
+    let event_id = uuid::Uuid::new_v4().to_string();
+    // The default exchange routes by queue name.
+    insert(conn, event_id, "", NOTIFICATIONS_QUEUE, room, payload).await
 }
 
 /// An event waiting in the outbox.
