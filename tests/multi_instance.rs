@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use chat_tests::TestApp;
 use chat_tests::socket::Ended;
+use fred::prelude::*;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,6 +33,27 @@ async fn two_instances_act_as_one() {
         let users: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
         assert_eq!(users["items"].as_array().unwrap().len(), 2, "{users}");
     }
+    // Socket sessions: connection → user, room, instance, in Redis.
+    let redis = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(a.settings.redis_url.as_deref().unwrap()).unwrap(),
+    )
+    .build()
+    .unwrap();
+    redis.init().await.unwrap();
+    let prefix = &a.settings.redis_key_prefix;
+    let sessions: Vec<String> =
+        redis.custom(fred::cmd!("KEYS"), vec![format!("{prefix}session:*")]).await.unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let mut users = HashSet::new();
+    for key in &sessions {
+        let session: std::collections::HashMap<String, String> = redis.hgetall(key).await.unwrap();
+        assert_eq!(session["room"], room.to_string());
+        assert!(!session["instance"].is_empty() && session["since"].ends_with('Z'));
+        let ttl: i64 = redis.ttl(key).await.unwrap();
+        assert!(ttl > 0 && ttl <= 300, "session TTL {ttl}");
+        users.insert(session["user"].clone());
+    }
+    assert_eq!(users, HashSet::from(["alice".to_owned(), "bob".to_owned()]));
 
     alice.send_json(json!({"type": "message", "content": "from A"})).await;
     let on_b = bob.next_of_type("message").await;
@@ -95,6 +117,9 @@ async fn two_instances_act_as_one() {
     bob.close().await;
     let left = alice.next_of_type("user_left").await;
     assert_eq!(left["user_id"], "bob");
+    let sessions: Vec<String> =
+        redis.custom(fred::cmd!("KEYS"), vec![format!("{prefix}session:*")]).await.unwrap();
+    assert_eq!(sessions.len(), 1, "bob's session is gone: {sessions:?}");
 
     let (mut carol, _) = b.joined_socket(room, "carol").await;
     assert_eq!(a.delete(&format!("/rooms/{room}")).await.status(), 204);

@@ -6,7 +6,7 @@
 //! (`{prefix}instance:{id}`) are ignored and cleaned up. If Redis fails, presence
 //! degrades to "nobody here" rather than failing a socket.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,10 +22,13 @@ const ROOM_TTL_SECS: i64 = 300;
 const INSTANCE_TTL_SECS: i64 = 30;
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
-/// KEYS[1] room hash; ARGV: connection, value, "\t" .. user, ttl → the user's socket count.
+/// KEYS[1] room hash, KEYS[2] session hash; ARGV: connection, value, "\t" .. user,
+/// ttl, user, room, instance, since → the user's socket count.
 const OPEN: &str = r#"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[2], 'user', ARGV[5], 'room', ARGV[6], 'instance', ARGV[7], 'since', ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 local n = 0
 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
   if string.sub(v, -string.len(ARGV[3])) == ARGV[3] then n = n + 1 end
@@ -33,8 +36,10 @@ end
 return n
 "#;
 
-/// KEYS[1] room hash; ARGV: connection, "\t" .. user → -1 if unknown, else the user's remaining sockets.
+/// KEYS[1] room hash, KEYS[2] session hash; ARGV: connection, "\t" .. user
+/// → -1 if unknown, else the user's remaining sockets.
 const CLOSE: &str = r#"
+redis.call('DEL', KEYS[2])
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
 local n = 0
 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
@@ -49,12 +54,19 @@ pub struct RedisPresence {
     instance: String,
     /// Rooms with sockets on this instance, and how many: their keys are refreshed.
     local_rooms: Arc<Mutex<HashMap<RoomId, usize>>>,
+    /// This instance's open sockets: their session keys are refreshed.
+    local_sessions: Arc<Mutex<HashSet<String>>>,
 }
 
 impl RedisPresence {
     /// Starts the task that keeps this instance's liveness key and its rooms' keys alive.
     pub fn start(redis: &RedisConnection, instance: String) -> Self {
-        let presence = Self { redis: redis.clone(), instance, local_rooms: Arc::default() };
+        let presence = Self {
+            redis: redis.clone(),
+            instance,
+            local_rooms: Arc::default(),
+            local_sessions: Arc::default(),
+        };
         let refresher = presence.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(REFRESH_EVERY);
@@ -78,10 +90,24 @@ impl RedisPresence {
             let _: Result<(), _> =
                 self.redis.client.expire(self.room_key(room), ROOM_TTL_SECS, None).await;
         }
+        let sessions: Vec<String> = self.sessions().iter().cloned().collect();
+        for connection in sessions {
+            let _: Result<(), _> =
+                self.redis.client.expire(self.session_key(&connection), ROOM_TTL_SECS, None).await;
+        }
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, usize>> {
         self.local_rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.local_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `{prefix}session:{connection}`: which user, room and instance a socket is.
+    fn session_key(&self, connection: &str) -> String {
+        self.redis.key(&format!("session:{connection}"))
     }
 
     fn room_key(&self, room: RoomId) -> String {
@@ -112,10 +138,20 @@ impl PresenceRegistry for RedisPresence {
         at: DateTime<Utc>,
     ) -> Result<bool, DomainError> {
         self.count_local(room, 1);
+        self.sessions().insert(connection.to_owned());
         let value = format!("{}\t{}\t{}", at.timestamp_millis(), self.instance, user);
-        let args =
-            vec![connection.to_owned(), value, format!("\t{user}"), ROOM_TTL_SECS.to_string()];
-        match self.redis.client.eval::<i64, _, _, _>(OPEN, vec![self.room_key(room)], args).await {
+        let args = vec![
+            connection.to_owned(),
+            value,
+            format!("\t{user}"),
+            ROOM_TTL_SECS.to_string(),
+            user.to_string(),
+            room.to_string(),
+            self.instance.clone(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ];
+        let keys = vec![self.room_key(room), self.session_key(connection)];
+        match self.redis.client.eval::<i64, _, _, _>(OPEN, keys, args).await {
             Ok(count) => Ok(count == 1),
             Err(e) => {
                 degraded("open", &e);
@@ -131,8 +167,10 @@ impl PresenceRegistry for RedisPresence {
         connection: &str,
     ) -> Result<bool, DomainError> {
         self.count_local(room, -1);
+        self.sessions().remove(connection);
         let args = vec![connection.to_owned(), format!("\t{user}")];
-        match self.redis.client.eval::<i64, _, _, _>(CLOSE, vec![self.room_key(room)], args).await {
+        let keys = vec![self.room_key(room), self.session_key(connection)];
+        match self.redis.client.eval::<i64, _, _, _>(CLOSE, keys, args).await {
             Ok(remaining) => Ok(remaining == 0),
             Err(e) => {
                 degraded("close", &e);
