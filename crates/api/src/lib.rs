@@ -2,6 +2,7 @@
 //! and its start-up. The `chat-room` binary is a thin `main` over this library,
 //! which the integration tests drive directly.
 
+pub mod auth;
 pub mod http;
 pub mod legacy;
 pub mod settings;

@@ -8,6 +8,10 @@ use chat_api::{Application, settings, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("token") {
+        return mint_token(&args[1..]);
+    }
     let settings = match settings::load() {
         Ok(settings) => settings,
         Err(e) => {
@@ -30,6 +34,43 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `chat-room token --sub alice [--ttl 1h] [--role admin]…`: prints an HS256
+/// token signed with `JWT_SECRET`, for trying the service with authentication on.
+fn mint_token(args: &[String]) -> ExitCode {
+    use std::io::Write;
+    let usage = "usage: chat-room token --sub USER [--ttl 1h] [--role admin|moderator]…";
+    let (mut sub, mut ttl, mut roles) = (None, "1h".to_owned(), Vec::new());
+    let mut pairs = args.chunks(2);
+    for pair in &mut pairs {
+        match pair {
+            [flag, value] if flag == "--sub" => sub = Some(value.clone()),
+            [flag, value] if flag == "--ttl" => ttl = value.clone(),
+            [flag, value] if flag == "--role" => roles.push(value.clone()),
+            _ => {
+                let _ = writeln!(std::io::stderr(), "{usage}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let _ = dotenvy::dotenv();
+    let (Some(sub), Some(ttl), Ok(secret)) =
+        (sub, chat_api::auth::parse_ttl(&ttl), std::env::var("JWT_SECRET"))
+    else {
+        let _ = writeln!(std::io::stderr(), "{usage} (JWT_SECRET must be set)");
+        return ExitCode::FAILURE;
+    };
+    match chat_api::auth::mint(&secret, &sub, ttl, roles) {
+        Ok(token) => {
+            let _ = writeln!(std::io::stdout(), "{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "cannot mint a token: {e}");
             ExitCode::FAILURE
         }
     }

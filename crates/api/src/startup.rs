@@ -23,6 +23,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{AuthSetupError, TokenVerifier};
 use crate::http;
 use crate::legacy::LegacyHub;
 use crate::legacy::hub::Tee;
@@ -48,8 +49,8 @@ pub enum StartupError {
     Redis(#[from] RedisError),
     #[error("cannot listen on {address} (HOST/PORT): {reason}")]
     Listen { address: String, reason: String },
-    #[error("AUTH_MODE=required is not available yet; use AUTH_MODE=disabled (development)")]
-    AuthUnavailable,
+    #[error("AUTH_MODE: {0}")]
+    Auth(#[from] AuthSetupError),
 }
 
 /// A built, bound, not yet running service.
@@ -63,12 +64,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        if settings.effective_auth_mode() == AuthMode::Required {
-            return Err(StartupError::AuthUnavailable);
-        }
-        tracing::warn!(
-            "authentication is DISABLED: callers are trusted to say who they are (development mode)"
-        );
+        let auth = match settings.effective_auth_mode() {
+            AuthMode::Required => Some(Arc::new(TokenVerifier::from_settings(settings)?)),
+            AuthMode::Disabled => {
+                tracing::warn!(
+                    "authentication is DISABLED: callers are trusted to say who they are (development mode)"
+                );
+                None
+            }
+        };
         let store = SqlStore::open(&DatabaseSettings {
             url: settings.database_url.clone(),
             max_connections: settings.database_max_connections,
@@ -158,8 +162,9 @@ impl Application {
             hub: hub.clone(),
             sockets: settings.sockets(),
             tasks: tasks.clone(),
-            // Only reachable while authentication is disabled (checked above).
-            room_names: Some(crate::ws::RoomNames::default()),
+            // Rooms by name only for development clients.
+            room_names: auth.is_none().then(crate::ws::RoomNames::default),
+            auth,
             legacy,
         };
         let address = format!("{}:{}", settings.host, settings.port);

@@ -24,6 +24,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Rooms addressed by name on the socket path (development mode only).
     pub room_names: Option<RoomNames>,
+    /// Token verification when authentication is required.
+    pub auth: Option<Arc<crate::auth::TokenVerifier>>,
     /// The GrainTrade-compatible sockets.
     pub legacy: crate::legacy::LegacyHub,
 }

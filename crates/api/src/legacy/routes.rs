@@ -22,6 +22,13 @@ impl CurrentUser {
     /// `?current_user=` names the caller (authentication disabled), else the usual identity.
     fn actor(self, caller: Caller) -> Result<Actor, ApiError> {
         match self.current_user {
+            Some(raw) if caller.is_authenticated() => {
+                if raw == caller.actor().user_id.as_str() {
+                    Ok(caller.actor().clone())
+                } else {
+                    Err(ApiError::Forbidden("current_user does not match the token".to_owned()))
+                }
+            }
             Some(raw) => Ok(Actor::user(UserId::parse(&raw)?)),
             None => Ok(caller.actor().clone()),
         }

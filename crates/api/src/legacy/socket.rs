@@ -25,11 +25,12 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     let known = caller.actor().user_id.clone();
     let known = (known != UserId::anonymous()).then(|| known.to_string());
+    let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
     let settings = state.sockets;
     let tracker = state.tasks.clone();
-    Ok(upgrade
-        .max_message_size(settings.max_frame_bytes)
-        .on_upgrade(move |socket| tracker.track_future(serve(socket, state, item, other, known))))
+    Ok(upgrade.max_message_size(settings.max_frame_bytes).on_upgrade(move |socket| {
+        tracker.track_future(serve(socket, state, item, other, known, token_user))
+    }))
 }
 
 async fn serve(
@@ -38,6 +39,7 @@ async fn serve(
     item: String,
     other: String,
     known: Option<String>,
+    token_user: Option<String>,
 ) {
     let connection = uuid::Uuid::new_v4().to_string();
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.sockets.queue_capacity);
@@ -62,7 +64,7 @@ async fn serve(
             _ = pings.tick() => if sink.send(WsMessage::Ping(Default::default())).await.is_err() { break },
             frame = stream.next() => match frame {
                 Some(Ok(WsMessage::Text(text))) => {
-                    if let Some(reply) = handle(&state, &registration, text.as_str()).await
+                    if let Some(reply) = handle(&state, &registration, token_user.as_deref(), text.as_str()).await
                         && tx.try_send(reply.to_string().into()).is_err()
                     {
                         break;
@@ -87,6 +89,7 @@ fn field(frame: &Value, name: &str) -> Option<String> {
 async fn handle(
     state: &AppState,
     registration: &super::hub::Registration,
+    token_user: Option<&str>,
     text: &str,
 ) -> Option<Value> {
     let invalid = || Some(json!({"error": "Invalid message format"}));
@@ -99,6 +102,9 @@ async fn handle(
     ) else {
         return invalid();
     };
+    if token_user.is_some_and(|user| user != sender) {
+        return Some(json!({"error": "sender_id does not match the token"}));
+    }
     if sender == receiver {
         return Some(json!({"error": "Cannot send message to yourself."}));
     }

@@ -48,6 +48,10 @@ pub struct Settings {
     /// The queue of inbound commands (its dead letters go to `{queue}.dlx`).
     pub rabbitmq_commands_queue: String,
     pub auth_mode: Option<AuthMode>,
+    pub jwt_secret: Option<String>,
+    pub jwt_public_key: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
     pub cors_origins: Option<String>,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,

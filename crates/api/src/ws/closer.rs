@@ -22,6 +22,7 @@ pub mod codes {
     pub const INTERNAL: CloseReason = CloseReason { code: 1011, reason: "internal error" };
     pub const TOO_SLOW: CloseReason =
         CloseReason { code: 1013, reason: "client too slow to drain its queue" };
+    pub const TOKEN_EXPIRED: CloseReason = CloseReason { code: 4401, reason: "token expired" };
     pub const ROOM_DELETED: CloseReason = CloseReason { code: 4404, reason: "room deleted" };
     pub const HEARTBEAT_TIMEOUT: CloseReason =
         CloseReason { code: 4408, reason: "no answer to ping" };

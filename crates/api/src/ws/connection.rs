@@ -34,6 +34,9 @@ pub struct SocketSettings {
 const REPLAY_PAGE: i64 = 100;
 
 pub struct Connection {
+    /// When the caller's token expires: the socket is closed then (4401), and a
+    /// frame's `user_id` must be the token's.
+    pub token_expires: Option<std::time::SystemTime>,
     pub chat: ChatService,
     pub hub: Hub,
     pub actor: Actor,
@@ -79,6 +82,16 @@ impl Connection {
         let started = self.start(&mut sink, &mut subscription, joined.users).await;
         if let Some(last_sent) = started {
             let clock = Clock::new();
+            if let Some(expires) = self.token_expires {
+                let closer = closer.clone();
+                let left = expires.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(left) => closer.close(codes::TOKEN_EXPIRED),
+                        _ = closer.closed() => {}
+                    }
+                });
+            }
             let writer = tokio::spawn(
                 write_loop(sink, rx, closer.clone(), clock.clone(), last_sent, self.settings)
                     .in_current_span(),
@@ -195,6 +208,14 @@ impl Connection {
             Ok(ClientFrame::Message { input, user_id }) => {
                 let client_msg_id = input.client_msg_id.clone();
                 let actor = match user_id {
+                    Some(raw)
+                        if self.token_expires.is_some() && raw != self.actor.user_id.as_str() =>
+                    {
+                        let error =
+                            ErrorFrame::new("forbidden", "user_id does not match the token")
+                                .with_client_msg_id(client_msg_id);
+                        return reply(tx, closer, &error);
+                    }
                     Some(raw) => match UserId::parse(&raw) {
                         Ok(user) => Actor::new(user, self.actor.roles.clone()),
                         Err(e) => {

@@ -52,7 +52,9 @@ pub async fn upgrade(
         Err(rejection) => return Ok(rejection.into_response()),
     };
     let settings = state.sockets;
+    let token_expires = caller.expires_at();
     let connection = connection::Connection {
+        token_expires,
         chat: state.chat.clone(),
         hub: state.hub.clone(),
         actor,
