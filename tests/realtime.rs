@@ -27,7 +27,26 @@ on_both_databases!(
     silent_peer_is_closed_after_the_pong_timeout,
     shutdown_closes_sockets_with_1001,
     development_mode_addresses_rooms_by_name,
+    only_allowed_origins_open_sockets,
 );
+
+async fn only_allowed_origins_open_sockets(app: TestApp) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = app.another(|s| s.cors_origins = Some("https://graintrade.example".to_owned())).await;
+    let room = app.create_room("Origins").await;
+    let open_from = |origin: &'static str| {
+        let mut request = app.ws_url(&format!("/ws/{room}")).into_client_request().unwrap();
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    assert!(open_from("https://graintrade.example").await.is_ok());
+    match open_from("https://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
 
 /// The seed's examples connect to `/ws/room_123`: in development that names a room.
 async fn development_mode_addresses_rooms_by_name(app: TestApp) {

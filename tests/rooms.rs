@@ -17,7 +17,80 @@ on_both_databases!(
     conventions_hold_on_every_path,
     health_reports_database_ok,
     users_of_a_room_is_an_empty_list_without_sockets,
+    members_are_managed_by_the_creator_or_an_admin,
 );
+
+async fn members_are_managed_by_the_creator_or_an_admin(app: TestApp) {
+    let created = app
+        .client
+        .post(app.url("/rooms"))
+        .header("x-user-id", "seller")
+        .json(&json!({"name": "Deal", "is_private": true}))
+        .send()
+        .await
+        .unwrap();
+    let room: Value = created.json().await.unwrap();
+    let path = format!("/rooms/{}", room["id"]);
+    let as_user = |user: &'static str, method: Method, path: String| {
+        app.client.request(method, app.url(&path)).header("x-user-id", user)
+    };
+    assert_error(
+        as_user("buyer", Method::GET, path.clone()).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let added = as_user("seller", Method::POST, format!("{path}/members"))
+        .json(&json!({"user_id": "buyer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let again = as_user("seller", Method::POST, format!("{path}/members"))
+        .json(&json!({"user_id": "buyer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "already a member");
+    assert_eq!(as_user("buyer", Method::GET, path.clone()).send().await.unwrap().status(), 200);
+
+    let by_member = as_user("buyer", Method::POST, format!("{path}/members"))
+        .json(&json!({"user_id": "friend"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(by_member, 403, "forbidden").await;
+    let bad = as_user("seller", Method::POST, format!("{path}/members"))
+        .json(&json!({"user_id": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(bad, 422, "validation_failed").await;
+
+    let removed =
+        as_user("seller", Method::DELETE, format!("{path}/members/buyer")).send().await.unwrap();
+    assert_eq!(removed.status(), 204);
+    assert_error(
+        as_user("buyer", Method::GET, path.clone()).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    let gone =
+        as_user("seller", Method::DELETE, format!("{path}/members/buyer")).send().await.unwrap();
+    assert_error(gone, 404, "not_found").await;
+    let admin = app
+        .client
+        .post(app.url(&format!("{path}/members")))
+        .header("x-user-id", "ops")
+        .header("x-user-roles", "admin")
+        .json(&json!({"user_id": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 201);
+}
 
 async fn create_returns_the_room_with_location(app: TestApp) {
     let response = app

@@ -165,6 +165,7 @@ impl Application {
             // Rooms by name only for development clients.
             room_names: auth.is_none().then(crate::ws::RoomNames::default),
             auth,
+            origins: settings.cors_origin_list().map(Arc::new),
             legacy,
         };
         let address = format!("{}:{}", settings.host, settings.port);

@@ -26,6 +26,8 @@ pub struct AppState {
     pub room_names: Option<RoomNames>,
     /// Token verification when authentication is required.
     pub auth: Option<Arc<crate::auth::TokenVerifier>>,
+    /// `CORS_ORIGINS`, also checked on socket upgrades (`None`: any origin).
+    pub origins: Option<Arc<Vec<String>>>,
     /// The GrainTrade-compatible sockets.
     pub legacy: crate::legacy::LegacyHub,
 }

@@ -3,6 +3,7 @@
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod origin;
 pub mod routes;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -31,6 +32,8 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
         .route("/rooms", get(rooms::list).post(rooms::create))
         .route("/rooms/{room_id}", get(rooms::get).patch(rooms::update).delete(rooms::delete))
         .route("/rooms/{room_id}/users", get(rooms::users))
+        .route("/rooms/{room_id}/members", axum::routing::post(rooms::add_member))
+        .route("/rooms/{room_id}/members/{user_id}", axum::routing::delete(rooms::remove_member))
         .route("/ws/{room_id}", get(crate::ws::upgrade))
         .route("/rooms/{room_id}/messages", get(messages::history).post(messages::post))
         .route("/rooms/{room_id}/messages/search", get(search::in_room))

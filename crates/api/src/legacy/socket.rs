@@ -19,10 +19,12 @@ use crate::ws::closer::Closer;
 
 pub async fn upgrade(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     caller: Caller,
     Path((item, other)): Path<(String, String)>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    crate::http::origin::check(&state, &headers)?;
     let known = caller.actor().user_id.clone();
     let known = (known != UserId::anonymous()).then(|| known.to_string());
     let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());

@@ -30,11 +30,13 @@ pub struct SocketQuery {
 /// room and 403 for a private room the caller is not in, as plain HTTP errors.
 pub async fn upgrade(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     caller: Caller,
     Path(raw_room): Path<String>,
     ApiQuery(query): ApiQuery<SocketQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    crate::http::origin::check(&state, &headers)?;
     let actor = caller.actor().clone();
     let by_name = raw_room.parse::<i64>().is_err();
     let room = match &state.room_names {

@@ -62,6 +62,17 @@ pub trait RoomRepository: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Room, DomainError>;
 
+    /// Adds a member; false when the user already was one.
+    async fn add_member(
+        &self,
+        id: RoomId,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError>;
+
+    /// Removes a member; false when the user was none.
+    async fn remove_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError>;
+
     /// Whether `user` is a member of the room.
     async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError>;
 }

@@ -126,6 +126,38 @@ impl ChatService {
     }
 }
 
+impl ChatService {
+    /// Adds `member` to the room: its creator or an admin only.
+    pub async fn add_member(
+        &self,
+        actor: &Actor,
+        id: RoomId,
+        member: &str,
+    ) -> Result<bool, DomainError> {
+        let room = self.get_room(actor, id).await?;
+        ensure_room_owner(actor, &room, "change the members of")?;
+        let member = UserId::parse(member)?;
+        self.rooms.add_member(id, &member, timestamp::now()).await
+    }
+
+    /// Removes `member` from the room: its creator or an admin only.
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        id: RoomId,
+        member: &str,
+    ) -> Result<(), DomainError> {
+        let room = self.get_room(actor, id).await?;
+        ensure_room_owner(actor, &room, "change the members of")?;
+        let member = UserId::parse(member)?;
+        if self.rooms.remove_member(id, &member).await? {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound(format!("{member} is not a member of room {id}")))
+        }
+    }
+}
+
 fn ensure_room_owner(actor: &Actor, room: &Room, verb: &str) -> Result<(), DomainError> {
     let is_creator = room.created_by.as_deref() == Some(actor.user_id.as_str());
     if is_creator || actor.is_admin() {

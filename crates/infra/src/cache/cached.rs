@@ -163,6 +163,19 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
         self.inner.find_public_by_name(name).await
     }
 
+    async fn add_member(
+        &self,
+        id: RoomId,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        self.inner.add_member(id, user, at).await
+    }
+
+    async fn remove_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
+        self.inner.remove_member(id, user).await
+    }
+
     async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
         self.inner.is_member(id, user).await
     }

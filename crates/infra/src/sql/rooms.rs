@@ -261,6 +261,44 @@ impl RoomRepository for SqlStore {
         Ok(room)
     }
 
+    async fn add_member(
+        &self,
+        id: RoomId,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        if self.is_member(id, user).await? {
+            return Ok(false);
+        }
+        let inserted = room_member::Entity::insert(room_member::ActiveModel {
+            room_id: Set(id.get()),
+            user_id: Set(user.to_string()),
+            added_at: Set(at),
+        })
+        .exec(&self.db)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            // Added concurrently by someone else: the same outcome.
+            Err(e)
+                if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(map_db_err(e)),
+        }
+    }
+
+    async fn remove_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
+        let result = room_member::Entity::delete_many()
+            .filter(room_member::Column::RoomId.eq(id.get()))
+            .filter(room_member::Column::UserId.eq(user.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected > 0)
+    }
+
     async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
         let count = room_member::Entity::find()
             .filter(room_member::Column::RoomId.eq(id.get()))

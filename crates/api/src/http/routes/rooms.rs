@@ -117,3 +117,32 @@ pub async fn users(
     let items = state.chat.room_users(caller.actor(), room_id(&raw_id)?).await?;
     Ok(Json(UserList { items }))
 }
+
+#[derive(Deserialize)]
+pub struct NewMember {
+    user_id: String,
+}
+
+/// `POST /rooms/{room_id}/members` `{"user_id"}`: 201 when added, 200 when already a member.
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<NewMember>,
+) -> Result<Response, ApiError> {
+    let room = room_id(&raw_id)?;
+    let added = state.chat.add_member(caller.actor(), room, &body.user_id).await?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(serde_json::json!({"room_id": room, "user_id": body.user_id.trim()})))
+        .into_response())
+}
+
+/// `DELETE /rooms/{room_id}/members/{user_id}`: 204.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_id, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.chat.remove_member(caller.actor(), room_id(&raw_id)?, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
