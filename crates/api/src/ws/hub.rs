@@ -139,11 +139,6 @@ impl Hub {
         }
     }
 
-    /// Open sockets on this instance.
-    pub fn connection_count(&self) -> usize {
-        self.rooms().values().map(|slot| slot.subscribers.len()).sum()
-    }
-
     /// Queues `delivery` to the room's pump if anyone here is in the room.
     fn dispatch(&self, delivery: Delivery) {
         // The GrainTrade-compatible copy of a message is for the legacy hub only.

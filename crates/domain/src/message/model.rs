@@ -70,12 +70,6 @@ pub enum Posted {
 }
 
 impl Posted {
-    pub fn message(&self) -> &Message {
-        match self {
-            Self::Created(m) | Self::Duplicate(m) => m,
-        }
-    }
-
     pub fn into_message(self) -> Message {
         match self {
             Self::Created(m) | Self::Duplicate(m) => m,

@@ -5,7 +5,7 @@ use crate::conversation::{Conversation, ItemId, NewMessageNotice};
 use crate::message::NewMessage;
 use crate::{
     Actor, ChatService, Delivery, DomainError, HistoryQuery, Limit, Message, MessageContent,
-    MessageType, Posted, RoomEvent, UserId, timestamp,
+    MessageType, RoomEvent, UserId, timestamp,
 };
 
 /// How many messages a conversation's history shows (the latest ones).
@@ -42,9 +42,7 @@ impl ChatService {
                 notify: Some(notice),
             })
             .await?;
-        let message = match posted {
-            Posted::Created(m) | Posted::Duplicate(m) => m,
-        };
+        let message = posted.into_message();
         self.fan_out.publish(Delivery::to_all(RoomEvent::Message(message.clone())));
         self.fan_out.publish(Delivery::to_all(RoomEvent::ConversationMessage {
             message: message.clone(),

@@ -72,10 +72,6 @@ impl SqlStore {
             _ => "other",
         }
     }
-
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
 }
 
 pub use connect::ConnectError;

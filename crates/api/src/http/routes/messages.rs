@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chat_domain::{HistoryQuery, Limit, Message, MessageEdit, MessageInput, Posted};
+use chat_domain::{HistoryQuery, Limit, Message, MessageEdit, MessageInput};
 use serde::{Deserialize, Serialize};
 
 use crate::http::error::ApiError;
@@ -54,9 +54,7 @@ pub async fn post(
     };
     let posted = state.chat.post_message(&actor, room, input).await?;
     let status = if posted.is_new() { StatusCode::CREATED } else { StatusCode::OK };
-    let message = match posted {
-        Posted::Created(m) | Posted::Duplicate(m) => m,
-    };
+    let message = posted.into_message();
     let location = format!("/messages/{}", message.id);
     Ok((status, [(header::LOCATION, location)], Json(message)).into_response())
 }
