@@ -399,6 +399,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         events: Arc::new(NoEventLog),
         search: store_for_search,
         unread: Arc::new(chat_infra::memory::InProcessUnread::default()),
+        message_rate: Arc::new(chat_domain::ports::NoRateLimit),
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();

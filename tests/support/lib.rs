@@ -91,6 +91,17 @@ pub fn test_settings(database_url: &str) -> Settings {
         ws_max_frame_bytes: 65536,
         ws_queue_capacity: 256,
         ws_close_grace_ms: 5_000,
+        // Off, except in the tests of the limits themselves: the other tests
+        // send fast on purpose.
+        rate_limit_messages_per_second: 0.0,
+        rate_limit_messages_burst: 0,
+        rate_limit_http_per_second: 0.0,
+        rate_limit_http_burst: 0,
+        rate_limit_ws_connects_per_second: 0.0,
+        rate_limit_ws_connects_burst: 0,
+        ws_max_sockets_per_user: 0,
+        ws_flood_strikes: 0,
+        trust_forwarded_for: false,
     }
 }
 

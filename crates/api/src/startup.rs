@@ -2,16 +2,19 @@
 //! running it until a shutdown signal. `main` and the tests both start here.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
 use chat_domain::ports::{
-    FanOut, MessageRepository, PresenceRegistry, RoomRepository, UnreadCounters,
+    FanOut, MessageRepository, NoRateLimit, PresenceRegistry, RateLimiter, RoomRepository,
+    UnreadCounters,
 };
 use chat_domain::{ChatService, Ports};
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
+use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
 use chat_infra::redis::{
@@ -137,6 +140,16 @@ impl Application {
                 tracing::info!("cache disabled: every read goes to the database");
                 (repository.clone(), repository.clone())
             };
+        let message_rate: Arc<dyn RateLimiter> = match RateQuota::enabled(
+            settings.rate_limit_messages_per_second,
+            settings.rate_limit_messages_burst,
+        ) {
+            None => Arc::new(NoRateLimit),
+            Some(quota) => match &redis {
+                Some(redis) => Arc::new(RedisRateLimiter::new(redis, "messages", quota)),
+                None => Arc::new(KeyedLimiter::<String>::new(quota)),
+            },
+        };
         let chat = ChatService::new(Ports {
             rooms,
             messages,
@@ -145,6 +158,7 @@ impl Application {
             events: repository.clone(),
             search: repository,
             unread,
+            message_rate,
         });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
@@ -166,6 +180,7 @@ impl Application {
             room_names: auth.is_none().then(crate::ws::RoomNames::default),
             auth,
             origins: settings.cors_origin_list().map(Arc::new),
+            limits: crate::limits::Limits::from_settings(settings),
             legacy,
         };
         let address = format!("{}:{}", settings.host, settings.port);
@@ -205,9 +220,10 @@ impl Application {
             tracing::info!("shutting down: closing sockets, finishing in-flight requests");
             hub.close_all(codes::GOING_AWAY);
         };
-        let served = axum::serve(self.listener, ServiceExt::<Request>::into_make_service(self.app))
-            .with_graceful_shutdown(graceful)
-            .await;
+        // The peer address is what the per-address rate limits count.
+        let app =
+            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(self.app);
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(graceful).await;
         self.tasks.close();
         if tokio::time::timeout(SOCKET_DRAIN, self.tasks.wait()).await.is_err() {
             tracing::warn!("some sockets did not close in time");

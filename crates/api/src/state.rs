@@ -28,6 +28,8 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::TokenVerifier>>,
     /// `CORS_ORIGINS`, also checked on socket upgrades (`None`: any origin).
     pub origins: Option<Arc<Vec<String>>>,
+    /// Requests and sockets per client address, sockets per user.
+    pub limits: crate::limits::Limits,
     /// The GrainTrade-compatible sockets.
     pub legacy: crate::legacy::LegacyHub,
 }

@@ -1,6 +1,8 @@
 //! The one error type of the domain. Each variant names the HTTP status the api
 //! layer maps it to, so the mapping stays obvious at both ends.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -17,6 +19,10 @@ pub enum DomainError {
     /// The request conflicts with the current state. → 409
     #[error("{0}")]
     Conflict(String),
+    /// The actor used up its budget (e.g. messages per user); nothing was
+    /// written. → 429 with `Retry-After`, or the `rate_limited` frame.
+    #[error("too many requests: retry in {} ms", retry_after.as_millis())]
+    RateLimited { retry_after: Duration },
     /// A storage dependency is unreachable; nothing was written. → 503
     #[error("storage unavailable: {0}")]
     Unavailable(String),

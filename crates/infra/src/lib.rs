@@ -3,6 +3,7 @@
 //! Every driver error is translated to a `DomainError` here, at the seam.
 
 pub mod cache;
+pub mod limits;
 pub mod memory;
 pub mod rabbit;
 pub mod redis;

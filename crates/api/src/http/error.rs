@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 422 `validation_failed`; the message names the field.
     #[error("{0}")]
     Validation(String),
+    /// 429 `rate_limited`, with `Retry-After` (whole seconds, at least 1).
+    #[error("too many requests; retry in {} ms", .0.as_millis())]
+    RateLimited(std::time::Duration),
     /// 503 `unavailable`: a required dependency is down; nothing was written.
     #[error("{0}")]
     Unavailable(String),
@@ -65,6 +68,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -78,6 +82,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(m) => Self::NotFound(m),
             DomainError::Forbidden(m) => Self::Forbidden(m),
             DomainError::Conflict(m) => Self::Conflict(m),
+            DomainError::RateLimited { retry_after } => Self::RateLimited(retry_after),
             DomainError::Unavailable(what) => Self::Unavailable(format!(
                 "{what} is unavailable; nothing was written, retry later"
             )),
@@ -119,6 +124,10 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::RateLimited(wait) = &self {
+            let seconds = wait.as_millis().div_ceil(1000).max(1);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
         }
         response.extensions_mut().insert(ErrorInfo { code, message: self.to_string() });
         response

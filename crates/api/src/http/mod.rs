@@ -27,6 +27,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
     use routes::{health, messages, rooms, search};
 
+    let limits = state.limits.clone();
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/rooms", get(rooms::list).post(rooms::create))
@@ -77,7 +78,9 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     settings.request_timeout(),
-                )),
+                ))
+                // Innermost, so a 429 still gets CORS headers and the error body.
+                .layer(middleware::from_fn_with_state(limits, crate::limits::limit_requests)),
         );
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }

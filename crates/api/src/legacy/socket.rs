@@ -20,18 +20,25 @@ use crate::ws::closer::Closer;
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
     caller: Caller,
     Path((item, other)): Path<(String, String)>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     crate::http::origin::check(&state, &headers)?;
+    state.limits.check_connect(&headers, &extensions)?;
     let known = caller.actor().user_id.clone();
     let known = (known != UserId::anonymous()).then(|| known.to_string());
+    // Only a socket whose user is known counts toward that user's limit.
+    let slot = known.as_deref().map(|user| state.limits.socket_slot(user)).transpose()?;
     let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
     let settings = state.sockets;
     let tracker = state.tasks.clone();
     Ok(upgrade.max_message_size(settings.max_frame_bytes).on_upgrade(move |socket| {
-        tracker.track_future(serve(socket, state, item, other, known, token_user))
+        tracker.track_future(async move {
+            serve(socket, state, item, other, known, token_user).await;
+            drop(slot);
+        })
     }))
 }
 

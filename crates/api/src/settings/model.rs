@@ -60,6 +60,23 @@ pub struct Settings {
     pub ws_max_frame_bytes: usize,
     pub ws_queue_capacity: usize,
     pub ws_close_grace_ms: u64,
+    /// Messages per user per second (REST and sockets together, shared by every
+    /// instance through Redis when it is configured); 0 switches it off.
+    pub rate_limit_messages_per_second: f64,
+    /// How many messages a user may send at once before the rate applies.
+    pub rate_limit_messages_burst: u32,
+    /// REST requests per client address per second (this instance); 0: off.
+    pub rate_limit_http_per_second: f64,
+    pub rate_limit_http_burst: u32,
+    /// New sockets per client address per second (this instance); 0: off.
+    pub rate_limit_ws_connects_per_second: f64,
+    pub rate_limit_ws_connects_burst: u32,
+    /// Open sockets one user may hold on this instance; 0: no limit.
+    pub ws_max_sockets_per_user: u32,
+    /// `rate_limited` answers in a row after which a socket is closed (1008); 0: never.
+    pub ws_flood_strikes: u32,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl Settings {
@@ -85,6 +102,7 @@ impl Settings {
             max_frame_bytes: self.ws_max_frame_bytes,
             queue_capacity: self.ws_queue_capacity,
             close_grace: Duration::from_millis(self.ws_close_grace_ms),
+            flood_strikes: self.ws_flood_strikes,
         }
     }
 

@@ -18,6 +18,8 @@ pub mod codes {
     pub const NORMAL: CloseReason = CloseReason { code: 1000, reason: "bye" };
     pub const GOING_AWAY: CloseReason = CloseReason { code: 1001, reason: "server shutting down" };
     pub const POLICY: CloseReason = CloseReason { code: 1008, reason: "policy violation" };
+    pub const FLOODING: CloseReason =
+        CloseReason { code: 1008, reason: "rate limit exceeded again and again" };
     pub const TOO_BIG: CloseReason = CloseReason { code: 1009, reason: "frame too large" };
     pub const INTERNAL: CloseReason = CloseReason { code: 1011, reason: "internal error" };
     pub const TOO_SLOW: CloseReason =

@@ -29,9 +29,23 @@ pub struct SocketSettings {
     /// How long a closing socket may take to flush its last frames and the close
     /// frame before the connection is simply dropped.
     pub close_grace: Duration,
+    /// `rate_limited` answers in a row after which the socket is closed (1008); 0: never.
+    pub flood_strikes: u32,
 }
 
 const REPLAY_PAGE: i64 = 100;
+
+/// Typing frames closer together than this are dropped: a typing indicator
+/// needs no more, and a flood of them would be multiplied by the room's size.
+const TYPING_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What became of a message frame, for the flood guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accepted,
+    RateLimited,
+    Other,
+}
 
 pub struct Connection {
     /// When the caller's token expires: the socket is closed then (4401), and a
@@ -43,6 +57,8 @@ pub struct Connection {
     pub room: RoomId,
     pub since: Option<i64>,
     pub settings: SocketSettings,
+    /// This socket's place in its user's socket limit, given back when it ends.
+    pub _slot: crate::limits::SocketSlot,
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
@@ -159,6 +175,8 @@ impl Connection {
         closer: &Closer,
         clock: &Clock,
     ) {
+        let mut strikes = 0u32;
+        let mut last_typing: Option<Instant> = None;
         loop {
             let frame = tokio::select! {
                 _ = closer.closed() => return,
@@ -176,7 +194,22 @@ impl Connection {
                     clock.touch();
                     match message {
                         WsMessage::Text(text) => {
-                            self.handle_text(text.as_str(), id, tx, closer).await
+                            match self
+                                .handle_text(text.as_str(), id, tx, closer, &mut last_typing)
+                                .await
+                            {
+                                Verdict::Accepted => strikes = 0,
+                                Verdict::RateLimited => {
+                                    strikes += 1;
+                                    let limit = self.settings.flood_strikes;
+                                    if limit > 0 && strikes >= limit {
+                                        tracing::info!(strikes, "socket keeps flooding; closing");
+                                        closer.close(codes::FLOODING);
+                                        return;
+                                    }
+                                }
+                                Verdict::Other => {}
+                            }
                         }
                         WsMessage::Binary(_) => reply(
                             tx,
@@ -200,11 +233,18 @@ impl Connection {
         id: &str,
         tx: &mpsc::Sender<Outbound>,
         closer: &Closer,
-    ) {
+        last_typing: &mut Option<Instant>,
+    ) -> Verdict {
         match protocol::parse(text) {
             Err(error) => reply(tx, closer, &error),
             Ok(ClientFrame::Ping) => reply(tx, closer, &json!({"type": "pong"})),
-            Ok(ClientFrame::Typing) => self.chat.typing(&self.actor, self.room, id),
+            Ok(ClientFrame::Typing) => {
+                let now = Instant::now();
+                if last_typing.is_none_or(|at| now.duration_since(at) >= TYPING_INTERVAL) {
+                    *last_typing = Some(now);
+                    self.chat.typing(&self.actor, self.room, id);
+                }
+            }
             Ok(ClientFrame::Message { input, user_id }) => {
                 let client_msg_id = input.client_msg_id.clone();
                 let actor = match user_id {
@@ -214,33 +254,42 @@ impl Connection {
                         let error =
                             ErrorFrame::new("forbidden", "user_id does not match the token")
                                 .with_client_msg_id(client_msg_id);
-                        return reply(tx, closer, &error);
+                        reply(tx, closer, &error);
+                        return Verdict::Other;
                     }
                     Some(raw) => match UserId::parse(&raw) {
                         Ok(user) => Actor::new(user, self.actor.roles.clone()),
                         Err(e) => {
                             let error =
                                 ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                            return reply(tx, closer, &error);
+                            reply(tx, closer, &error);
+                            return Verdict::Other;
                         }
                     },
                     None => self.actor.clone(),
                 };
-                match self.chat.post_message(&actor, self.room, input).await {
+                return match self.chat.post_message(&actor, self.room, input).await {
                     // The broadcast brings the message back to this socket too.
-                    Ok(Posted::Created(_)) => {}
+                    Ok(Posted::Created(_)) => Verdict::Accepted,
                     // A repeat is not broadcast again: this socket alone gets the original.
                     Ok(Posted::Duplicate(original)) => {
                         reply(tx, closer, &RoomEvent::Message(original));
+                        Verdict::Accepted
                     }
-                    Err(e) => reply(
-                        tx,
-                        closer,
-                        &ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id),
-                    ),
-                }
+                    Err(e) => {
+                        let verdict = if matches!(e, DomainError::RateLimited { .. }) {
+                            Verdict::RateLimited
+                        } else {
+                            Verdict::Other
+                        };
+                        let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
+                        reply(tx, closer, &error);
+                        verdict
+                    }
+                };
             }
         }
+        Verdict::Other
     }
 }
 

@@ -31,12 +31,14 @@ pub struct SocketQuery {
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
     caller: Caller,
     Path(raw_room): Path<String>,
     ApiQuery(query): ApiQuery<SocketQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     crate::http::origin::check(&state, &headers)?;
+    state.limits.check_connect(&headers, &extensions)?;
     let actor = caller.actor().clone();
     let by_name = raw_room.parse::<i64>().is_err();
     let room = match &state.room_names {
@@ -49,6 +51,7 @@ pub async fn upgrade(
         return Err(ApiError::BadRequest("since: must be zero or a positive seq".to_owned()));
     }
     state.chat.authorize_socket(&actor, room).await?;
+    let slot = state.limits.socket_slot(actor.user_id.as_str())?;
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response()),
@@ -63,6 +66,7 @@ pub async fn upgrade(
         room,
         since: query.since,
         settings,
+        _slot: slot,
     };
     let tracker = state.tasks.clone();
     Ok(upgrade

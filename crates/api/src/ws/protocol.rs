@@ -73,6 +73,11 @@ impl ErrorFrame {
             DomainError::Forbidden(m) => Self::new("forbidden", m),
             DomainError::NotFound(m) => Self::new("not_found", m),
             DomainError::Conflict(m) => Self::new("validation_failed", m),
+            DomainError::RateLimited { retry_after } => {
+                let mut frame = Self::new("rate_limited", err.to_string());
+                frame.retry_after_ms = Some(retry_after.as_millis().max(1) as u64);
+                frame
+            }
             DomainError::Unavailable(what) => {
                 Self::new("unavailable", format!("{what} is unavailable; not persisted, retry"))
             }

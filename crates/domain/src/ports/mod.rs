@@ -6,6 +6,7 @@ mod fan_out;
 mod message_repository;
 mod message_search;
 mod presence;
+mod rate_limit;
 mod room_repository;
 mod unread;
 
@@ -14,5 +15,6 @@ pub use fan_out::{FanOut, NoFanOut};
 pub use message_repository::MessageRepository;
 pub use message_search::MessageSearch;
 pub use presence::{PresenceEntry, PresenceRegistry};
+pub use rate_limit::{NoRateLimit, RateLimiter};
 pub use room_repository::{RoomRepository, RoomVisibility};
 pub use unread::UnreadCounters;

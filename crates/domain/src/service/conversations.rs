@@ -28,6 +28,7 @@ impl ChatService {
         let conversation =
             Conversation::new(item.clone(), actor.user_id.clone(), receiver.clone())?;
         let content = MessageContent::parse(content)?;
+        self.spend_message_budget(actor).await?;
         let room = self.rooms.open_conversation(&conversation, timestamp::now()).await?;
         let notice = NewMessageNotice::new(&receiver, content.as_str(), &item);
         let posted = self

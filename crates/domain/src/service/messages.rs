@@ -37,6 +37,7 @@ impl ChatService {
             ));
         }
         self.get_room(actor, room_id).await?;
+        self.spend_message_budget(actor).await?;
         let posted = self
             .messages
             .append(NewMessage {
@@ -54,6 +55,19 @@ impl ChatService {
             self.fan_out.publish(Delivery::to_all(RoomEvent::Message(message.clone())));
         }
         Ok(posted)
+    }
+
+    /// One token of the actor's message budget. Services posting through the
+    /// broker are not limited: they are trusted, and a command refused here
+    /// would only be redelivered.
+    pub(crate) async fn spend_message_budget(&self, actor: &Actor) -> Result<(), DomainError> {
+        if actor.has(Role::Service) {
+            return Ok(());
+        }
+        self.message_rate
+            .acquire(actor.user_id.as_str())
+            .await
+            .map_err(|retry_after| DomainError::RateLimited { retry_after })
     }
 
     /// A live message in a room the actor may read.

@@ -10,8 +10,8 @@ mod search;
 use std::sync::Arc;
 
 use crate::ports::{
-    EventLog, FanOut, MessageRepository, MessageSearch, PresenceRegistry, RoomRepository,
-    UnreadCounters,
+    EventLog, FanOut, MessageRepository, MessageSearch, PresenceRegistry, RateLimiter,
+    RoomRepository, UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
@@ -29,6 +29,8 @@ pub struct Ports {
     pub events: Arc<dyn EventLog>,
     pub search: Arc<dyn MessageSearch>,
     pub unread: Arc<dyn UnreadCounters>,
+    /// Messages per user, shared by every way of posting (REST, sockets).
+    pub message_rate: Arc<dyn RateLimiter>,
 }
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -41,11 +43,13 @@ pub struct ChatService {
     events: Arc<dyn EventLog>,
     search: Arc<dyn MessageSearch>,
     unread: Arc<dyn UnreadCounters>,
+    message_rate: Arc<dyn RateLimiter>,
 }
 
 impl ChatService {
     pub fn new(ports: Ports) -> Self {
-        let Ports { rooms, messages, fan_out, presence, events, search, unread } = ports;
-        Self { rooms, messages, fan_out, presence, events, search, unread }
+        let Ports { rooms, messages, fan_out, presence, events, search, unread, message_rate } =
+            ports;
+        Self { rooms, messages, fan_out, presence, events, search, unread, message_rate }
     }
 }
