@@ -35,6 +35,9 @@ pub struct SocketSettings {
 
 const REPLAY_PAGE: i64 = 100;
 
+/// The longest a closed socket keeps reading, waiting for the peer's close.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
 /// Typing frames closer together than this are dropped: a typing indicator
 /// needs no more, and a flood of them would be multiplied by the room's size.
 const TYPING_INTERVAL: Duration = Duration::from_millis(250);
@@ -77,7 +80,7 @@ impl Connection {
 
     async fn serve(self, socket: WebSocket, id: String) {
         tracing::debug!("socket open");
-        let (mut sink, stream) = socket.split();
+        let (mut sink, mut stream) = socket.split();
         let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
         let closer = Closer::default();
         let mut subscription =
@@ -112,9 +115,10 @@ impl Connection {
                 write_loop(sink, rx, closer.clone(), clock.clone(), last_sent, self.settings)
                     .in_current_span(),
             );
-            self.read_loop(stream, &id, &tx, &closer, &clock).await;
+            self.read_loop(&mut stream, &id, &tx, &closer, &clock).await;
             closer.close(codes::NORMAL);
             let _ = writer.await;
+            drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
         }
         drop(subscription);
         if let Err(e) = self.chat.leave_room(&self.actor.user_id, self.room, &id).await {
@@ -169,7 +173,7 @@ impl Connection {
 
     async fn read_loop(
         &self,
-        mut stream: SplitStream<WebSocket>,
+        stream: &mut SplitStream<WebSocket>,
         id: &str,
         tx: &mpsc::Sender<Outbound>,
         closer: &Closer,
@@ -400,6 +404,21 @@ async fn write_loop(
         }
     }
     say_goodbye(&mut sink, reason, settings.close_grace).await;
+}
+
+/// After the server's close frame, reads (and drops) what the peer still sends
+/// until it answers the close. Closing a TCP connection with unread data makes
+/// the kernel reset it, and the peer might then lose the close frame itself —
+/// a flooder would never learn why it was cut off.
+async fn drain(stream: &mut SplitStream<WebSocket>, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, WsMessage::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn send_text(sink: &mut Sink, text: Utf8Bytes, wait: Duration) -> Result<(), ()> {
