@@ -10,7 +10,7 @@
 // and E2E_SCREENSHOTS (default tests/e2e/screenshots) override the paths.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -69,9 +69,10 @@ async function step(name, body) {
 // ---- the service -----------------------------------------------------------
 
 class Service {
-  constructor(port, dir) {
+  constructor(port, dir, settings = {}) {
     this.port = port;
     this.dir = dir;
+    this.settings = settings;
     this.base = `http://127.0.0.1:${port}`;
     this.log = fs.createWriteStream(path.join(dir, 'server.log'), { flags: 'a' });
     this.child = null;
@@ -90,6 +91,7 @@ class Service {
       DATABASE_URL: `sqlite://${path.join(this.dir, 'e2e.db')}?mode=rwc`,
       LOG_LEVEL: 'warn',
       LOG_FORMAT: 'pretty',
+      ...this.settings,
     };
     const child = spawn(BIN, [], { cwd: this.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(this.log, { end: false });
@@ -111,6 +113,14 @@ class Service {
     const killer = setTimeout(() => this.child.kill('SIGKILL'), 10000);
     await this.exited;
     clearTimeout(killer);
+  }
+
+  /** A token from the binary's own `chat-room token` command. */
+  mintToken(sub) {
+    const env = { PATH: process.env.PATH, HOME: this.dir, JWT_SECRET: this.settings.JWT_SECRET };
+    const run = spawnSync(BIN, ['token', '--sub', sub, '--ttl', '1h'], { cwd: this.dir, env, encoding: 'utf8' });
+    assert.equal(run.status, 0, `chat-room token failed: ${run.stderr}`);
+    return run.stdout.trim();
   }
 
   /** A REST call as `user`, for setting the scene without the page. */
@@ -277,6 +287,8 @@ async function main() {
     await step('alice edits her message and bob sees the edit', async () => {
       const mine = alice.locator('#message-list li.msg', { hasText: 'Selling 20 t of wheat' });
       await mine.hover();
+      await mine.locator('.msg-edit-button').waitFor();
+      await shot(alice, 'alice-desktop-message-actions.png');
       await mine.locator('.msg-edit-button').click();
       await mine.locator('.msg-edit textarea').fill('Selling 25 t of wheat at 205 UAH/kg');
       await shot(alice, 'alice-desktop-editing.png');
@@ -379,6 +391,38 @@ async function main() {
       await bob.locator('#rooms-pane').waitFor();
       assert.equal(await bob.locator('#room-list a', { hasText: 'Wheat exchange' }).count(), 0);
       await shot(bob, 'bob-phone-room-deleted.png');
+    });
+
+    await step('with authentication required, a pasted token signs in; REST and the socket accept it', async () => {
+      const secureDir = path.join(dir, 'auth');
+      fs.mkdirSync(secureDir);
+      const secure = new Service(await freePort(), secureDir, {
+        AUTH_MODE: 'required', JWT_SECRET: 'e2e-secret-that-is-long-enough-for-hs256',
+      });
+      try {
+        await secure.start();
+        const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const dana = await openPage(context, 'dana', problems);
+        await dana.goto(`${secure.base}/`);
+        await dana.locator('#login-token').waitFor();
+        assert.ok(await dana.locator('#login-user').isHidden(), 'no name field when a token is required');
+        await dana.locator('#login-token').fill('not-a-token');
+        await dana.locator('#login-submit').click();
+        await until('the refusal', async () => /refused/.test(await dana.locator('#login-error').textContent()));
+        await dana.locator('#login-token').fill(secure.mintToken('dana'));
+        await dana.locator('#login-submit').click();
+        await until('dana to be signed in', async () => (await dana.locator('#whoami').textContent()) === 'dana');
+        await dana.locator('#new-room-name').fill('Token room');
+        await dana.locator('#new-room-form button[type=submit]').click();
+        await online(dana);
+        await send(dana, 'hello with a token');
+        assert.equal(await dana.locator('#message-list li.msg.own .msg-author').first().textContent(), 'dana');
+        await dana.locator('#people-list li[data-user="dana"]').waitFor();
+        await shot(dana, 'dana-desktop-token.png');
+        await context.close();
+      } finally {
+        await secure.stop();
+      }
     });
 
     assert.deepEqual(problems, [], 'no dialog, script error or CSP violation');
