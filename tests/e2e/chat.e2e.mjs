@@ -207,6 +207,18 @@ async function main() {
       viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
     });
     const alice = await openPage(desktop, 'alice', problems);
+    // Alice's sockets pass through the test, which can cut them and refuse new ones
+    // to play a network drop while the server stays up.
+    const link = { current: null, refuse: false, urls: [] };
+    await alice.routeWebSocket(/\/ws\/\d+/, (socket) => {
+      link.urls.push(socket.url());
+      if (link.refuse) {
+        socket.close({ code: 1011, reason: 'network down (test)' });
+        return;
+      }
+      socket.connectToServer();
+      link.current = socket;
+    });
     const bob = await openPage(phone, 'bob', problems);
 
     await step('the page is served with its security headers', async () => {
@@ -357,6 +369,41 @@ async function main() {
       assert.equal(await bob.locator('img').count(), 0);
       await alice.locator('#people-list li[data-user="bob"]').waitFor();
       await shot(bob, 'bob-phone-after-reload.png');
+    });
+
+    await step('a name that is not ASCII works on REST and the socket', async () => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const olena = await openPage(context, 'olena', problems);
+      await signIn(olena, base, 'Олена');
+      await olena.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await online(olena);
+      await olena.locator('#people-list li[data-user="Олена"]').waitFor();
+      await send(olena, 'Пшениця є, 300 т');
+      assert.equal(await olena.locator('#message-list li.msg.own .msg-author').textContent(), 'Олена');
+      await alice.locator('#people-list li[data-user="Олена"]').waitFor();
+      await messageText(alice, 'Пшениця є, 300 т').waitFor();
+      await context.close();
+      await alice.locator('#people-list li[data-user="Олена"]').waitFor({ state: 'detached' });
+    });
+
+    await step('a dropped socket resumes with since= and alice misses nothing bob wrote meanwhile', async () => {
+      const seqs = await alice.locator('#message-list li.msg').evaluateAll((items) => items.map((li) => Number(li.dataset.seq)));
+      const lastSeq = Math.max(...seqs);
+      const attempts = link.urls.length;
+      link.refuse = true;
+      link.current.close({ code: 1011, reason: 'network down (test)' });
+      await alice.locator('#conn[data-state="reconnecting"]').waitFor();
+      await send(bob, 'while alice was away 1');
+      await send(bob, 'while alice was away 2');
+      await until('a refused redial', async () => link.urls.length > attempts);
+      link.refuse = false;
+      await online(alice);
+      for (const text of ['while alice was away 1', 'while alice was away 2']) await messageText(alice, text).waitFor();
+      const resumed = new URL(link.urls[link.urls.length - 1]);
+      assert.equal(resumed.searchParams.get('since'), String(lastSeq), 'resumed after the last message it had');
+      assert.equal(resumed.searchParams.get('user_id'), 'alice');
+      const texts = await alice.locator('#message-list .msg-text').allTextContents();
+      assert.equal(texts.filter((t) => t.startsWith('while alice was away')).length, 2, 'each once');
     });
 
     await step('a server restart: the pages say so, reconnect by themselves and miss nothing', async () => {

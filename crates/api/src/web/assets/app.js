@@ -728,7 +728,6 @@
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(`${scheme}//${location.host}/ws/${room.id}?${params}`);
     room.socket = socket;
-    room.joined = false;
     socket.addEventListener('message', (event) => {
       if (room.socket !== socket) return;
       let frame;
@@ -768,7 +767,6 @@
   function onJoined(room, frame) {
     const resumed = room.joinedOnce;
     room.me = frame.user_id;
-    room.joined = true;
     room.joinedOnce = true;
     room.attempt = 0;
     setConn('online', 'online');
