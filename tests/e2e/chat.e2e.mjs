@@ -187,6 +187,7 @@ async function main() {
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: run \`cargo build -p chat-api\` first`);
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium chromium-driver`);
   fs.mkdirSync(SHOTS, { recursive: true });
+  for (const old of fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png'))) fs.rmSync(path.join(SHOTS, old));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'));
   const service = new Service(await freePort(), dir);
   const problems = [];
