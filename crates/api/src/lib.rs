@@ -10,6 +10,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 pub mod ws;
 
 pub use settings::Settings;

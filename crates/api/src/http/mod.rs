@@ -53,6 +53,7 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
             "/messages/{message_id}",
             get(messages::get).patch(messages::edit).delete(messages::delete),
         )
+        .merge(crate::web::routes())
         .fallback(error::route_not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))

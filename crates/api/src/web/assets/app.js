@@ -1,0 +1,1090 @@
+// GrainTrade Chat, the built-in page: a reference client for API.md. REST for
+// rooms, history pages, edits and search; one WebSocket for the open room, resumed
+// with `since=` after every drop. User content reaches the DOM only as text.
+'use strict';
+
+(() => {
+  const PAGE = 50;
+  const SEARCH_PAGE = 20;
+  const TYPING_SEND_EVERY_MS = 3000;
+  const TYPING_SHOWN_FOR_MS = 5000;
+  const PING_EVERY_MS = 25000;
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 30000;
+  const NEAR_EDGE_PX = 120;
+  const MAX_CONTENT_CHARS = 4000;
+
+  const $ = (id) => document.getElementById(id);
+
+  /** An element whose text, if any, is set as text: never parsed as HTML. */
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  const state = {
+    auth: null, // 'disabled' | 'required', from the server's answer to an anonymous call
+    user: null, // the name (auth disabled) or the token's `sub`
+    token: null,
+    rooms: new Map(),
+    room: null, // the open room, see openRoom()
+  };
+
+  // ---- REST ----------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  /** Header values must be ASCII; other names go in `?user_id=`, which the server also reads. */
+  const ASCII_NAME = /^[\x20-\x7e]+$/;
+
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    let url = path;
+    if (state.token) {
+      headers.Authorization = `Bearer ${state.token}`;
+    } else if (state.user && ASCII_NAME.test(state.user)) {
+      headers['X-User-Id'] = state.user;
+    } else if (state.user) {
+      url += `${path.includes('?') ? '&' : '?'}user_id=${encodeURIComponent(state.user)}`;
+    }
+    const init = { method, headers, cache: 'no-store' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch {
+      throw new ApiError(0, 'network', 'cannot reach the server');
+    }
+    if (response.status === 204) return null;
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = data && data.error ? data.error : {};
+      if (response.status === 401 && state.token) {
+        signOut('The server refused the token (invalid or expired): paste a new one.');
+      }
+      throw new ApiError(response.status, error.code || `http_${response.status}`,
+        error.message || response.statusText || 'request failed');
+    }
+    return data;
+  }
+
+  // ---- signing in ----------------------------------------------------------
+
+  async function probeAuthMode() {
+    try {
+      const response = await fetch('/rooms?limit=1', { cache: 'no-store' });
+      return response.status === 401 ? 'required' : 'disabled';
+    } catch {
+      return null;
+    }
+  }
+
+  /** The token's `sub`, for showing who you are; the server decides, not this. */
+  function tokenSubject(token) {
+    try {
+      const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+      const claims = JSON.parse(new TextDecoder().decode(bytes));
+      return typeof claims.sub === 'string' ? claims.sub : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function validName(raw) {
+    const name = raw.trim();
+    if (!name) return [null, 'Please enter a name.'];
+    if ([...name].length > 64) return [null, 'A name is at most 64 characters.'];
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return [null, 'A name cannot contain control characters.'];
+    return [name, null];
+  }
+
+  async function init() {
+    wireEvents();
+    state.auth = await probeAuthMode();
+    if (!state.auth) {
+      $('login-mode').textContent = 'Cannot reach the server. Reload the page to try again.';
+      $('login-submit').disabled = true;
+      return;
+    }
+    const required = state.auth === 'required';
+    $('login-user-field').hidden = required;
+    $('login-token-field').hidden = !required;
+    $('login-mode').textContent = required
+      ? 'This server requires a token. Paste a JWT issued for you (an operator can make one with `chat-room token --sub NAME`).'
+      : 'Development mode: pick any name — no password needed.';
+    const storedToken = sessionStorage.getItem('chat.token');
+    const storedUser = localStorage.getItem('chat.user');
+    if (required && storedToken) {
+      await signIn({ token: storedToken });
+    } else if (!required && storedUser) {
+      await signIn({ user: storedUser });
+    } else {
+      showLogin();
+    }
+  }
+
+  async function signIn({ user, token }) {
+    state.token = token || null;
+    state.user = token ? tokenSubject(token) || 'you' : user;
+    try {
+      await loadRooms();
+    } catch (error) {
+      state.token = null;
+      state.user = null;
+      showLogin(error.status === 401 ? 'The server refused this token.' : error.message);
+      return;
+    }
+    if (token) sessionStorage.setItem('chat.token', token);
+    else localStorage.setItem('chat.user', user);
+    $('login').hidden = true;
+    $('app').hidden = false;
+    $('whoami').textContent = state.user;
+    $('whoami').hidden = false;
+    $('logout').hidden = false;
+    route();
+  }
+
+  function signOut(reason) {
+    closeRoom();
+    sessionStorage.removeItem('chat.token');
+    localStorage.removeItem('chat.user');
+    state.token = null;
+    state.user = null;
+    state.rooms.clear();
+    showLogin(reason);
+  }
+
+  function showLogin(error) {
+    document.body.dataset.view = 'login';
+    $('app').hidden = true;
+    $('login').hidden = false;
+    $('whoami').hidden = true;
+    $('logout').hidden = true;
+    $('login-error').textContent = error || '';
+    const field = state.auth === 'required' ? $('login-token') : $('login-user');
+    field.focus();
+  }
+
+  // ---- rooms ---------------------------------------------------------------
+
+  async function loadRooms() {
+    const rooms = [];
+    let cursor = null;
+    for (let page = 0; page < 10; page += 1) {
+      const query = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const result = await api('GET', `/rooms?limit=100${query}`);
+      rooms.push(...result.items);
+      cursor = result.next_cursor;
+      if (!cursor) break;
+    }
+    state.rooms = new Map(rooms.map((room) => [room.id, room]));
+    renderRooms();
+  }
+
+  function renderRooms() {
+    const open = state.room ? state.room.id : null;
+    const items = [...state.rooms.values()].map((room) => {
+      const li = el('li');
+      li.dataset.roomId = String(room.id);
+      if (room.id === open) li.classList.add('active');
+      const link = el('a', null, room.name);
+      link.href = `#/rooms/${room.id}`;
+      if (room.description) link.title = room.description;
+      if (room.id === open) link.setAttribute('aria-current', 'page');
+      li.append(link);
+      return li;
+    });
+    $('room-list').replaceChildren(...items);
+    $('rooms-empty').hidden = items.length > 0;
+  }
+
+  async function createRoom(event) {
+    event.preventDefault();
+    const input = $('new-room-name');
+    const name = input.value.trim();
+    $('rooms-error').textContent = '';
+    if (!name) return;
+    try {
+      const room = await api('POST', '/rooms', { name });
+      input.value = '';
+      state.rooms.set(room.id, room);
+      renderRooms();
+      location.hash = `#/rooms/${room.id}`;
+    } catch (error) {
+      $('rooms-error').textContent = error.message;
+    }
+  }
+
+  /** A destructive button asks once more, in place, instead of a dialog. */
+  function confirmClick(button, label, action) {
+    if (button.classList.contains('confirming')) {
+      clearTimeout(button.confirmTimer);
+      button.classList.remove('confirming');
+      button.textContent = label;
+      action();
+      return;
+    }
+    button.classList.add('confirming');
+    button.textContent = 'Sure?';
+    button.confirmTimer = setTimeout(() => {
+      button.classList.remove('confirming');
+      button.textContent = label;
+    }, 4000);
+  }
+
+  async function deleteRoom() {
+    const room = state.room;
+    if (!room) return;
+    try {
+      await api('DELETE', `/rooms/${room.id}`);
+      roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`);
+    } catch (error) {
+      $('composer-error').textContent = error.message;
+    }
+  }
+
+  /** The open room no longer exists (or is closed to us): leave it and say why. */
+  function roomGone(room, notice) {
+    state.rooms.delete(room.id);
+    if (state.room === room) {
+      closeRoom();
+      showNotice(notice);
+      history.replaceState(null, '', '#/');
+      setView('rooms');
+    }
+    renderRooms();
+  }
+
+  /** Says what happened where it is seen on every screen size: above the room list. */
+  function showNotice(text) {
+    $('rooms-notice').textContent = text || '';
+    $('rooms-notice').hidden = !text;
+  }
+
+  // ---- navigation ----------------------------------------------------------
+
+  function setView(view) {
+    document.body.dataset.view = view;
+  }
+
+  function route() {
+    if (!state.user && !state.token) return;
+    const match = /^#\/rooms\/(\d+)$/.exec(location.hash);
+    if (match) {
+      openRoom(Number(match[1]));
+    } else {
+      closeRoom();
+      setView('rooms');
+    }
+  }
+
+  // ---- the open room -------------------------------------------------------
+
+  function newRoomState(id) {
+    return {
+      id,
+      info: state.rooms.get(id) || null,
+      me: state.user,
+      closed: false,
+      socket: null,
+      joinedOnce: false,
+      attempt: 0,
+      retryTimer: null,
+      pingTimer: null,
+      awaitingPong: false,
+      messages: new Map(), // id -> { message, node }
+      oldestSeq: null,
+      lastSeq: 0,
+      hasOlder: false,
+      loadingOlder: null,
+      people: new Map(), // user_id -> connections
+      typing: new Map(), // user_id -> timer
+      lastTypingSent: 0,
+      pending: new Map(), // client_msg_id -> { content, node, sending }
+      search: null,
+    };
+  }
+
+  async function openRoom(id) {
+    if (state.room && state.room.id === id) {
+      setView('room');
+      return;
+    }
+    closeRoom();
+    showNotice(null);
+    const room = newRoomState(id);
+    state.room = room;
+    setView('room');
+    $('no-room').hidden = true;
+    $('room').hidden = false;
+    $('message-list').replaceChildren();
+    $('pending-list').replaceChildren();
+    $('history-status').textContent = 'Loading…';
+    $('composer-error').textContent = '';
+    hideSearch();
+    renderRooms();
+    renderRoomHead(room);
+    renderPeople(room);
+    renderTyping(room);
+    try {
+      if (!room.info) {
+        room.info = await api('GET', `/rooms/${id}`);
+        if (state.room !== room) return;
+        renderRoomHead(room);
+      }
+      const [page, people] = await Promise.all([
+        api('GET', `/rooms/${id}/messages?limit=${PAGE}`),
+        api('GET', `/rooms/${id}/users`),
+      ]);
+      if (state.room !== room) return;
+      page.items.forEach((message) => insertMessage(room, message));
+      room.hasOlder = page.has_more;
+      updateHistoryStatus(room);
+      setPeople(room, people.items);
+      scrollToBottom();
+      connect(room);
+      await fillViewport(room);
+      $('composer-input').focus();
+    } catch (error) {
+      if (state.room !== room) return;
+      if (error.status === 404) roomGone(room, 'That room does not exist (any more).');
+      else if (error.status === 403) roomGone(room, 'That room is private and you are not a member.');
+      else $('history-status').textContent = `Could not load the room: ${error.message}`;
+    }
+  }
+
+  function closeRoom() {
+    const room = state.room;
+    if (!room) return;
+    room.closed = true;
+    clearTimeout(room.retryTimer);
+    clearInterval(room.pingTimer);
+    room.typing.forEach((timer) => clearTimeout(timer));
+    if (room.socket) {
+      const socket = room.socket;
+      room.socket = null;
+      socket.close(1000, 'left the room');
+    }
+    state.room = null;
+    $('room').hidden = true;
+    $('no-room').hidden = false;
+    $('room-notice').textContent = 'Pick a room, or create one.';
+    document.title = 'GrainTrade Chat';
+    setConn('idle', 'not connected');
+    renderRooms();
+  }
+
+  function renderRoomHead(room) {
+    const info = room.info;
+    $('room-name').textContent = info ? info.name : `Room ${room.id}`;
+    $('room-description').textContent = info && info.description ? info.description : '';
+    document.title = `${info ? info.name : room.id} · GrainTrade Chat`;
+    $('delete-room').hidden = !(info && info.created_by && info.created_by === room.me);
+  }
+
+  // ---- messages ------------------------------------------------------------
+
+  function formatTime(iso) {
+    const date = new Date(iso);
+    const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    if (date.toDateString() === new Date().toDateString()) return time;
+    return `${date.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
+  }
+
+  function messageNode(room, message) {
+    const own = message.user_id === room.me;
+    const li = el('li', 'msg');
+    if (own) li.classList.add('own');
+    if (message.message_type === 'system') li.classList.add('system');
+    li.dataset.id = String(message.id);
+    li.dataset.seq = String(message.seq);
+    const meta = el('div', 'msg-meta');
+    meta.append(el('span', 'msg-author', message.user_id));
+    const time = el('time', 'msg-time', formatTime(message.created_at));
+    time.dateTime = message.created_at;
+    time.title = new Date(message.created_at).toLocaleString();
+    meta.append(time);
+    const edited = el('span', 'msg-edited', 'edited');
+    edited.hidden = !message.edited;
+    meta.append(edited);
+    li.append(meta, el('p', 'msg-text', message.content));
+    const mayDelete = own || (room.info && room.info.created_by === room.me);
+    if (own || mayDelete) {
+      const actions = el('div', 'msg-actions');
+      if (own && message.message_type !== 'system') {
+        const edit = el('button', 'msg-edit-button', 'Edit');
+        edit.type = 'button';
+        edit.addEventListener('click', () => startEdit(room, message.id));
+        actions.append(edit);
+      }
+      const remove = el('button', 'msg-delete-button', 'Delete');
+      remove.type = 'button';
+      remove.addEventListener('click', () => confirmClick(remove, 'Delete', () => deleteMessage(room, message.id)));
+      actions.append(remove);
+      li.append(actions);
+    }
+    return li;
+  }
+
+  /** Adds or refreshes a message, keeping the list in seq order. */
+  function insertMessage(room, message) {
+    const known = room.messages.get(message.id);
+    if (known) {
+      updateMessage(room, message);
+      return known.node;
+    }
+    const node = messageNode(room, message);
+    room.messages.set(message.id, { message, node });
+    const list = $('message-list');
+    let after = list.lastElementChild;
+    while (after && Number(after.dataset.seq) > message.seq) after = after.previousElementSibling;
+    if (after) after.after(node);
+    else list.prepend(node);
+    room.lastSeq = Math.max(room.lastSeq, message.seq);
+    if (room.oldestSeq === null || message.seq < room.oldestSeq) room.oldestSeq = message.seq;
+    return node;
+  }
+
+  function updateMessage(room, message) {
+    const known = room.messages.get(message.id);
+    if (!known) return;
+    known.message = { ...known.message, ...message };
+    if (known.node.querySelector('.msg-edit')) return; // being edited here: keep the draft
+    known.node.querySelector('.msg-text').textContent = known.message.content;
+    known.node.querySelector('.msg-edited').hidden = !known.message.edited;
+  }
+
+  function removeMessage(room, id) {
+    const known = room.messages.get(id);
+    if (!known) return;
+    known.node.remove();
+    room.messages.delete(id);
+    updateHistoryStatus(room);
+  }
+
+  function startEdit(room, id) {
+    const known = room.messages.get(id);
+    if (!known || known.node.querySelector('.msg-edit')) return;
+    const text = known.node.querySelector('.msg-text');
+    const form = el('form', 'msg-edit');
+    const input = el('textarea');
+    input.value = known.message.content;
+    input.maxLength = MAX_CONTENT_CHARS;
+    input.rows = Math.min(6, known.message.content.split('\n').length + 1);
+    input.setAttribute('aria-label', 'Edit message');
+    const buttons = el('div', 'msg-actions');
+    const save = el('button', 'primary', 'Save');
+    save.type = 'submit';
+    const cancel = el('button', null, 'Cancel');
+    cancel.type = 'button';
+    const note = el('span', 'msg-note');
+    buttons.append(note, cancel, save);
+    form.append(input, buttons);
+    text.hidden = true;
+    known.node.querySelector('.msg-actions').hidden = true;
+    text.after(form);
+    input.focus();
+    const finish = () => {
+      form.remove();
+      text.hidden = false;
+      known.node.querySelector('.msg-actions').hidden = false;
+      updateMessage(room, known.message);
+    };
+    cancel.addEventListener('click', finish);
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') finish();
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const content = input.value;
+      if (!content.trim()) {
+        note.textContent = 'A message cannot be empty.';
+        return;
+      }
+      if (content === known.message.content) {
+        finish();
+        return;
+      }
+      save.disabled = true;
+      try {
+        const updated = await api('PATCH', `/messages/${id}`, { content });
+        known.message = { ...known.message, ...updated };
+        finish();
+      } catch (error) {
+        note.textContent = error.message;
+        save.disabled = false;
+      }
+    });
+  }
+
+  async function deleteMessage(room, id) {
+    try {
+      await api('DELETE', `/messages/${id}`);
+      removeMessage(room, id);
+    } catch (error) {
+      if (error.status === 404) removeMessage(room, id);
+      else $('composer-error').textContent = error.message;
+    }
+  }
+
+  function updateHistoryStatus(room) {
+    let text = '';
+    if (room.loadingOlder) text = 'Loading older messages…';
+    else if (!room.hasOlder) text = room.messages.size ? 'This is the beginning of the conversation.' : 'No messages yet — say hello!';
+    $('history-status').textContent = text;
+  }
+
+  /** Loads the page before the oldest message shown, keeping the view where it was. */
+  function loadOlder(room) {
+    if (!room.hasOlder) return Promise.resolve();
+    if (room.loadingOlder) return room.loadingOlder;
+    const box = $('messages');
+    room.loadingOlder = (async () => {
+      updateHistoryStatus(room);
+      try {
+        const page = await api('GET', `/rooms/${room.id}/messages?limit=${PAGE}&before=${room.oldestSeq}`);
+        if (state.room !== room) return;
+        const height = box.scrollHeight;
+        const top = box.scrollTop;
+        page.items.forEach((message) => insertMessage(room, message));
+        room.hasOlder = page.has_more && page.items.length > 0;
+        box.scrollTop = top + (box.scrollHeight - height);
+      } catch (error) {
+        $('history-status').textContent = `Could not load older messages: ${error.message}`;
+        throw error;
+      } finally {
+        room.loadingOlder = null;
+      }
+      updateHistoryStatus(room);
+    })();
+    return room.loadingOlder;
+  }
+
+  /** Short histories leave nothing to scroll: load older pages until there is. */
+  async function fillViewport(room) {
+    const box = $('messages');
+    while (state.room === room && room.hasOlder && box.scrollHeight <= box.clientHeight + NEAR_EDGE_PX) {
+      await loadOlder(room);
+    }
+  }
+
+  function nearBottom() {
+    const box = $('messages');
+    return box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_EDGE_PX;
+  }
+
+  function scrollToBottom() {
+    const box = $('messages');
+    box.scrollTop = box.scrollHeight;
+    $('jump-latest').hidden = true;
+  }
+
+  function onScroll() {
+    const room = state.room;
+    if (!room) return;
+    if (nearBottom()) $('jump-latest').hidden = true;
+    if ($('messages').scrollTop < NEAR_EDGE_PX) loadOlder(room).catch(() => {});
+  }
+
+  // ---- sending -------------------------------------------------------------
+
+  function newClientMsgId() {
+    if (crypto.randomUUID) return `web-${crypto.randomUUID()}`;
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  }
+
+  function send(event) {
+    if (event) event.preventDefault();
+    const room = state.room;
+    const input = $('composer-input');
+    const content = input.value;
+    if (!room || !content.trim()) return;
+    if ([...content].length > MAX_CONTENT_CHARS) {
+      $('composer-error').textContent = `A message is at most ${MAX_CONTENT_CHARS} characters.`;
+      return;
+    }
+    $('composer-error').textContent = '';
+    input.value = '';
+    autoGrow();
+    const id = newClientMsgId();
+    const node = el('li', 'msg own pending');
+    const meta = el('div', 'msg-meta');
+    meta.append(el('span', 'msg-author', room.me), el('span', 'msg-status', 'sending…'));
+    node.append(meta, el('p', 'msg-text', content));
+    $('pending-list').append(node);
+    room.pending.set(id, { content, node });
+    scrollToBottom();
+    deliver(room, id);
+  }
+
+  /** Sends a pending message over the socket, or over REST while the socket is down.
+   * Its client_msg_id makes every retry safe: the server stores it once. */
+  async function deliver(room, id) {
+    const pending = room.pending.get(id);
+    if (!pending || pending.sending) return;
+    pending.node.classList.remove('failed');
+    pending.node.querySelector('.msg-status').textContent = 'sending…';
+    const frame = { type: 'message', content: pending.content, client_msg_id: id };
+    if (room.socket && room.socket.readyState === WebSocket.OPEN && room.joinedOnce) {
+      room.socket.send(JSON.stringify(frame));
+      return;
+    }
+    pending.sending = true;
+    try {
+      const message = await api('POST', `/rooms/${room.id}/messages`, { content: pending.content, client_msg_id: id });
+      if (state.room === room) confirmPending(room, message);
+    } catch (error) {
+      pending.sending = false;
+      if (error.status === 0 || error.status >= 500) {
+        pending.node.querySelector('.msg-status').textContent = 'waiting for the connection…';
+      } else {
+        failPending(room, id, error.message);
+      }
+    }
+  }
+
+  function confirmPending(room, message) {
+    insertMessage(room, message);
+    const pending = message.client_msg_id ? room.pending.get(message.client_msg_id) : null;
+    if (pending && message.user_id === room.me) {
+      pending.node.remove();
+      room.pending.delete(message.client_msg_id);
+    }
+  }
+
+  function failPending(room, id, reason) {
+    const pending = room.pending.get(id);
+    if (!pending) return;
+    pending.node.classList.add('failed');
+    const status = pending.node.querySelector('.msg-status');
+    status.textContent = `not sent: ${reason}`;
+    if (!pending.node.querySelector('.msg-actions')) {
+      const actions = el('div', 'msg-actions');
+      const retry = el('button', null, 'Retry');
+      retry.type = 'button';
+      retry.addEventListener('click', () => {
+        actions.remove();
+        deliver(room, id);
+      });
+      const discard = el('button', null, 'Discard');
+      discard.type = 'button';
+      discard.addEventListener('click', () => {
+        pending.node.remove();
+        room.pending.delete(id);
+      });
+      actions.append(retry, discard);
+      pending.node.append(actions);
+    }
+  }
+
+  function onTypingInput() {
+    autoGrow();
+    const room = state.room;
+    if (!room || !room.socket || room.socket.readyState !== WebSocket.OPEN) return;
+    if (!$('composer-input').value.trim()) return;
+    const now = Date.now();
+    if (now - room.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+    room.lastTypingSent = now;
+    room.socket.send('{"type":"typing"}');
+  }
+
+  function autoGrow() {
+    const input = $('composer-input');
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight + 2, 160)}px`;
+  }
+
+  // ---- the socket ----------------------------------------------------------
+
+  function setConn(name, text) {
+    const badge = $('conn');
+    badge.dataset.state = name;
+    badge.textContent = text;
+  }
+
+  function connect(room) {
+    if (room.closed) return;
+    setConn(room.joinedOnce ? 'reconnecting' : 'connecting', room.joinedOnce ? 'reconnecting…' : 'connecting…');
+    const params = new URLSearchParams({ since: String(room.lastSeq) });
+    if (state.token) params.set('token', state.token);
+    else params.set('user_id', state.user);
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(`${scheme}//${location.host}/ws/${room.id}?${params}`);
+    room.socket = socket;
+    socket.addEventListener('message', (event) => {
+      if (room.socket !== socket) return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      onFrame(room, frame);
+    });
+    socket.addEventListener('close', (event) => onSocketClosed(room, socket, event.code));
+  }
+
+  function onFrame(room, frame) {
+    switch (frame.type) {
+      case 'joined': onJoined(room, frame); break;
+      case 'message': onLiveMessage(room, frame); break;
+      case 'message_updated': updateMessage(room, frame); break;
+      case 'message_deleted': removeMessage(room, frame.id); break;
+      case 'user_joined':
+        room.people.set(frame.user_id, Math.max(1, room.people.get(frame.user_id) || 0));
+        renderPeople(room);
+        break;
+      case 'user_left':
+        room.people.delete(frame.user_id);
+        stopTyping(room, frame.user_id);
+        renderPeople(room);
+        break;
+      case 'typing': if (frame.user_id !== room.me) startTyping(room, frame.user_id); break;
+      case 'room_deleted': roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`); break;
+      case 'error': onErrorFrame(room, frame); break;
+      case 'pong': room.awaitingPong = false; break;
+      default: break;
+    }
+  }
+
+  function onJoined(room, frame) {
+    const resumed = room.joinedOnce;
+    room.me = frame.user_id;
+    room.joinedOnce = true;
+    room.attempt = 0;
+    setConn('online', 'online');
+    setPeople(room, frame.users);
+    startHeartbeat(room);
+    for (const id of room.pending.keys()) deliver(room, id);
+    if (resumed) reconcile(room).catch(() => {});
+  }
+
+  function onLiveMessage(room, frame) {
+    const { type, ...message } = frame;
+    const follow = nearBottom() || (message.user_id === room.me);
+    confirmPending(room, message);
+    updateHistoryStatus(room);
+    stopTyping(room, message.user_id);
+    if (follow) scrollToBottom();
+    else $('jump-latest').hidden = false;
+  }
+
+  function onErrorFrame(room, frame) {
+    const id = frame.client_msg_id;
+    if (id && room.pending.has(id)) {
+      if (frame.code === 'unavailable' || frame.code === 'rate_limited') {
+        const wait = frame.retry_after_ms || 2000;
+        room.pending.get(id).node.querySelector('.msg-status').textContent = 'busy, retrying…';
+        setTimeout(() => { if (state.room === room) deliver(room, id); }, wait);
+      } else {
+        failPending(room, id, frame.message);
+      }
+      return;
+    }
+    $('composer-error').textContent = frame.message;
+  }
+
+  function onSocketClosed(room, socket, code) {
+    if (room.socket !== socket) return;
+    room.socket = null;
+    clearInterval(room.pingTimer);
+    if (room.closed) return;
+    room.typing.forEach((timer) => clearTimeout(timer));
+    room.typing.clear();
+    renderTyping(room);
+    if (code === 4404) {
+      roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`);
+      return;
+    }
+    if (code === 4401) {
+      signOut('Your token expired: paste a new one.');
+      return;
+    }
+    scheduleReconnect(room);
+  }
+
+  /** Exponential backoff with jitter, capped; reset by the next `joined`. */
+  function scheduleReconnect(room) {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** room.attempt);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    room.attempt += 1;
+    setConn('reconnecting', `offline — retrying in ${Math.max(1, Math.round(delay / 1000))} s`);
+    clearTimeout(room.retryTimer);
+    room.retryTimer = setTimeout(() => reconnect(room), delay);
+  }
+
+  /** A refused upgrade looks like any drop to a browser: ask REST whether the room is still ours. */
+  async function reconnect(room) {
+    if (room.closed || room.socket) return;
+    clearTimeout(room.retryTimer);
+    setConn('reconnecting', 'reconnecting…');
+    try {
+      await api('GET', `/rooms/${room.id}`);
+    } catch (error) {
+      if (room.closed) return;
+      if (error.status === 404) return roomGone(room, 'This room was deleted.');
+      if (error.status === 403) return roomGone(room, 'You are no longer a member of this room.');
+      if (error.status === 401) return undefined;
+      if (error.status === 0) return scheduleReconnect(room);
+    }
+    if (!room.closed && !room.socket) connect(room);
+    return undefined;
+  }
+
+  /** Pings the server now and then; a socket that stops answering is dropped and redialled
+   * instead of waiting for the operating system to notice a dead network. */
+  function startHeartbeat(room) {
+    clearInterval(room.pingTimer);
+    room.awaitingPong = false;
+    room.pingTimer = setInterval(() => {
+      const socket = room.socket;
+      if (!socket) return;
+      if (room.awaitingPong) {
+        room.socket = null;
+        socket.close(4000, 'no pong');
+        onSocketClosedLocally(room);
+        return;
+      }
+      room.awaitingPong = true;
+      socket.send('{"type":"ping"}');
+    }, PING_EVERY_MS);
+  }
+
+  function onSocketClosedLocally(room) {
+    clearInterval(room.pingTimer);
+    if (!room.closed) scheduleReconnect(room);
+  }
+
+  /** Resume replays new messages only: refresh the newest page for edits and
+   * deletions made while this page was away. */
+  async function reconcile(room) {
+    const page = await api('GET', `/rooms/${room.id}/messages?limit=${PAGE}`);
+    if (state.room !== room || page.items.length === 0) return;
+    const first = page.items[0].seq;
+    const last = page.items[page.items.length - 1].seq;
+    const present = new Set(page.items.map((m) => m.id));
+    for (const [id, known] of room.messages) {
+      if (known.message.seq >= first && known.message.seq <= last && !present.has(id)) removeMessage(room, id);
+    }
+    page.items.forEach((message) => insertMessage(room, message));
+  }
+
+  // ---- presence and typing -------------------------------------------------
+
+  function setPeople(room, users) {
+    room.people = new Map((users || []).map((u) => [u.user_id, u.connections || 1]));
+    renderPeople(room);
+  }
+
+  function renderPeople(room) {
+    const names = [...room.people.keys()].sort((a, b) => a.localeCompare(b));
+    const items = names.map((name) => {
+      const li = el('li', null, name);
+      li.dataset.user = name;
+      if (name === room.me) li.append(el('span', 'you', '(you)'));
+      return li;
+    });
+    $('people-list').replaceChildren(...items);
+    $('people-count').textContent = String(names.length);
+  }
+
+  function startTyping(room, user) {
+    clearTimeout(room.typing.get(user));
+    room.typing.set(user, setTimeout(() => stopTyping(room, user), TYPING_SHOWN_FOR_MS));
+    renderTyping(room);
+  }
+
+  function stopTyping(room, user) {
+    if (!room.typing.has(user)) return;
+    clearTimeout(room.typing.get(user));
+    room.typing.delete(user);
+    renderTyping(room);
+  }
+
+  function renderTyping(room) {
+    const names = [...room.typing.keys()];
+    let text = '';
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length > 2) text = `${names.length} people are typing…`;
+    $('typing').textContent = text;
+  }
+
+  // ---- search --------------------------------------------------------------
+
+  /** The server's snippet is HTML-escaped text with matches in <mark>: split on the
+   * markers and decode the five entities, then build it from text nodes. */
+  function snippetNodes(snippet) {
+    const decode = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+    const nodes = [];
+    let marked = false;
+    for (const part of snippet.split(/(<mark>|<\/mark>)/)) {
+      if (part === '<mark>') marked = true;
+      else if (part === '</mark>') marked = false;
+      else if (part) nodes.push(marked ? el('mark', null, decode(part)) : document.createTextNode(decode(part)));
+    }
+    return nodes;
+  }
+
+  async function search(event, more) {
+    if (event) event.preventDefault();
+    const room = state.room;
+    if (!room) return;
+    const q = more ? room.search.q : $('search-input').value.trim();
+    if (!q) {
+      hideSearch();
+      return;
+    }
+    const cursor = more ? room.search.cursor : null;
+    const params = new URLSearchParams({ q, limit: String(SEARCH_PAGE) });
+    if (cursor) params.set('cursor', cursor);
+    $('search-results').hidden = false;
+    if (!more) {
+      $('search-list').replaceChildren();
+      $('search-summary').textContent = 'Searching…';
+    }
+    try {
+      const result = await api('GET', `/rooms/${room.id}/messages/search?${params}`);
+      if (state.room !== room) return;
+      const count = (more ? room.search.count : 0) + result.items.length;
+      room.search = { q, cursor: result.next_cursor, count };
+      result.items.forEach((hit) => $('search-list').append(searchHit(room, hit)));
+      $('search-summary').textContent = count
+        ? `${count}${result.next_cursor ? '+' : ''} result${count === 1 ? '' : 's'} for “${q}”`
+        : `No messages match “${q}”.`;
+      $('search-more').hidden = !result.next_cursor;
+    } catch (error) {
+      $('search-summary').textContent = error.message;
+      $('search-more').hidden = true;
+    }
+  }
+
+  function searchHit(room, hit) {
+    const li = el('li');
+    const button = el('button', 'hit');
+    button.type = 'button';
+    button.append(el('span', 'hit-meta', `${hit.user_id} · ${formatTime(hit.created_at)}`));
+    const text = el('span', 'hit-text');
+    text.append(...snippetNodes(hit.snippet || hit.content));
+    button.append(text);
+    button.addEventListener('click', () => jumpTo(room, hit));
+    li.append(button);
+    return li;
+  }
+
+  async function jumpTo(room, message) {
+    for (let pages = 0; !room.messages.has(message.id) && room.hasOlder && pages < 40; pages += 1) {
+      if (room.oldestSeq !== null && room.oldestSeq <= message.seq) break;
+      try {
+        await loadOlder(room);
+      } catch {
+        return;
+      }
+      if (state.room !== room) return;
+    }
+    const known = room.messages.get(message.id);
+    if (!known) {
+      $('search-summary').textContent = 'That message is no longer in the room.';
+      return;
+    }
+    known.node.scrollIntoView({ block: 'center' });
+    known.node.classList.remove('flash');
+    void known.node.offsetWidth; // restart the animation
+    known.node.classList.add('flash');
+  }
+
+  function hideSearch() {
+    $('search-results').hidden = true;
+    $('search-list').replaceChildren();
+    $('search-more').hidden = true;
+    if (state.room) state.room.search = null;
+  }
+
+  // ---- wiring --------------------------------------------------------------
+
+  function wireEvents() {
+    $('login-form').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      $('login-error').textContent = '';
+      if (state.auth === 'required') {
+        const token = $('login-token').value.trim();
+        if (!token) {
+          $('login-error').textContent = 'Please paste a token.';
+          return;
+        }
+        await signIn({ token });
+      } else {
+        const [name, problem] = validName($('login-user').value);
+        if (problem) {
+          $('login-error').textContent = problem;
+          return;
+        }
+        await signIn({ user: name });
+      }
+    });
+    $('logout').addEventListener('click', () => {
+      history.replaceState(null, '', '#/');
+      signOut();
+    });
+    $('new-room-form').addEventListener('submit', createRoom);
+    $('rooms-refresh').addEventListener('click', () => loadRooms().catch((e) => { $('rooms-error').textContent = e.message; }));
+    $('delete-room').addEventListener('click', (event) => confirmClick(event.currentTarget, 'Delete room', deleteRoom));
+    $('back').addEventListener('click', () => { location.hash = '#/'; });
+    const showPeople = (open) => {
+      $('people-pane').classList.toggle('open', open);
+      $('people-toggle').setAttribute('aria-expanded', String(open));
+    };
+    $('people-toggle').addEventListener('click', () => showPeople(!$('people-pane').classList.contains('open')));
+    document.addEventListener('click', (event) => {
+      if (!event.target.closest('#people-pane, #people-toggle')) showPeople(false);
+    });
+    $('messages').addEventListener('scroll', onScroll, { passive: true });
+    $('jump-latest').addEventListener('click', scrollToBottom);
+    $('composer').addEventListener('submit', send);
+    $('composer-input').addEventListener('input', onTypingInput);
+    $('composer-input').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) send(event);
+    });
+    $('search-form').addEventListener('submit', (event) => search(event, false));
+    $('search-more').addEventListener('click', () => search(null, true));
+    $('search-close').addEventListener('click', hideSearch);
+    $('search-input').addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') hideSearch();
+    });
+    window.addEventListener('hashchange', route);
+    window.addEventListener('focus', () => {
+      if (state.user || state.token) loadRooms().catch(() => {});
+    });
+    const redialNow = () => {
+      const room = state.room;
+      if (room && !room.socket && !room.closed && room.joinedOnce) reconnect(room);
+    };
+    window.addEventListener('online', redialNow);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') redialNow();
+    });
+    window.addEventListener('pagehide', () => {
+      if (state.room && state.room.socket) state.room.socket.close(1000, 'page closed');
+    });
+  }
+
+  init();
+})();

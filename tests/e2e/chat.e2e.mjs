@@ -1,0 +1,494 @@
+// End-to-end test of the built-in chat page: the real `chat-room` binary on a
+// fresh SQLite file, driven through Debian's Chromium by playwright-core. Two
+// users chat in one room (messages, presence, typing, edits, deletions, search),
+// a hostile message stays text, history pages load on scroll, a reload shows the
+// history, and the page reconnects by itself after a server restart.
+//
+//   cargo build -p chat-api && (cd tests/e2e && npm ci && npm test)
+//
+// CHAT_BIN (default target/debug/chat-room), CHROMIUM (default /usr/bin/chromium)
+// and E2E_SCREENSHOTS (default tests/e2e/screenshots) override the paths.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const BIN = process.env.CHAT_BIN || path.join(ROOT, 'target/debug/chat-room');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.E2E_SCREENSHOTS || path.join(HERE, 'screenshots');
+const WAIT_MS = 15000;
+const XSS = '<img src=x onerror=alert(1)>';
+
+// ---- helpers ---------------------------------------------------------------
+
+/** Polls `check` until it returns something truthy, or fails naming `what`. */
+async function until(what, check, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let stepNumber = 0;
+async function step(name, body) {
+  stepNumber += 1;
+  const started = Date.now();
+  console.log(`${String(stepNumber).padStart(2)}. ${name}`);
+  await body();
+  console.log(`    ok (${Date.now() - started} ms)`);
+}
+
+// ---- the service -----------------------------------------------------------
+
+class Service {
+  constructor(port, dir, settings = {}) {
+    this.port = port;
+    this.dir = dir;
+    this.settings = settings;
+    this.base = `http://127.0.0.1:${port}`;
+    this.log = fs.createWriteStream(path.join(dir, 'server.log'), { flags: 'a' });
+    this.child = null;
+  }
+
+  async start() {
+    // A clean environment: nothing from the caller's shell (REDIS_URL, .env in the
+    // repository…) changes what is under test.
+    const env = {
+      PATH: process.env.PATH,
+      HOME: this.dir,
+      APP_ENV: 'development',
+      AUTH_MODE: 'disabled',
+      HOST: '127.0.0.1',
+      PORT: String(this.port),
+      DATABASE_URL: `sqlite://${path.join(this.dir, 'e2e.db')}?mode=rwc`,
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'pretty',
+      ...this.settings,
+    };
+    const child = spawn(BIN, [], { cwd: this.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(this.log, { end: false });
+    child.stderr.pipe(this.log, { end: false });
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.child = child;
+    let exit = null;
+    this.exited.then((e) => { exit = e; });
+    await until('the service to answer /health', async () => {
+      if (exit) throw new Error(`chat-room exited early (${JSON.stringify(exit)}); see ${this.dir}/server.log`);
+      const response = await fetch(`${this.base}/health`).catch(() => null);
+      return response && response.ok;
+    }, 30000);
+  }
+
+  async stop() {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), 10000);
+    await this.exited;
+    clearTimeout(killer);
+  }
+
+  /** A token from the binary's own `chat-room token` command. */
+  mintToken(sub) {
+    const env = { PATH: process.env.PATH, HOME: this.dir, JWT_SECRET: this.settings.JWT_SECRET };
+    const run = spawnSync(BIN, ['token', '--sub', sub, '--ttl', '1h'], { cwd: this.dir, env, encoding: 'utf8' });
+    assert.equal(run.status, 0, `chat-room token failed: ${run.stderr}`);
+    return run.stdout.trim();
+  }
+
+  /** A REST call as `user`, for setting the scene without the page. */
+  async call(method, urlPath, user, body) {
+    const headers = { 'x-user-id': user };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(`${this.base}${urlPath}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    assert.ok(response.ok, `${method} ${urlPath}: ${response.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+}
+
+// ---- the page --------------------------------------------------------------
+
+/** A page with everything that must not happen recorded: dialogs, script errors, CSP violations. */
+async function openPage(context, label, problems) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  page.on('dialog', async (dialog) => {
+    problems.push(`${label}: a ${dialog.type()} dialog opened: ${dialog.message()}`);
+    await dialog.dismiss().catch(() => {});
+  });
+  page.on('pageerror', (error) => problems.push(`${label}: page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) problems.push(`${label}: ${message.text()}`);
+  });
+  return page;
+}
+
+async function signIn(page, base, name) {
+  await page.goto(`${base}/`);
+  await page.locator('#login-user').waitFor();
+  await page.locator('#login-user').fill(name);
+  await page.locator('#login-user').press('Enter');
+  await page.locator('#app').waitFor();
+  await until(`${name} to be shown as signed in`, async () => (await page.locator('#whoami').textContent()) === name);
+}
+
+const messageText = (page, text) => page.locator('#message-list .msg-text').getByText(text, { exact: true });
+const online = (page) => page.locator('#conn[data-state="online"]').waitFor();
+
+async function send(page, text) {
+  const input = page.locator('#composer-input');
+  await input.fill(text);
+  await input.press('Enter');
+  await messageText(page, text).waitFor();
+}
+
+/** Saves a screenshot named after the current step: `NN-name.png`. */
+async function shot(page, name) {
+  const file = path.join(SHOTS, `${String(stepNumber).padStart(2, '0')}-${name}`);
+  await page.screenshot({ path: file });
+  console.log(`    screenshot: ${path.relative(ROOT, file)}`);
+}
+
+// ---- the scenario ----------------------------------------------------------
+
+async function main() {
+  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run \`cargo build -p chat-api\` first`);
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium chromium-driver`);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const old of fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png'))) fs.rmSync(path.join(SHOTS, old));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'));
+  const service = new Service(await freePort(), dir);
+  const problems = [];
+  let browser = null;
+  let passed = false;
+  try {
+    await step('start chat-room on a fresh SQLite file', () => service.start());
+    const { base } = service;
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+        '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+    const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
+    });
+    const alice = await openPage(desktop, 'alice', problems);
+    // Alice's sockets pass through the test, which can cut them and refuse new ones
+    // to play a network drop while the server stays up.
+    const link = { current: null, refuse: false, urls: [] };
+    await alice.routeWebSocket(/\/ws\/\d+/, (socket) => {
+      link.urls.push(socket.url());
+      if (link.refuse) {
+        socket.close({ code: 1011, reason: 'network down (test)' });
+        return;
+      }
+      socket.connectToServer();
+      link.current = socket;
+    });
+    const bob = await openPage(phone, 'bob', problems);
+
+    await step('the page is served with its security headers', async () => {
+      const response = await alice.goto(`${base}/`);
+      const headers = response.headers();
+      assert.match(headers['content-type'], /^text\/html/);
+      assert.match(headers['content-security-policy'], /script-src 'self'/);
+      await alice.locator('#login-user').waitFor();
+      await until('the development-mode hint', async () => /Development mode/.test(await alice.locator('#login-mode').textContent()));
+      await shot(alice, 'login-desktop.png');
+    });
+
+    await step('alice signs in and creates a room', async () => {
+      await signIn(alice, base, 'alice');
+      await alice.locator('#new-room-name').fill('Wheat exchange');
+      await alice.locator('#new-room-form button[type=submit]').click();
+      await until('the new room to open', async () => (await alice.locator('#room-name').textContent()) === 'Wheat exchange');
+      await online(alice);
+      assert.match(alice.url(), /#\/rooms\/\d+$/);
+    });
+    const roomId = Number(/#\/rooms\/(\d+)$/.exec(alice.url())[1]);
+
+    await step('bob signs in on a phone and opens the room from the list', async () => {
+      await signIn(bob, base, 'bob');
+      await bob.locator('#rooms-pane').waitFor();
+      await bob.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await online(bob);
+      assert.ok(await bob.locator('#rooms-pane').isHidden(), 'on a phone the room replaces the list');
+    });
+
+    await step('each sees the other online', async () => {
+      await alice.locator('#people-list li[data-user="bob"]').waitFor();
+      await bob.locator('#people-list li[data-user="alice"]').waitFor({ state: 'attached' });
+      await until('bob to count two people', async () => (await bob.locator('#people-count').textContent()) === '2');
+    });
+
+    await step('alice sees bob typing', async () => {
+      await bob.locator('#composer-input').pressSequentially('Hello from B');
+      await until('the typing line', async () => (await alice.locator('#typing').textContent()) === 'bob is typing…');
+      await shot(alice, 'alice-desktop-typing.png');
+    });
+
+    await step('bob sends with Enter and alice gets it live', async () => {
+      await bob.locator('#composer-input').pressSequentially('ob');
+      await bob.locator('#composer-input').press('Enter');
+      await messageText(bob, 'Hello from Bob').waitFor();
+      await messageText(alice, 'Hello from Bob').waitFor();
+      await until('the typing line to clear', async () => (await alice.locator('#typing').textContent()) === '');
+      assert.equal(await bob.locator('#composer-input').inputValue(), '', 'the composer is cleared');
+    });
+
+    await step('alice answers and bob gets it live', async () => {
+      await send(alice, 'Selling 20 t of wheat at 210 UAH/kg');
+      await messageText(bob, 'Selling 20 t of wheat at 210 UAH/kg').waitFor();
+    });
+
+    await step('a message with HTML in it is shown as text and runs nothing', async () => {
+      await send(alice, XSS);
+      await messageText(bob, XSS).waitFor();
+      for (const [who, page] of [['alice', alice], ['bob', bob]]) {
+        const texts = await page.locator('#message-list .msg-text').allTextContents();
+        assert.ok(texts.includes(XSS), `${who} shows the markup literally`);
+        assert.equal(await page.locator('img').count(), 0, `${who}'s page has no <img> element`);
+      }
+      assert.deepEqual(problems, [], 'no dialog, script error or CSP violation');
+      await shot(alice, 'alice-desktop-chat.png');
+      await shot(bob, 'bob-phone-chat.png');
+    });
+
+    await step('bob opens the list of who is online', async () => {
+      await bob.locator('#people-toggle').click();
+      await bob.locator('#people-list li[data-user="alice"]').waitFor();
+      await shot(bob, 'bob-phone-people.png');
+      await bob.locator('#people-toggle').click();
+      await bob.locator('#people-pane').waitFor({ state: 'hidden' });
+    });
+
+    await step('alice edits her message and bob sees the edit', async () => {
+      const mine = alice.locator('#message-list li.msg', { hasText: 'Selling 20 t of wheat' });
+      await mine.hover();
+      await mine.locator('.msg-edit-button').waitFor();
+      await shot(alice, 'alice-desktop-message-actions.png');
+      await mine.locator('.msg-edit-button').click();
+      await mine.locator('.msg-edit textarea').fill('Selling 25 t of wheat at 205 UAH/kg');
+      await shot(alice, 'alice-desktop-editing.png');
+      await mine.locator('.msg-edit textarea').press('Enter');
+      const theirs = bob.locator('#message-list li.msg', { hasText: 'Selling 25 t of wheat at 205 UAH/kg' });
+      await theirs.locator('.msg-edited').waitFor();
+      assert.equal(await bob.locator('#message-list li.msg', { hasText: 'Selling 20 t' }).count(), 0);
+    });
+
+    await step('bob deletes his own message and alice sees it go', async () => {
+      await send(bob, 'oops, wrong room');
+      await messageText(alice, 'oops, wrong room').waitFor();
+      const mine = bob.locator('#message-list li.msg', { hasText: 'oops, wrong room' });
+      await mine.locator('.msg-delete-button').click();
+      await mine.locator('.msg-delete-button.confirming').click();
+      await messageText(alice, 'oops, wrong room').waitFor({ state: 'detached' });
+      await messageText(bob, 'oops, wrong room').waitFor({ state: 'detached' });
+      assert.equal(await alice.locator('#message-list li.msg .msg-edit-button').count() > 0, true, 'alice may edit her own');
+      assert.equal(await alice.locator('#message-list li.msg:not(.own) .msg-edit-button').count(), 0, 'but not bob\'s');
+    });
+
+    await step('bob searches the room', async () => {
+      await bob.locator('#search-input').fill('WHEAT');
+      await bob.locator('#search-input').press('Enter');
+      const hit = bob.locator('#search-list li').first();
+      await hit.waitFor();
+      assert.equal(await hit.locator('mark').first().textContent(), 'wheat');
+      assert.match(await bob.locator('#search-summary').textContent(), /1 result for “WHEAT”/);
+      await shot(bob, 'bob-phone-search.png');
+      await hit.locator('button').click();
+      await bob.locator('#message-list li.msg.flash', { hasText: 'Selling 25 t' }).waitFor();
+      await bob.locator('#search-close').click();
+      await bob.locator('#search-results').waitFor({ state: 'hidden' });
+    });
+
+    await step('older history loads page by page when scrolling up', async () => {
+      const room = await service.call('POST', '/rooms', 'carol', { name: 'Price history' });
+      for (let i = 1; i <= 120; i += 1) {
+        await service.call('POST', `/rooms/${room.id}/messages`, 'carol', { content: `price update ${i}` });
+      }
+      await alice.locator('#rooms-refresh').click();
+      await alice.locator('#room-list a', { hasText: 'Price history' }).click();
+      await online(alice);
+      const count = () => alice.locator('#message-list li.msg').count();
+      await until('the newest page', async () => (await count()) === 50);
+      assert.equal(await alice.locator('#message-list .msg-text').first().textContent(), 'price update 71');
+      for (const expected of [100, 120]) {
+        await alice.locator('#messages').evaluate((box) => { box.scrollTop = 0; });
+        await until(`${expected} messages after scrolling up`, async () => (await count()) === expected);
+      }
+      await until('the start of the conversation', async () => /beginning/.test(await alice.locator('#history-status').textContent()));
+      const texts = await alice.locator('#message-list .msg-text').allTextContents();
+      assert.deepEqual(texts, Array.from({ length: 120 }, (_, i) => `price update ${i + 1}`), 'every message once, in order');
+      await shot(alice, 'alice-history-paging.png');
+      await alice.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await online(alice);
+      await messageText(alice, XSS).waitFor();
+    });
+
+    await step('a reload shows the history and the presence again', async () => {
+      await bob.reload();
+      await online(bob);
+      for (const text of ['Hello from Bob', 'Selling 25 t of wheat at 205 UAH/kg', XSS]) {
+        await messageText(bob, text).waitFor();
+      }
+      assert.equal(await bob.locator('img').count(), 0);
+      await alice.locator('#people-list li[data-user="bob"]').waitFor();
+      await shot(bob, 'bob-phone-after-reload.png');
+    });
+
+    await step('a name that is not ASCII works on REST and the socket', async () => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const olena = await openPage(context, 'olena', problems);
+      await signIn(olena, base, 'Олена');
+      await olena.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await online(olena);
+      await olena.locator('#people-list li[data-user="Олена"]').waitFor();
+      await send(olena, 'Пшениця є, 300 т');
+      assert.equal(await olena.locator('#message-list li.msg.own .msg-author').textContent(), 'Олена');
+      await alice.locator('#people-list li[data-user="Олена"]').waitFor();
+      await messageText(alice, 'Пшениця є, 300 т').waitFor();
+      await context.close();
+      await alice.locator('#people-list li[data-user="Олена"]').waitFor({ state: 'detached' });
+    });
+
+    await step('a dropped socket resumes with since= and alice misses nothing bob wrote meanwhile', async () => {
+      const seqs = await alice.locator('#message-list li.msg').evaluateAll((items) => items.map((li) => Number(li.dataset.seq)));
+      const lastSeq = Math.max(...seqs);
+      const attempts = link.urls.length;
+      link.refuse = true;
+      link.current.close({ code: 1011, reason: 'network down (test)' });
+      await alice.locator('#conn[data-state="reconnecting"]').waitFor();
+      await send(bob, 'while alice was away 1');
+      await send(bob, 'while alice was away 2');
+      await until('a refused redial', async () => link.urls.length > attempts);
+      link.refuse = false;
+      await online(alice);
+      for (const text of ['while alice was away 1', 'while alice was away 2']) await messageText(alice, text).waitFor();
+      const resumed = new URL(link.urls[link.urls.length - 1]);
+      assert.equal(resumed.searchParams.get('since'), String(lastSeq), 'resumed after the last message it had');
+      assert.equal(resumed.searchParams.get('user_id'), 'alice');
+      const texts = await alice.locator('#message-list .msg-text').allTextContents();
+      assert.equal(texts.filter((t) => t.startsWith('while alice was away')).length, 2, 'each once');
+    });
+
+    await step('a server restart: the pages say so, reconnect by themselves and miss nothing', async () => {
+      await service.stop();
+      await alice.locator('#conn[data-state="reconnecting"]').waitFor();
+      await bob.locator('#conn[data-state="reconnecting"]').waitFor();
+      // Sent while the server is down: kept as pending and delivered after the restart.
+      await bob.locator('#composer-input').fill('sent while offline');
+      await bob.locator('#composer-input').press('Enter');
+      await bob.locator('#pending-list li', { hasText: 'sent while offline' }).waitFor();
+      await shot(alice, 'alice-reconnecting.png');
+      await service.start();
+      await service.call('POST', `/rooms/${roomId}/messages`, 'carol', { content: 'posted right after the restart' });
+      for (const page of [alice, bob]) {
+        await online(page);
+        await messageText(page, 'posted right after the restart').waitFor();
+        await messageText(page, 'sent while offline').waitFor();
+      }
+      await bob.locator('#pending-list li').waitFor({ state: 'detached' });
+      for (const page of [alice, bob]) {
+        const texts = await page.locator('#message-list .msg-text').allTextContents();
+        assert.equal(texts.filter((t) => t === 'sent while offline').length, 1, 'stored and shown once');
+        assert.equal(texts.filter((t) => t === 'posted right after the restart').length, 1, 'shown once');
+      }
+      await shot(alice, 'alice-reconnected.png');
+    });
+
+    await step('alice deletes the room and bob is told', async () => {
+      await alice.locator('#delete-room').click();
+      await alice.locator('#delete-room.confirming').click();
+      await until('bob to be told', async () => /was deleted/.test(await bob.locator('#rooms-notice').textContent()));
+      await bob.locator('#rooms-pane').waitFor();
+      assert.equal(await bob.locator('#room-list a', { hasText: 'Wheat exchange' }).count(), 0);
+      await shot(bob, 'bob-phone-room-deleted.png');
+    });
+
+    await step('with authentication required, a pasted token signs in; REST and the socket accept it', async () => {
+      const secureDir = path.join(dir, 'auth');
+      fs.mkdirSync(secureDir);
+      const secure = new Service(await freePort(), secureDir, {
+        AUTH_MODE: 'required', JWT_SECRET: 'e2e-secret-that-is-long-enough-for-hs256',
+      });
+      try {
+        await secure.start();
+        const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const dana = await openPage(context, 'dana', problems);
+        await dana.goto(`${secure.base}/`);
+        await dana.locator('#login-token').waitFor();
+        assert.ok(await dana.locator('#login-user').isHidden(), 'no name field when a token is required');
+        await dana.locator('#login-token').fill('not-a-token');
+        await dana.locator('#login-submit').click();
+        await until('the refusal', async () => /refused/.test(await dana.locator('#login-error').textContent()));
+        await dana.locator('#login-token').fill(secure.mintToken('dana'));
+        await dana.locator('#login-submit').click();
+        await until('dana to be signed in', async () => (await dana.locator('#whoami').textContent()) === 'dana');
+        await dana.locator('#new-room-name').fill('Token room');
+        await dana.locator('#new-room-form button[type=submit]').click();
+        await online(dana);
+        await send(dana, 'hello with a token');
+        assert.equal(await dana.locator('#message-list li.msg.own .msg-author').first().textContent(), 'dana');
+        await dana.locator('#people-list li[data-user="dana"]').waitFor();
+        await shot(dana, 'dana-desktop-token.png');
+        await context.close();
+      } finally {
+        await secure.stop();
+      }
+    });
+
+    assert.deepEqual(problems, [], 'no dialog, script error or CSP violation');
+    passed = true;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    await service.stop().catch(() => {});
+    if (passed) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } else {
+      console.error(`\nproblems seen: ${JSON.stringify(problems, null, 2)}`);
+      console.error(`server log: ${path.join(dir, 'server.log')}`);
+    }
+  }
+  console.log('e2e: all steps passed');
+}
+
+main().catch((error) => {
+  console.error(`\nFAILED: ${error.stack || error}`);
+  process.exit(1);
+});
