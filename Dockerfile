@@ -1,37 +1,50 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: dependencies cached in their own layer, a --locked release
-# build, and a small non-root runtime image listening on 8001.
+# The chat-room image: dependencies compiled in their own cached layer
+# (cargo-chef), a --locked release build, and a small non-root runtime with
+# the service (`chat-room`) and the migration tool (`migration`), port 8001.
+#
+#   docker build -t graintrade/chat-room .
+#   docker run -p 8001:8001 graintrade/chat-room            # SQLite in /app/data
+#   docker run --rm --entrypoint migration -e DATABASE_URL=postgres://… graintrade/chat-room up
 
-FROM rust:1.95-slim-bookworm AS build
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+RUN cargo install cargo-chef --locked --version 0.1.77
 WORKDIR /src
-# Cache dependencies: build the workspace once with stub sources.
-COPY Cargo.toml Cargo.lock ./
-COPY crates/domain/Cargo.toml crates/domain/
-COPY crates/infra/Cargo.toml crates/infra/
-COPY crates/api/Cargo.toml crates/api/
-COPY migration/Cargo.toml migration/
-COPY tests/Cargo.toml tests/
-RUN for d in crates/domain crates/infra crates/api migration; do mkdir -p $d/src && echo "" > $d/src/lib.rs; done \
- && echo "fn main() {}" > crates/api/src/main.rs && echo "fn main() {}" > migration/src/main.rs \
- && mkdir -p tests/support config && echo "" > tests/support/lib.rs && touch tests/rooms.rs tests/messages.rs \
- && echo "" > config/default.toml \
- && cargo build --release --locked -p chat-api || true
-COPY . .
-RUN touch crates/*/src/*.rs migration/src/*.rs \
- && cargo build --release --locked -p chat-api -p migration
 
-FROM debian:bookworm-slim AS runtime
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+# The recipe: only the manifests and the lock file, so the next stage's
+# dependency layer is rebuilt only when those change.
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json -p chat-api -p migration
+COPY . .
+RUN cargo build --release --locked -p chat-api -p migration --bins \
+ && cp target/release/chat-room target/release/migration /usr/local/bin/
+
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /app chat \
- && mkdir -p /app/data && chown chat /app/data
+ && useradd --system --user-group --uid 10001 --home-dir /app --shell /usr/sbin/nologin chat \
+ && mkdir -p /app/data \
+ && chown chat:chat /app/data
 WORKDIR /app
-COPY --from=build /src/target/release/chat-room /usr/local/bin/chat-room
-COPY --from=build /src/target/release/migration /usr/local/bin/migration
+COPY --from=build /usr/local/bin/chat-room /usr/local/bin/migration /usr/local/bin/
 COPY config ./config
-USER chat
-ENV HOST=0.0.0.0 PORT=8001 DATABASE_URL=sqlite:///app/data/chat.db?mode=rwc
+USER 10001:10001
+ENV HOST=0.0.0.0 \
+    PORT=8001 \
+    DATABASE_URL=sqlite:///app/data/chat.db?mode=rwc
 EXPOSE 8001
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8001/health || exit 1
+VOLUME ["/app/data"]
+# `chat-room healthcheck` asks this container's /health: 200 (ok or degraded) is healthy.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["chat-room", "healthcheck"]
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["chat-room"]

@@ -6,6 +6,7 @@
 //! the Postgres variants are skipped, saying so on stderr — unless
 //! `CHAT_TEST_REQUIRE_SERVERS=1` (CI), which makes them fail instead.
 
+pub mod contract;
 pub mod proxy;
 pub mod rabbit;
 pub mod socket;

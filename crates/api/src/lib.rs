@@ -3,6 +3,7 @@
 //! which the integration tests drive directly.
 
 pub mod auth;
+pub mod healthcheck;
 pub mod http;
 pub mod legacy;
 pub mod limits;

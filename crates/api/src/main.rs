@@ -9,8 +9,10 @@ use chat_api::{Application, settings, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("token") {
-        return mint_token(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("token") => return mint_token(&args[1..]),
+        Some("healthcheck") => return chat_api::healthcheck::run(),
+        _ => {}
     }
     let settings = match settings::load() {
         Ok(settings) => settings,

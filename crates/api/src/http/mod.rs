@@ -3,57 +3,76 @@
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod openapi;
 pub mod origin;
 pub mod routes;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::routing::get;
-use axum::{Router, middleware};
+use axum::{Extension, Router, middleware};
 use tower::{Layer, ServiceBuilder};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::settings::Settings;
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Every route, each registered with its OpenAPI operation: a handler without a
+/// `#[utoipa::path]` cannot be added here, so the router and `/openapi.json`
+/// never disagree. (`routes!` groups handlers of one path.)
+pub fn routes() -> OpenApiRouter<AppState> {
+    use crate::{legacy, ws};
+    use routes::{docs, health, messages, rooms, search};
+
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(rooms::list, rooms::create))
+        .routes(routes!(rooms::get, rooms::update, rooms::delete))
+        .routes(routes!(rooms::users))
+        .routes(routes!(rooms::add_member))
+        .routes(routes!(rooms::remove_member))
+        .routes(routes!(ws::upgrade))
+        .routes(routes!(messages::history, messages::post))
+        .routes(routes!(search::in_room))
+        .routes(routes!(search::everywhere))
+        .routes(routes!(messages::get, messages::edit, messages::delete))
+        .routes(routes!(legacy::socket::upgrade))
+        .routes(routes!(legacy::routes::history, legacy::routes::clear))
+        .routes(routes!(legacy::routes::participants))
+        .routes(routes!(legacy::routes::unread, legacy::routes::mark_read))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::swagger_ui))
+        .routes(routes!(docs::redoc))
+        .routes(routes!(docs::asset))
+        .routes(routes!(crate::web::index))
+        .routes(routes!(crate::web::asset))
+}
+
+/// The OpenAPI description of [`routes`], with the shared conventions.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = routes().into_openapi();
+    openapi::apply_conventions(&mut api);
+    api
+}
+
 /// The whole HTTP application: routes, middleware and the trailing-slash rule
 /// (`/rooms` and `/rooms/` are the same route).
 pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
-    use routes::{health, messages, rooms, search};
-
     let limits = state.limits.clone();
-    let router = Router::new()
-        .route("/health", get(health::health))
-        .route("/rooms", get(rooms::list).post(rooms::create))
-        .route("/rooms/{room_id}", get(rooms::get).patch(rooms::update).delete(rooms::delete))
-        .route("/rooms/{room_id}/users", get(rooms::users))
-        .route("/rooms/{room_id}/members", axum::routing::post(rooms::add_member))
-        .route("/rooms/{room_id}/members/{user_id}", axum::routing::delete(rooms::remove_member))
-        .route("/ws/{room_id}", get(crate::ws::upgrade))
-        .route("/rooms/{room_id}/messages", get(messages::history).post(messages::post))
-        .route("/rooms/{room_id}/messages/search", get(search::in_room))
-        .route("/messages/search", get(search::everywhere))
-        .route("/ws/chat/{item_id}/{other_user_id}", get(crate::legacy::socket::upgrade))
-        .route(
-            "/chat/{item_id}/{other_user_id}/history",
-            get(crate::legacy::routes::history).delete(crate::legacy::routes::clear),
-        )
-        .route("/chat/{item_id}/participants", get(crate::legacy::routes::participants))
-        .route(
-            "/chat/{item_id}/unread",
-            get(crate::legacy::routes::unread).delete(crate::legacy::routes::mark_read),
-        )
-        .route(
-            "/messages/{message_id}",
-            get(messages::get).patch(messages::edit).delete(messages::delete),
-        )
-        .merge(crate::web::routes())
+    let (router, mut api) = routes().split_for_parts();
+    openapi::apply_conventions(&mut api);
+    // Start-up: the description is made of static parts and always serializes.
+    let spec = serde_json::to_vec(&api).expect("the OpenAPI description serializes");
+    let router = router
+        .layer(Extension(routes::docs::SpecJson(spec.into())))
         .fallback(error::route_not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))

@@ -13,7 +13,8 @@ use serde::Serialize;
 pub use hub::LegacyHub;
 
 /// A message as the old service showed it, in history and on its sockets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 9, "item_id": "77", "sender_id": "buyer1", "receiver_id": "seller7", "content": "Is the price final?", "timestamp": "2026-01-01T12:00:00.123Z"}))]
 pub struct LegacyMessage {
     pub id: i64,
     pub item_id: String,

@@ -14,9 +14,30 @@ use tokio::sync::mpsc;
 
 use crate::http::error::ApiError;
 use crate::http::identity::Caller;
+use crate::http::openapi::errors::{BadRequest, Forbidden};
+use crate::http::openapi::websocket::CONVERSATION_SOCKET;
 use crate::state::AppState;
 use crate::ws::closer::Closer;
 
+/// Open a GrainTrade conversation socket
+#[utoipa::path(
+    get,
+    path = "/ws/chat/{item_id}/{other_user_id}",
+    operation_id = "openConversationSocket",
+    tag = "graintrade",
+    description = CONVERSATION_SOCKET,
+    params(
+        ("item_id" = String, Path, description = "The GrainTrade item the conversation is about.", example = "77"),
+        ("other_user_id" = String, Path, description = "The other party.", example = "seller7"),
+        ("token" = Option<String>, Query, description = "The JWT (authentication required only)."),
+        ("user_id" = Option<String>, Query, description = "Who connects, with authentication disabled."),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: frames are `LegacyClientFrame` and `LegacyServerFrame`."),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+    )
+)]
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

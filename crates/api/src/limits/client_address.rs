@@ -1,5 +1,6 @@
 //! Who is calling, as far as the network says: the peer address, or behind a
-//! trusted proxy the left-most address of `X-Forwarded-For`.
+//! trusted proxy the right-most address of `X-Forwarded-For` — the one that
+//! proxy appended. (Entries left of it come from the client and can be forged.)
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -18,7 +19,7 @@ pub fn client_address(
         && let Some(forwarded) = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|first| first.trim().parse::<IpAddr>().ok())
     {
         return Some(forwarded);
@@ -39,7 +40,8 @@ mod tests {
     #[test]
     fn the_forwarded_header_counts_only_when_trusted() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.2".parse().unwrap());
+        // A client that forged the first entry; the proxy appended the real one.
+        headers.insert("x-forwarded-for", "198.51.100.1, 203.0.113.7".parse().unwrap());
         let peer = with_peer("10.0.0.2");
         assert_eq!(client_address(&headers, &peer, false), Some("10.0.0.2".parse().unwrap()));
         assert_eq!(client_address(&headers, &peer, true), Some("203.0.113.7".parse().unwrap()));

@@ -25,13 +25,30 @@ pub fn load() -> Result<Settings, SettingsError> {
     {
         return Err(SettingsError::Setting { name: ".env", reason: e.to_string() });
     }
-    let app_env = std::env::var("APP_ENV").unwrap_or_else(|_| "development".to_owned());
-    let dir = std::env::var("CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
+    build(None)
+}
+
+/// The settings as `vars` alone would make them (instead of the process
+/// environment; no `.env`): how deployment files are checked against the
+/// settings the service really reads.
+pub fn from_vars(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, SettingsError> {
+    build(Some(vars.into_iter().collect()))
+}
+
+fn build(vars: Option<config::Map<String, String>>) -> Result<Settings, SettingsError> {
+    let var = |name: &str| match &vars {
+        Some(vars) => vars.get(name).cloned(),
+        None => std::env::var(name).ok(),
+    };
+    let app_env = var("APP_ENV").unwrap_or_else(|| "development".to_owned());
+    let dir = var("CONFIG_DIR").unwrap_or_else(|| "config".to_owned());
     let settings: Settings = Config::builder()
         .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
         .add_source(File::with_name(&format!("{dir}/default")).required(false))
         .add_source(File::with_name(&format!("{dir}/{app_env}")).required(false))
-        .add_source(Environment::default().try_parsing(true))
+        .add_source(Environment::default().try_parsing(true).source(vars))
         .build()?
         .try_deserialize()?;
     validate(&settings)?;

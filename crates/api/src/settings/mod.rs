@@ -6,5 +6,5 @@
 mod load;
 mod model;
 
-pub use load::{SettingsError, load};
+pub use load::{SettingsError, from_vars, load};
 pub use model::{AppEnv, AuthMode, LogFormat, Settings};

@@ -4,11 +4,9 @@
 
 mod assets;
 
-use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 pub use assets::{ASSETS, Asset};
 
@@ -20,16 +18,39 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self'; connect-src 'self'; manifest-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// The page's routes; `/ui/…` does not collide with any API path.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/", get(index)).route("/ui/{file}", get(asset))
-}
-
-async fn index(headers: HeaderMap) -> Response {
+/// The chat page
+///
+/// The built-in web client (HTML). `/ui/…` holds its files.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "webPage",
+    tag = "web page",
+    security(()),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 304, description = "Not modified (`If-None-Match` matched the ETag)."),
+    )
+)]
+pub async fn index(headers: HeaderMap) -> Response {
     serve(&assets::INDEX, &headers)
 }
 
-async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+/// A file of the chat page
+#[utoipa::path(
+    get,
+    path = "/ui/{file}",
+    operation_id = "webPageFile",
+    tag = "web page",
+    security(()),
+    params(("file" = String, Path, description = "One of the page's files.", example = "app.js")),
+    responses(
+        (status = 200, description = "The file.", content((String = "text/javascript"), (String = "text/css"), (String = "image/svg+xml"))),
+        (status = 304, description = "Not modified (`If-None-Match` matched the ETag)."),
+        (status = 404, response = crate::http::openapi::errors::NotFound),
+    )
+)]
+pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     match ASSETS.iter().find(|a| a.file == file) {
         Some(asset) => serve(asset, &headers),
         None => ApiError::NotFound(format!("no asset /ui/{file}")).into_response(),

@@ -385,6 +385,17 @@ async fn write_loop(
                 WsMessage::Ping(Default::default())
             }
         };
+        // A frame already taken off the queue when the close came (room_deleted
+        // itself, typically) is not dropped: it goes out before the close frame.
+        if let Some(reason) = closer.reason() {
+            if let WsMessage::Text(text) = next
+                && flushes_queue(reason)
+                && send_text(&mut sink, text, settings.close_grace).await.is_err()
+            {
+                return;
+            }
+            break reason;
+        }
         tokio::select! {
             biased;
             reason = closer.closed() => break reason,
@@ -393,7 +404,7 @@ async fn write_loop(
     };
     // Frames queued before the close (room_deleted, the last messages before a
     // shutdown) still go out; a socket closed for not reading gets no more.
-    if reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT {
+    if flushes_queue(reason) {
         while let Ok(out) = rx.try_recv() {
             if out.seq.is_some_and(|seq| seq <= last_sent) {
                 continue;
@@ -419,6 +430,10 @@ async fn drain(stream: &mut SplitStream<WebSocket>, limit: Duration) {
         }
     })
     .await;
+}
+
+fn flushes_queue(reason: CloseReason) -> bool {
+    reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT
 }
 
 async fn send_text(sink: &mut Sink, text: Utf8Bytes, wait: Duration) -> Result<(), ()> {

@@ -19,15 +19,42 @@ pub use room_names::RoomNames;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiQuery, room_id};
 use crate::http::identity::Caller;
+use crate::http::openapi::errors::{BadRequest, Forbidden, NotFound, Unavailable};
+use crate::http::openapi::websocket::ROOM_SOCKET;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SocketQuery {
+    /// Resume: replay every message with seq > `since`, then continue live.
+    #[param(minimum = 0)]
     since: Option<i64>,
 }
 
+/// Open a room's WebSocket
+///
 /// Checks the room and the caller before upgrading: 404 for an unknown or deleted
 /// room and 403 for a private room the caller is not in, as plain HTTP errors.
+#[utoipa::path(
+    get,
+    path = "/ws/{room_id}",
+    operation_id = "openRoomSocket",
+    tag = "websocket",
+    description = ROOM_SOCKET,
+    params(
+        ("room_id" = String, Path, description = "The room's id (in development also a room name, created on first use).", example = "1"),
+        ("token" = Option<String>, Query, description = "The JWT, for clients that cannot set `Authorization` (browsers); authentication required only."),
+        ("user_id" = Option<String>, Query, description = "Who connects, with authentication disabled."),
+        SocketQuery,
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open; frames are `ClientFrame` and `ServerFrame`."),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

@@ -6,49 +6,87 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "version": "0.1.0", "checks": {"database": "ok", "redis": "ok", "rabbitmq": "disabled"}}))]
 pub struct Health {
-    status: &'static str,
+    status: Status,
+    /// The service's version.
     version: &'static str,
     checks: Checks,
 }
 
-#[derive(Serialize)]
+/// `ok`; `degraded` when the cache or the broker is down; `unavailable` (503)
+/// when the database is.
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Ok,
+    Degraded,
+    Unavailable,
+}
+
+#[derive(Serialize, ToSchema)]
 struct Checks {
-    database: &'static str,
-    redis: &'static str,
-    rabbitmq: &'static str,
+    database: Check,
+    redis: Check,
+    rabbitmq: Check,
+}
+
+/// One dependency: `ok`, `down`, or `disabled` (not configured).
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Check {
+    Ok,
+    Down,
+    Disabled,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Liveness and readiness
+///
+/// The state of the service and of each dependency it uses. Orchestrators treat
+/// 200 as ready and 503 as not ready.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "health",
+    responses(
+        (status = 200, description = "Serving: `ok`, or `degraded` when Redis or RabbitMQ is down (the database is up).", body = Health),
+        (status = 503, description = "The database is down: `status` is `unavailable`.", body = Health,
+            example = json!({"status": "unavailable", "version": "0.1.0", "checks": {"database": "down", "redis": "ok", "rabbitmq": "ok"}})),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database_ok =
         matches!(tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await, Ok(Ok(())));
     let redis = match &state.redis {
-        None => "disabled",
+        None => Check::Disabled,
         Some(redis) => match tokio::time::timeout(PROBE_TIMEOUT, redis.ping()).await {
-            Ok(true) => "ok",
-            _ => "down",
+            Ok(true) => Check::Ok,
+            _ => Check::Down,
         },
     };
     let rabbitmq = match &state.relay {
-        None => "disabled",
-        Some(relay) if relay.is_connected() => "ok",
-        Some(_) => "down",
+        None => Check::Disabled,
+        Some(relay) if relay.is_connected() => Check::Ok,
+        Some(_) => Check::Down,
     };
     let (status_code, status) = match (database_ok, redis, rabbitmq) {
-        (false, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        (true, "down", _) | (true, _, "down") => (StatusCode::OK, "degraded"),
-        (true, _, _) => (StatusCode::OK, "ok"),
+        (false, _, _) => (StatusCode::SERVICE_UNAVAILABLE, Status::Unavailable),
+        (true, Check::Down, _) | (true, _, Check::Down) => (StatusCode::OK, Status::Degraded),
+        (true, _, _) => (StatusCode::OK, Status::Ok),
     };
+    let database = if database_ok { Check::Ok } else { Check::Down };
     let body = Health {
         status,
         version: env!("CARGO_PKG_VERSION"),
-        checks: Checks { database: if database_ok { "ok" } else { "down" }, redis, rabbitmq },
+        checks: Checks { database, redis, rabbitmq },
     };
     (status_code, Json(body))
 }

@@ -1,0 +1,109 @@
+//! Schema-only mirrors of the domain's JSON shapes (`Room`, `Message`, …). The
+//! domain stays free of documentation crates; the contract test validates real
+//! responses against these, refusing fields a schema does not declare, so a
+//! mirror that drifts from what the service sends fails it.
+
+use chrono::{DateTime, Utc};
+use utoipa::ToSchema;
+
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "id": 1, "name": "Wheat, Odesa", "description": "FOB offers", "is_active": true,
+    "is_private": false, "created_by": "alice",
+    "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z"
+}))]
+pub struct Room {
+    #[schema(minimum = 1, format = Int64)]
+    pub id: i64,
+    /// 1–100 characters after trimming.
+    pub name: String,
+    /// At most 1000 characters.
+    #[schema(required = true)]
+    pub description: Option<String>,
+    /// Always true in responses: deleted rooms are not shown.
+    pub is_active: bool,
+    /// Only members see and use a private room.
+    pub is_private: bool,
+    /// The creator's user id (`null` for rooms made by the service).
+    #[schema(required = true)]
+    pub created_by: Option<String>,
+    /// The GrainTrade item of an item conversation (absent for other rooms).
+    #[schema(nullable = false)]
+    pub item_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `text` (the default) or `system` (admins and the service only).
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    Text,
+    System,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "id": 5, "room_id": 1, "seq": 3, "user_id": "bob", "content": "210 UAH/kg?",
+    "message_type": "text", "client_msg_id": "bob-1", "edited": false,
+    "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z"
+}))]
+pub struct Message {
+    #[schema(minimum = 1, format = Int64)]
+    pub id: i64,
+    #[schema(minimum = 1, format = Int64)]
+    pub room_id: i64,
+    /// Position in the room: from 1, strictly increasing in commit order.
+    #[schema(minimum = 1, format = Int64)]
+    pub seq: i64,
+    pub user_id: String,
+    /// Plain text, 1–4000 characters, returned exactly as sent.
+    pub content: String,
+    pub message_type: MessageType,
+    /// The sender's idempotency key, if it gave one.
+    #[schema(required = true)]
+    pub client_msg_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// True once the content was changed.
+    pub edited: bool,
+}
+
+/// A user with an open socket in a room.
+#[derive(ToSchema)]
+#[schema(example = json!({"user_id": "alice", "connections": 2, "since": "2026-01-01T12:00:00.123Z"}))]
+pub struct PresentUser {
+    pub user_id: String,
+    /// Open sockets of this user in the room, on every instance.
+    #[schema(minimum = 1)]
+    pub connections: u32,
+    /// When the user's oldest open socket connected.
+    pub since: DateTime<Utc>,
+}
+
+/// A search hit: the message and an excerpt.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "id": 5, "room_id": 1, "seq": 3, "user_id": "bob", "content": "Wheat at 210 UAH/kg, Odesa",
+    "message_type": "text", "client_msg_id": null, "edited": false,
+    "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z",
+    "snippet": "<mark>Wheat</mark> at 210 UAH/kg, <mark>Odesa</mark>"
+}))]
+pub struct SearchHit {
+    #[schema(minimum = 1, format = Int64)]
+    pub id: i64,
+    #[schema(minimum = 1, format = Int64)]
+    pub room_id: i64,
+    #[schema(minimum = 1, format = Int64)]
+    pub seq: i64,
+    pub user_id: String,
+    pub content: String,
+    pub message_type: MessageType,
+    #[schema(required = true)]
+    pub client_msg_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub edited: bool,
+    /// HTML-escaped excerpt of the content, each match in `<mark>…</mark>`.
+    pub snippet: String,
+}

@@ -1,0 +1,190 @@
+//! The WebSocket protocols as schemas: the frames of `GET /ws/{room_id}` and of
+//! the GrainTrade socket `GET /ws/chat/{item_id}/{other_user_id}`. OpenAPI cannot
+//! describe a socket's traffic, so the operations point at these components.
+
+use chrono::{DateTime, Utc};
+use utoipa::ToSchema;
+
+use super::schemas::{MessageType, PresentUser};
+use crate::legacy::LegacyMessage;
+
+/// A frame the client sends on `/ws/{room_id}` (a JSON text frame).
+#[derive(ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Persisted, then broadcast to everyone in the room, the sender included.
+    #[schema(title = "message", example = json!({"type": "message", "content": "210 UAH/kg?", "client_msg_id": "bob-1"}))]
+    Message {
+        /// 1–4000 characters of plain text.
+        #[schema(min_length = 1, max_length = 4000)]
+        content: String,
+        message_type: Option<MessageType>,
+        /// Idempotency key (≤ 64 characters): a repeat is answered with nothing new.
+        client_msg_id: Option<String>,
+        /// Development only; with a token it must be the token's `sub`.
+        user_id: Option<String>,
+    },
+    /// Tells the others that the sender is typing; not persisted.
+    #[schema(title = "typing", example = json!({"type": "typing"}))]
+    Typing {},
+    /// Answered with `{"type": "pong"}`.
+    #[schema(title = "ping", example = json!({"type": "ping"}))]
+    Ping {},
+}
+
+/// A frame the server sends on `/ws/{room_id}` (a JSON text frame).
+#[derive(ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The first frame: everything up to `last_seq` is history, everything after
+    /// arrives live; `users` are those present now.
+    #[schema(title = "joined", example = json!({"type": "joined", "room_id": 1, "user_id": "alice", "last_seq": 42, "users": [{"user_id": "alice", "connections": 1, "since": "2026-01-01T12:00:00.123Z"}]}))]
+    Joined {
+        room_id: i64,
+        user_id: String,
+        #[schema(minimum = 0)]
+        last_seq: i64,
+        users: Vec<PresentUser>,
+    },
+    /// A new committed message (live, or replayed after `since`), in `seq` order.
+    #[schema(title = "message", example = json!({"type": "message", "id": 5, "room_id": 1, "seq": 3, "user_id": "bob", "content": "210 UAH/kg?", "message_type": "text", "client_msg_id": "bob-1", "edited": false, "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z"}))]
+    Message {
+        id: i64,
+        room_id: i64,
+        seq: i64,
+        user_id: String,
+        content: String,
+        message_type: MessageType,
+        #[schema(required = true)]
+        client_msg_id: Option<String>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        edited: bool,
+    },
+    /// A message was edited (all the message's fields, `edited: true`).
+    #[schema(title = "message_updated")]
+    MessageUpdated {
+        id: i64,
+        room_id: i64,
+        seq: i64,
+        user_id: String,
+        content: String,
+        message_type: MessageType,
+        #[schema(required = true)]
+        client_msg_id: Option<String>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        edited: bool,
+    },
+    /// A message was deleted.
+    #[schema(title = "message_deleted", example = json!({"type": "message_deleted", "id": 5, "room_id": 1, "seq": 3}))]
+    MessageDeleted { id: i64, room_id: i64, seq: i64 },
+    /// A user's first socket in the room opened.
+    #[schema(title = "user_joined", example = json!({"type": "user_joined", "room_id": 1, "user_id": "bob", "timestamp": "2026-01-01T12:00:00.123Z"}))]
+    UserJoined { room_id: i64, user_id: String, timestamp: DateTime<Utc> },
+    /// A user's last socket in the room closed.
+    #[schema(title = "user_left")]
+    UserLeft { room_id: i64, user_id: String, timestamp: DateTime<Utc> },
+    /// Someone else is typing.
+    #[schema(title = "typing", example = json!({"type": "typing", "room_id": 1, "user_id": "bob"}))]
+    Typing { room_id: i64, user_id: String },
+    /// The room was deleted; the socket is closed with 4404 next.
+    #[schema(title = "room_deleted", example = json!({"type": "room_deleted", "room_id": 1}))]
+    RoomDeleted { room_id: i64 },
+    /// A frame was rejected; the socket stays open.
+    #[schema(title = "error", example = json!({"type": "error", "code": "validation_failed", "message": "content: must not be empty", "client_msg_id": "bob-2"}))]
+    Error {
+        code: FrameErrorCode,
+        message: String,
+        /// The rejected frame's `client_msg_id`, when it had one.
+        #[schema(nullable = false)]
+        client_msg_id: Option<String>,
+        /// With `rate_limited`: when to try again.
+        #[schema(nullable = false)]
+        retry_after_ms: Option<u64>,
+    },
+    /// The answer to a `ping` frame.
+    #[schema(title = "pong", example = json!({"type": "pong"}))]
+    Pong {},
+}
+
+/// Why a client frame was rejected.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameErrorCode {
+    /// Not valid JSON.
+    InvalidJson,
+    /// Not an object with a known `type`.
+    UnknownType,
+    /// A field is missing or invalid; the message names it.
+    ValidationFailed,
+    /// The caller may not do this (e.g. `system` messages, a `user_id` that is not the token's).
+    Forbidden,
+    /// The room is gone.
+    NotFound,
+    /// Too many frames; retry after `retry_after_ms`.
+    RateLimited,
+    /// Not persisted (a dependency is down): send it again.
+    Unavailable,
+}
+
+/// A frame the client sends on the GrainTrade socket `/ws/chat/{item_id}/{other_user_id}`.
+#[derive(ToSchema)]
+#[schema(example = json!({"sender_id": "buyer1", "receiver_id": "seller7", "item_id": "77", "content": "Is the price final?"}))]
+pub struct LegacyClientFrame {
+    pub sender_id: String,
+    pub receiver_id: String,
+    /// A string or a number.
+    pub item_id: String,
+    pub content: String,
+}
+
+/// A frame the server sends on the GrainTrade socket: a stored message, or an error.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum LegacyServerFrame {
+    Message(LegacyMessage),
+    Error(LegacyError),
+}
+
+/// A rejected frame on the GrainTrade socket; the socket stays open.
+#[derive(ToSchema)]
+#[schema(example = json!({"error": "Invalid message format"}))]
+pub struct LegacyError {
+    /// `Invalid message format`, `Cannot send message to yourself.`, or another reason.
+    pub error: String,
+}
+
+/// The description of `GET /ws/{room_id}`.
+pub const ROOM_SOCKET: &str = "Upgrades to a WebSocket of the room (`ws://HOST:8001/ws/{room_id}`). Every frame is a JSON \
+text frame with a `type`.
+
+Before the upgrade the room and the caller are checked and failures are plain HTTP errors: unknown or deleted room → 404, \
+bad or missing token (authentication required) → 401, a private room the caller is not in, or an `Origin` not in \
+`CORS_ORIGINS` → 403, a negative `since` → 400. In development a `room_id` that is not a number names a room, created \
+on first use.
+
+**Client → server** (schema `ClientFrame`): `message` (persisted, then broadcast to everyone in the room, the sender \
+included), `typing` (to the others, not persisted), `ping` (answered with `pong`).
+
+**Server → client** (schema `ServerFrame`): `joined` first, then `message`, `message_updated`, `message_deleted`, \
+`user_joined`, `user_left`, `typing`, `room_deleted`, `pong`, and `error` when a frame was rejected (codes \
+`invalid_json`, `unknown_type`, `validation_failed`, `forbidden`, `rate_limited` with `retry_after_ms`, `unavailable`: \
+not persisted, retry) — the socket stays open.
+
+**Guarantees**: a message is broadcast only after it is committed; every socket receives every message once, in `seq` \
+order, on every instance. With `since=N` every message with seq > N is replayed first, then the live ones, with no gap \
+and no duplicate.
+
+**Close codes**: 1000 normal, 1001 server shutdown, 1009 frame over `WS_MAX_FRAME_BYTES`, 1011 internal error \
+(reconnect with `since`), 1013 the client did not read fast enough, 4401 the token expired, 4404 room deleted, 4408 no \
+answer to the server's ping within `WS_PONG_TIMEOUT_MS`.";
+
+/// The description of `GET /ws/chat/{item_id}/{other_user_id}`.
+pub const CONVERSATION_SOCKET: &str = "The GrainTrade frontend's socket for the conversation about an item with another \
+user. Send `LegacyClientFrame` (`sender_id`, `receiver_id`, `item_id`, `content`); the stored message \
+(`LegacyMessage`) goes to every socket on the same path and to every socket of the other party the server knows (from \
+`?user_id=`, a token, or a frame it sent), on every instance. A frame with missing keys is answered with \
+`{\"error\": \"Invalid message format\"}`, one to oneself with `{\"error\": \"Cannot send message to yourself.\"}`; \
+the socket stays open. Every message also puts `{\"type\": \"new_message\", \"to_username\", \"message_text\", \
+\"item_id\"}` on the durable queue `message.events` for the notifications service.";

@@ -1,0 +1,761 @@
+//! The OpenAPI description against the real service: every route of the router
+//! is described (and every described operation is routed), every response of
+//! every operation — successes and errors — validates against its documented
+//! schema and status, socket frames match the frame schemas, examples match
+//! their schemas, and `/docs` and `/redoc` load nothing from elsewhere.
+
+use std::collections::BTreeSet;
+
+use chat_api::settings::AuthMode;
+use chat_tests::TestApp;
+use chat_tests::contract::Contract;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The service's description, as it serves it (and as the code builds it).
+async fn contract(app: &TestApp) -> Contract {
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let served: Value = response.json().await.expect("openapi.json is JSON");
+    let built = serde_json::to_value(chat_api::http::openapi()).expect("description serializes");
+    assert_eq!(served, built, "/openapi.json is the description the code builds");
+    assert_eq!(served["openapi"], "3.1.0");
+    Contract::new(served)
+}
+
+/// Sends a request as `user` (authentication disabled) and checks the response
+/// against the description; returns the status and JSON body.
+async fn call(
+    app: &TestApp,
+    contract: &Contract,
+    method: Method,
+    path: &str,
+    user: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app.client.request(method.clone(), app.url(path)).header("x-user-id", user);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request is sent");
+    let status = response.status().as_u16();
+    (status, contract.check(method, path, response).await)
+}
+
+/// A sample value for each path parameter, so a described path can be requested.
+fn concrete(template: &str) -> String {
+    template
+        .replace("{room_id}", "1")
+        .replace("{message_id}", "1")
+        .replace("{user_id}", "bob")
+        .replace("{item_id}", "77")
+        .replace("{other_user_id}", "seller7")
+        .replace("{file}", "swagger-ui.css")
+}
+
+/// The operations API.md names, which the description must contain.
+const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/rooms"),
+    ("GET", "/rooms"),
+    ("GET", "/rooms/{room_id}"),
+    ("PATCH", "/rooms/{room_id}"),
+    ("DELETE", "/rooms/{room_id}"),
+    ("GET", "/rooms/{room_id}/users"),
+    ("POST", "/rooms/{room_id}/messages"),
+    ("GET", "/rooms/{room_id}/messages"),
+    ("GET", "/messages/{message_id}"),
+    ("PATCH", "/messages/{message_id}"),
+    ("DELETE", "/messages/{message_id}"),
+    ("GET", "/rooms/{room_id}/messages/search"),
+    ("GET", "/messages/search"),
+    ("GET", "/ws/{room_id}"),
+    ("GET", "/health"),
+    ("GET", "/ws/chat/{item_id}/{other_user_id}"),
+    ("GET", "/chat/{item_id}/{other_user_id}/history"),
+    ("DELETE", "/chat/{item_id}/{other_user_id}/history"),
+    ("GET", "/chat/{item_id}/participants"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
+];
+
+/// Routes come only from `routes!` (each with its `#[utoipa::path]`): a route
+/// registered any other way would be missing from the description, so the
+/// router's source may not register one.
+#[test]
+fn routes_are_registered_only_with_their_description() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/api/src");
+    let mut files = vec![std::path::PathBuf::from(root)];
+    let mut offenders = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path).expect("read dir").map(|e| e.expect("entry").path()),
+            );
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("read source");
+        for (n, line) in source.lines().enumerate() {
+            let raw_route = [".route(", ".route_service(", ".nest(", ".nest_service(", ".merge("]
+                .iter()
+                .any(|call| line.contains(call))
+                || line.contains("axum::routing")
+                || line.contains("Router::new(");
+            if raw_route {
+                offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "register routes with `.routes(routes!(handler))` and a `#[utoipa::path]`:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_described_and_every_description_is_routed() {
+    let app = TestApp::sqlite().await;
+    let contract = contract(&app).await;
+    let operations = contract.operations();
+
+    let ids: Vec<&String> = operations.iter().map(|(_, _, id)| id).collect();
+    let unique: BTreeSet<&String> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "operationIds are unique: {ids:?}");
+    for (method, path) in CONTRACT_OPERATIONS {
+        assert!(
+            operations.iter().any(|(m, p, _)| m.as_str() == *method && p == path),
+            "{method} {path} of API.md is described"
+        );
+    }
+
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    let paths: BTreeSet<&String> = operations.iter().map(|(_, p, _)| p).collect();
+    for template in paths {
+        let path = concrete(template);
+        for method in &methods {
+            let described = operations.iter().any(|(m, p, _)| m == method && p == template);
+            let mut request = app.client.request(method.clone(), app.url(&path));
+            if matches!(*method, Method::POST | Method::PATCH | Method::PUT) {
+                request = request.json(&json!({}));
+            }
+            let response = request.send().await.expect("request is sent");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            if described {
+                assert_ne!(status, 405, "{method} {path} is routed");
+                assert!(!message.starts_with("no route"), "{method} {path} is routed: {body}");
+            } else {
+                assert_eq!(status, 405, "{method} {path} is not routed (not described): {body}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_answers_as_described() {
+    let app = TestApp::sqlite().await;
+    let contract = contract(&app).await;
+    let c = &contract;
+    let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
+
+    assert_eq!(call(&app, c, get.clone(), "/health", "-", None).await.0, 200);
+
+    // Rooms.
+    let (status, room) = call(
+        &app,
+        c,
+        post.clone(),
+        "/rooms",
+        "alice",
+        Some(json!({"name": "Wheat, Odesa", "description": "FOB"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let room_id = room["id"].as_i64().expect("room id");
+    let room_path = format!("/rooms/{room_id}");
+    let (status, private) = call(
+        &app,
+        c,
+        post.clone(),
+        "/rooms/",
+        "alice",
+        Some(json!({"name": "Deal", "is_private": true, "members": ["bob"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let private_path = format!("/rooms/{}", private["id"]);
+    assert_eq!(
+        call(&app, c, post.clone(), "/rooms", "alice", Some(json!({"name": "  "}))).await.0,
+        422
+    );
+    let raw = app
+        .client
+        .post(app.url("/rooms"))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    c.check(post.clone(), "/rooms", raw).await;
+    let raw = app.client.post(app.url("/rooms")).body(r#"{"name":"x"}"#).send().await.unwrap();
+    assert_eq!(raw.status(), 415);
+    c.check(post.clone(), "/rooms", raw).await;
+    let huge = json!({"name": "x", "description": "d".repeat(70_000)});
+    assert_eq!(call(&app, c, post.clone(), "/rooms", "alice", Some(huge)).await.0, 413);
+
+    let (status, list) = call(&app, c, get.clone(), "/rooms?limit=1", "alice", None).await;
+    assert_eq!(status, 200);
+    assert!(list["next_cursor"].is_string(), "a next page: {list}");
+    assert_eq!(call(&app, c, get.clone(), "/rooms?limit=0", "alice", None).await.0, 422);
+    assert_eq!(call(&app, c, get.clone(), "/rooms?limit=many", "alice", None).await.0, 400);
+    assert_eq!(call(&app, c, get.clone(), &room_path, "alice", None).await.0, 200);
+    assert_eq!(call(&app, c, get.clone(), "/rooms/999999", "alice", None).await.0, 404);
+    assert_eq!(call(&app, c, get.clone(), &private_path, "eve", None).await.0, 403);
+    assert_eq!(
+        call(&app, c, patch.clone(), &room_path, "alice", Some(json!({"description": null})))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&app, c, patch.clone(), &room_path, "bob", Some(json!({"name": "Mine"}))).await.0,
+        403
+    );
+    assert_eq!(
+        call(&app, c, patch.clone(), &room_path, "alice", Some(json!({"name": ""}))).await.0,
+        422
+    );
+
+    let members = format!("{private_path}/members");
+    assert_eq!(
+        call(&app, c, post.clone(), &members, "alice", Some(json!({"user_id": "carol"}))).await.0,
+        201
+    );
+    assert_eq!(
+        call(&app, c, post.clone(), &members, "alice", Some(json!({"user_id": "carol"}))).await.0,
+        200
+    );
+    assert_eq!(
+        call(&app, c, post.clone(), &members, "bob", Some(json!({"user_id": "dave"}))).await.0,
+        403
+    );
+    assert_eq!(
+        call(&app, c, post.clone(), &members, "alice", Some(json!({"user_id": ""}))).await.0,
+        422
+    );
+    assert_eq!(
+        call(&app, c, delete.clone(), &format!("{members}/carol"), "alice", None).await.0,
+        204
+    );
+    assert_eq!(
+        call(&app, c, delete.clone(), &format!("{members}/carol"), "alice", None).await.0,
+        404
+    );
+    assert_eq!(
+        call(&app, c, delete.clone(), &format!("{members}/carol"), "bob", None).await.0,
+        403
+    );
+
+    // Presence, with a socket open so the list has an entry to validate.
+    let (socket, _) = app.joined_socket(room_id, "alice").await;
+    let (status, users) =
+        call(&app, c, get.clone(), &format!("{room_path}/users"), "bob", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(users["items"][0]["user_id"], "alice");
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{private_path}/users"), "eve", None).await.0,
+        403
+    );
+    socket.close().await;
+
+    // Messages.
+    let messages = format!("{room_path}/messages");
+    let body = json!({"content": "Wheat at 210 UAH/kg, Odesa", "client_msg_id": "bob-1"});
+    let (status, message) = call(&app, c, post.clone(), &messages, "bob", Some(body.clone())).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        call(&app, c, post.clone(), &messages, "bob", Some(body)).await.0,
+        200,
+        "idempotent repeat"
+    );
+    assert_eq!(
+        call(&app, c, post.clone(), &messages, "bob", Some(json!({"content": " "}))).await.0,
+        422
+    );
+    assert_eq!(
+        call(
+            &app,
+            c,
+            post.clone(),
+            &messages,
+            "bob",
+            Some(json!({"content": "x", "message_type": "system"}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(&app, c, post.clone(), "/rooms/999999/messages", "bob", Some(json!({"content": "x"})))
+            .await
+            .0,
+        404
+    );
+    let (status, history) =
+        call(&app, c, get.clone(), &format!("{messages}?limit=10"), "bob", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(history["items"][0]["id"], message["id"]);
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{messages}?before=soon"), "bob", None).await.0,
+        400
+    );
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{messages}?limit=101"), "bob", None).await.0,
+        422
+    );
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{private_path}/messages"), "eve", None).await.0,
+        403
+    );
+    let message_path = format!("/messages/{}", message["id"]);
+    assert_eq!(call(&app, c, get.clone(), &message_path, "bob", None).await.0, 200);
+    assert_eq!(call(&app, c, get.clone(), "/messages/999999", "bob", None).await.0, 404);
+    let (status, edited) = call(
+        &app,
+        c,
+        patch.clone(),
+        &message_path,
+        "bob",
+        Some(json!({"content": "Wheat at 215 UAH/kg, Odesa"})),
+    )
+    .await;
+    assert_eq!((status, &edited["edited"]), (200, &json!(true)));
+    assert_eq!(
+        call(&app, c, patch.clone(), &message_path, "eve", Some(json!({"content": "mine"})))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call(&app, c, patch.clone(), &message_path, "bob", Some(json!({"content": ""}))).await.0,
+        422
+    );
+
+    // Search.
+    let (status, hits) =
+        call(&app, c, get.clone(), &format!("{messages}/search?q=wheat"), "bob", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(hits["items"].as_array().map(Vec::len), Some(1), "{hits}");
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{messages}/search?q="), "bob", None).await.0,
+        422
+    );
+    assert_eq!(
+        call(
+            &app,
+            c,
+            get.clone(),
+            &format!("{messages}/search?q=wheat&since=yesterday"),
+            "bob",
+            None
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        call(&app, c, get.clone(), "/rooms/999999/messages/search?q=wheat", "bob", None).await.0,
+        404
+    );
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{private_path}/messages/search?q=deal"), "eve", None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(call(&app, c, get.clone(), "/messages/search?q=odesa", "bob", None).await.0, 200);
+    assert_eq!(
+        call(&app, c, get.clone(), "/messages/search?q=odesa&room_id=999999", "bob", None).await.0,
+        404
+    );
+    assert_eq!(
+        call(&app, c, get.clone(), "/messages/search?q=odesa&cursor=x", "bob", None).await.0,
+        400
+    );
+    assert_eq!(call(&app, c, get.clone(), "/messages/search?q=%20", "bob", None).await.0, 422);
+    assert_eq!(
+        call(
+            &app,
+            c,
+            get.clone(),
+            &format!("/messages/search?q=deal&room_id={}", private["id"]),
+            "eve",
+            None
+        )
+        .await
+        .0,
+        403
+    );
+
+    // Sockets: the upgrade's HTTP answers, and the upgrade itself.
+    assert_eq!(call(&app, c, get.clone(), &format!("/ws/{room_id}"), "bob", None).await.0, 400);
+    assert_eq!(call(&app, c, get.clone(), "/ws/999999", "bob", None).await.0, 404);
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("/ws/{}", private["id"]), "eve", None).await.0,
+        403
+    );
+    let socket = app.socket(room_id, "user_id=bob").await;
+    c.check_status(get.clone(), &format!("/ws/{room_id}"), 101);
+    socket.close().await;
+    let origin =
+        app.another(|s| s.cors_origins = Some("https://graintrade.example".to_owned())).await;
+    let refused = origin
+        .client
+        .get(origin.url("/ws/chat/77/seller7"))
+        .header("origin", "https://elsewhere.example")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    c.check(get.clone(), "/ws/chat/77/seller7", refused).await;
+    origin.shutdown().await;
+    assert_eq!(call(&app, c, get.clone(), "/ws/chat/77/seller7", "buyer1", None).await.0, 400);
+
+    // GrainTrade compatibility: a conversation through the old socket.
+    let mut legacy = app.socket_at("/ws/chat/77/seller7?user_id=buyer1").await;
+    c.check_status(get.clone(), "/ws/chat/77/seller7", 101);
+    legacy.send_json(json!({"sender_id": "buyer1", "receiver_id": "seller7", "item_id": "77", "content": "Final price?"})).await;
+    let stored = legacy.next_json().await;
+    assert_eq!(stored["content"], "Final price?");
+    legacy.close().await;
+    let history = "/chat/77/seller7/history?current_user=buyer1";
+    let (status, old) = call(&app, c, get.clone(), history, "-", None).await;
+    assert_eq!((status, old.as_array().map(Vec::len)), (200, Some(1)));
+    let (status, participants) =
+        call(&app, c, get.clone(), "/chat/77/participants", "-", None).await;
+    assert_eq!((status, &participants[0]["id"]), (200, &json!("buyer1")));
+    assert_eq!(call(&app, c, get.clone(), "/chat/a%2Fb/participants", "-", None).await.0, 422);
+    let (status, unread) =
+        call(&app, c, get.clone(), "/chat/77/unread?current_user=seller7", "-", None).await;
+    assert_eq!((status, &unread["unread"]), (200, &json!(1)));
+    assert_eq!(
+        call(&app, c, delete.clone(), "/chat/77/unread?current_user=seller7", "-", None).await.0,
+        200
+    );
+    let too_long = format!("/chat/77/unread?current_user={}", "u".repeat(65));
+    assert_eq!(call(&app, c, get.clone(), &too_long, "-", None).await.0, 422);
+    assert_eq!(call(&app, c, delete.clone(), &too_long, "-", None).await.0, 422);
+    assert_eq!(
+        call(
+            &app,
+            c,
+            get.clone(),
+            &format!("/chat/77/seller7/history?current_user={}", "u".repeat(65)),
+            "-",
+            None
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        call(
+            &app,
+            c,
+            get.clone(),
+            "/chat/77/seller7/history?current_user=buyer1&current_user=x",
+            "-",
+            None
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(call(&app, c, delete.clone(), history, "-", None).await.0, 200);
+    assert_eq!(
+        call(
+            &app,
+            c,
+            delete.clone(),
+            &format!("/chat/77/seller7/history?current_user={}", "u".repeat(65)),
+            "-",
+            None
+        )
+        .await
+        .0,
+        422
+    );
+
+    // Deletions.
+    assert_eq!(call(&app, c, delete.clone(), &message_path, "eve", None).await.0, 403);
+    assert_eq!(call(&app, c, delete.clone(), &message_path, "bob", None).await.0, 204);
+    assert_eq!(call(&app, c, delete.clone(), &message_path, "bob", None).await.0, 404);
+    assert_eq!(call(&app, c, delete.clone(), &room_path, "bob", None).await.0, 403);
+    assert_eq!(call(&app, c, delete.clone(), &room_path, "alice", None).await.0, 204);
+    assert_eq!(call(&app, c, delete.clone(), &room_path, "alice", None).await.0, 404);
+
+    // The documentation itself.
+    assert_eq!(call(&app, c, get.clone(), "/openapi.json", "-", None).await.0, 200);
+    assert_eq!(call(&app, c, get.clone(), "/docs", "-", None).await.0, 200);
+    assert_eq!(call(&app, c, get.clone(), "/redoc/", "-", None).await.0, 200);
+    assert_eq!(
+        call(&app, c, get.clone(), "/docs/assets/redoc.standalone.js", "-", None).await.0,
+        200
+    );
+    assert_eq!(call(&app, c, get.clone(), "/docs/assets/secret.txt", "-", None).await.0, 404);
+
+    // The built-in chat page.
+    assert_eq!(call(&app, c, get.clone(), "/", "-", None).await.0, 200);
+    assert_eq!(call(&app, c, get.clone(), "/ui/app.js", "-", None).await.0, 200);
+    assert_eq!(call(&app, c, get.clone(), "/ui/nothing.js", "-", None).await.0, 404);
+
+    // 429 from a rate limit, with its Retry-After.
+    let limited = app
+        .another(|s| {
+            s.rate_limit_http_per_second = 0.001;
+            s.rate_limit_http_burst = 1;
+        })
+        .await;
+    for expected in [200, 429] {
+        let response = limited.client.get(limited.url("/rooms")).send().await.unwrap();
+        assert_eq!(response.status(), expected);
+        c.check(Method::GET, "/rooms", response).await;
+    }
+    limited.shutdown().await;
+
+    // 401 with authentication required, on a route of each kind.
+    let secured = app
+        .another(|s| {
+            s.auth_mode = Some(AuthMode::Required);
+            s.jwt_secret = Some("openapi-test-secret".to_owned());
+        })
+        .await;
+    for (method, path) in [
+        (Method::GET, "/rooms".to_owned()),
+        (Method::POST, messages.clone()),
+        (Method::GET, "/ws/1".to_owned()),
+        (Method::GET, "/chat/77/unread".to_owned()),
+    ] {
+        let response =
+            secured.client.request(method.clone(), secured.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{method} {path}");
+        c.check(method, &path, response).await;
+    }
+    secured.shutdown().await;
+
+    // Every operation was exercised, so none is described without being checked.
+    let seen = contract.seen();
+    let missing: Vec<String> = contract
+        .operations()
+        .into_iter()
+        .filter(|(_, _, id)| !seen.contains_key(id))
+        .map(|(m, p, id)| format!("{m} {p} ({id})"))
+        .collect();
+    assert!(missing.is_empty(), "operations this test does not exercise: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_frames_match_the_frame_schemas() {
+    let app = TestApp::sqlite().await;
+    let contract = contract(&app).await;
+    let server = Contract::component("ServerFrame");
+    let client = Contract::component("ClientFrame");
+    let room = app.create_room("Frames").await;
+
+    let (mut alice, joined) = app.joined_socket(room, "alice").await;
+    contract.validate(&server, &joined, "joined");
+    let (mut bob, joined) = app.joined_socket(room, "bob").await;
+    contract.validate(&server, &joined, "joined with someone present");
+    contract.validate(&server, &alice.next_of_type("user_joined").await, "user_joined");
+
+    let frames = [
+        json!({"type": "message", "content": "Wheat?", "client_msg_id": "a-1"}),
+        json!({"type": "message", "content": "Corn?", "message_type": "text", "user_id": "alice"}),
+        json!({"type": "typing"}),
+        json!({"type": "ping"}),
+    ];
+    for frame in &frames {
+        contract.validate(&client, frame, "client frame");
+        alice.send_json(frame.clone()).await;
+    }
+    // Two messages and a pong come back, the pong possibly first.
+    let (mut messages, mut pongs) = (Vec::new(), 0);
+    while messages.len() < 2 || pongs < 1 {
+        let frame = alice.next_json().await;
+        contract.validate(&server, &frame, "frame after sending");
+        match frame["type"].as_str() {
+            Some("message") => messages.push(frame),
+            Some("pong") => pongs += 1,
+            _ => {}
+        }
+    }
+    let message = messages[0].clone();
+    assert_eq!(message["client_msg_id"], "a-1");
+    assert_eq!(messages[1]["client_msg_id"], Value::Null);
+    contract.validate(&server, &bob.next_of_type("typing").await, "typing");
+
+    for (text, code) in [
+        ("{nope", "invalid_json"),
+        (r#"{"type":"dance"}"#, "unknown_type"),
+        (r#"{"type":"message","content":"","client_msg_id":"a-2"}"#, "validation_failed"),
+        (r#"{"type":"message","content":"x","message_type":"system"}"#, "forbidden"),
+    ] {
+        alice.send_text(text).await;
+        let error = alice.next_of_type("error").await;
+        assert_eq!(error["code"], code, "{error}");
+        contract.validate(&server, &error, "error frame");
+        if let Ok(sent) = serde_json::from_str::<Value>(text) {
+            let expected_valid = code != "unknown_type" && code != "validation_failed";
+            assert_eq!(
+                contract.errors(&client, &sent).is_empty(),
+                expected_valid,
+                "ClientFrame accepts {sent} only if the server does"
+            );
+        }
+    }
+
+    let path = format!("/messages/{}", message["id"]);
+    let edit = app.client.patch(app.url(&path)).header("x-user-id", "alice");
+    assert_eq!(edit.json(&json!({"content": "Barley?"})).send().await.unwrap().status(), 200);
+    contract.validate(&server, &bob.next_of_type("message_updated").await, "message_updated");
+    let removal = app.client.delete(app.url(&path)).header("x-user-id", "alice");
+    assert_eq!(removal.send().await.unwrap().status(), 204);
+    contract.validate(&server, &bob.next_of_type("message_deleted").await, "message_deleted");
+    bob.close().await;
+    contract.validate(&server, &alice.next_of_type("user_left").await, "user_left");
+    assert_eq!(app.delete(&format!("/rooms/{room}")).await.status(), 204);
+    contract.validate(&server, &alice.next_of_type("room_deleted").await, "room_deleted");
+
+    // The GrainTrade socket.
+    let legacy_server = Contract::component("LegacyServerFrame");
+    let mut buyer = app.socket_at("/ws/chat/77/seller7?user_id=buyer1").await;
+    let sent =
+        json!({"sender_id": "buyer1", "receiver_id": "seller7", "item_id": "77", "content": "Hi"});
+    contract.validate(&Contract::component("LegacyClientFrame"), &sent, "legacy client frame");
+    buyer.send_json(sent).await;
+    contract.validate(&legacy_server, &buyer.next_json().await, "legacy message");
+    buyer.send_json(json!({"sender_id": "buyer1"})).await;
+    contract.validate(&legacy_server, &buyer.next_json().await, "legacy error");
+    buyer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_match_their_schemas() {
+    let app = TestApp::sqlite().await;
+    let contract = contract(&app).await;
+    let spec = contract.spec.clone();
+    let mut checked = 0;
+    for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
+        for (place, example) in examples_in(schema, name) {
+            contract.validate(&Contract::component(name), &example, &place);
+            checked += 1;
+        }
+    }
+    for (name, response) in spec["components"]["responses"].as_object().expect("responses") {
+        let media = &response["content"]["application/json"];
+        contract.validate(&media["schema"], &media["example"], &format!("response {name}"));
+        checked += 1;
+    }
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("item") {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                let media = &response["content"]["application/json"];
+                if let Some(example) = media.get("example") {
+                    contract.validate(
+                        &media["schema"],
+                        example,
+                        &format!("{method} {path} {status}"),
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 30, "examples were found and checked ({checked})");
+}
+
+/// A schema's own example and those of its `oneOf` variants.
+fn examples_in(schema: &Value, name: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    if let Some(example) = schema.get("example") {
+        out.push((format!("schema {name}"), example.clone()));
+    }
+    for variant in schema["oneOf"].as_array().into_iter().flatten() {
+        if let Some(example) = variant.get("example") {
+            out.push((format!("schema {name} variant {}", variant["title"]), example.clone()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_pages_load_only_local_assets() {
+    let app = TestApp::sqlite().await;
+    for page in ["/docs", "/redoc"] {
+        let response = app.get(page).await;
+        assert_eq!(response.status(), 200, "{page}");
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/html"), "{page}: {content_type}");
+        let html = response.text().await.unwrap();
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{page} names no other host"
+        );
+        let references = attribute_values(&html, &["src", "href", "spec-url"]);
+        assert!(!references.is_empty(), "{page} loads its assets");
+        for reference in references {
+            assert!(
+                reference.starts_with('/') && !reference.starts_with("//"),
+                "{page} loads {reference} from this service"
+            );
+            let asset = app.get(&reference).await;
+            assert_eq!(asset.status(), 200, "{page}: {reference}");
+            let kind = asset.headers()["content-type"].to_str().unwrap().to_owned();
+            let expected = match reference.rsplit('.').next() {
+                Some("js") => "text/javascript",
+                Some("css") => "text/css",
+                Some("json") => "application/json",
+                other => panic!("{page}: unexpected asset type {other:?} ({reference})"),
+            };
+            assert!(kind.starts_with(expected), "{reference}: {kind}");
+            let body = asset.text().await.unwrap();
+            assert!(body.len() > 100, "{reference} has content");
+            if reference.ends_with("swagger-initializer.js") {
+                assert!(
+                    body.contains("url: \"/openapi.json\""),
+                    "Swagger UI reads this service's description"
+                );
+                assert!(
+                    body.contains("validatorUrl: null"),
+                    "Swagger UI calls no online validator"
+                );
+            }
+        }
+    }
+}
+
+/// The values of the given attributes in an HTML page (double-quoted).
+fn attribute_values(html: &str, names: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in names {
+        let needle = format!(" {name}=\"");
+        let mut rest = html;
+        while let Some(start) = rest.find(&needle) {
+            rest = &rest[start + needle.len()..];
+            let end = rest.find('"').expect("closing quote");
+            out.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+    }
+    out
+}
