@@ -87,6 +87,8 @@ fn apply_to_operation(operation: &mut Operation) {
     let responses = &mut operation.responses.responses;
     if needs_identity {
         responses.entry("401".to_owned()).or_insert_with(|| reference("Unauthorized"));
+        // A declared identity (X-User-Id, `user_id`) that is not a valid user id.
+        responses.entry("422".to_owned()).or_insert_with(|| reference("ValidationFailed"));
     }
     responses.entry("408".to_owned()).or_insert_with(|| reference("Timeout"));
     // Every path but /health counts toward a rate limit (see `crate::limits`).
