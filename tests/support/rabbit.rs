@@ -27,6 +27,8 @@ pub struct Tapped {
     pub message_id: Option<String>,
     pub delivery_mode: Option<u8>,
     pub content_type: Option<String>,
+    /// The `x-request-id` header: the request that caused the event.
+    pub request_id: Option<String>,
     pub body: Value,
 }
 
@@ -72,11 +74,19 @@ impl EventTap {
                 continue;
             }
             let properties = message.basic_properties.expect("properties");
+            let request_id = properties.headers().and_then(|headers| {
+                let name = amqprs::FieldName::try_from("x-request-id").expect("header name");
+                match headers.get(&name)? {
+                    amqprs::FieldValue::S(value) => Some(value.to_string()),
+                    other => panic!("x-request-id is not a string: {other:?}"),
+                }
+            });
             return Tapped {
                 routing_key: message.deliver.expect("deliver").routing_key().clone(),
                 message_id: properties.message_id().cloned(),
                 delivery_mode: properties.delivery_mode(),
                 content_type: properties.content_type().cloned(),
+                request_id,
                 body,
             };
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use chat_domain::{Actor, DomainError, UserId};
+use chat_domain::{Actor, CorrelationId, DomainError, UserId};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -28,26 +28,37 @@ pub async fn upgrade(
     let known = caller.actor().user_id.clone();
     let known = (known != UserId::anonymous()).then(|| known.to_string());
     let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
+    let correlation = caller.actor().correlation_id.clone();
     let settings = state.sockets;
     let tracker = state.tasks.clone();
-    Ok(upgrade.max_message_size(settings.max_frame_bytes).on_upgrade(move |socket| {
-        tracker.track_future(serve(socket, state, item, other, known, token_user))
-    }))
+    let peer = Peer { known, token_user, correlation };
+    Ok(upgrade
+        .max_message_size(settings.max_frame_bytes)
+        .on_upgrade(move |socket| tracker.track_future(serve(socket, state, item, other, peer))))
 }
 
-async fn serve(
-    socket: WebSocket,
-    state: AppState,
-    item: String,
-    other: String,
+/// Who is on the other end of a legacy socket, as far as the upgrade told.
+struct Peer {
+    /// The user named by a token or `?user_id=`, if any.
     known: Option<String>,
+    /// Set with authentication: every frame's sender must be this user.
     token_user: Option<String>,
-) {
+    /// The upgrade request's id, for the events of the socket's messages.
+    correlation: Option<CorrelationId>,
+}
+
+async fn serve(socket: WebSocket, state: AppState, item: String, other: String, peer: Peer) {
     let connection = uuid::Uuid::new_v4().to_string();
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.sockets.queue_capacity);
     let closer = Closer::default();
-    let registration =
-        state.legacy.register(connection, item, other, known, tx.clone(), closer.clone());
+    let registration = state.legacy.register(
+        connection,
+        item,
+        other,
+        peer.known.clone(),
+        tx.clone(),
+        closer.clone(),
+    );
     let (mut sink, mut stream) = socket.split();
     let mut pings =
         tokio::time::interval(state.sockets.ping_interval.max(Duration::from_millis(100)));
@@ -66,7 +77,7 @@ async fn serve(
             _ = pings.tick() => if sink.send(WsMessage::Ping(Default::default())).await.is_err() { break },
             frame = stream.next() => match frame {
                 Some(Ok(WsMessage::Text(text))) => {
-                    if let Some(reply) = handle(&state, &registration, token_user.as_deref(), text.as_str()).await
+                    if let Some(reply) = handle(&state, &registration, &peer, text.as_str()).await
                         && tx.try_send(reply.to_string().into()).is_err()
                     {
                         break;
@@ -91,7 +102,7 @@ fn field(frame: &Value, name: &str) -> Option<String> {
 async fn handle(
     state: &AppState,
     registration: &super::hub::Registration,
-    token_user: Option<&str>,
+    peer: &Peer,
     text: &str,
 ) -> Option<Value> {
     let invalid = || Some(json!({"error": "Invalid message format"}));
@@ -104,7 +115,7 @@ async fn handle(
     ) else {
         return invalid();
     };
-    if token_user.is_some_and(|user| user != sender) {
+    if peer.token_user.as_deref().is_some_and(|user| user != sender) {
         return Some(json!({"error": "sender_id does not match the token"}));
     }
     if sender == receiver {
@@ -112,7 +123,8 @@ async fn handle(
     }
     let Ok(sender_id) = UserId::parse(&sender) else { return invalid() };
     registration.knows_user(sender_id.as_str());
-    match state.chat.send_to(&Actor::user(sender_id), &receiver, &item, &content).await {
+    let actor = Actor::user(sender_id).with_correlation(peer.correlation.clone());
+    match state.chat.send_to(&actor, &receiver, &item, &content).await {
         Ok(_) => None,
         Err(DomainError::Validation { reason, .. }) if reason.starts_with("Cannot send") => {
             Some(json!({"error": "Cannot send message to yourself."}))

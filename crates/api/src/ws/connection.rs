@@ -101,7 +101,7 @@ impl Connection {
             let _ = writer.await;
         }
         drop(subscription);
-        if let Err(e) = self.chat.leave_room(&self.actor.user_id, self.room, &id).await {
+        if let Err(e) = self.chat.leave_room(&self.actor, self.room, &id).await {
             tracing::warn!(error = %e, "cannot record the socket's departure");
         }
         tracing::debug!(reason = ?closer.reason(), "socket closed");
@@ -217,7 +217,8 @@ impl Connection {
                         return reply(tx, closer, &error);
                     }
                     Some(raw) => match UserId::parse(&raw) {
-                        Ok(user) => Actor::new(user, self.actor.roles.clone()),
+                        Ok(user) => Actor::new(user, self.actor.roles.clone())
+                            .with_correlation(self.actor.correlation_id.clone()),
                         Err(e) => {
                             let error =
                                 ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::message::NewMessage;
 use crate::{
-    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId, Posted,
-    RoomId,
+    CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent,
+    MessageId, Posted, RoomId,
 };
 
 #[async_trait]
@@ -36,6 +36,7 @@ pub trait MessageRepository: Send + Sync + 'static {
         id: MessageId,
         content: MessageContent,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError>;
 
     /// Users who sent a live message in any room of the item.
@@ -49,5 +50,6 @@ pub trait MessageRepository: Send + Sync + 'static {
         &self,
         id: MessageId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError>;
 }

@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use chat_domain::ports::MessageRepository;
 use chat_domain::{
-    ChatEvent, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId,
-    MessageType, NewMessage, Posted, RoomId,
+    ChatEvent, CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message,
+    MessageContent, MessageId, MessageType, NewMessage, Posted, RoomId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -74,6 +74,7 @@ impl MessageRepository for SqlStore {
             }
         }
         let notify = new.notify.clone();
+        let correlation = new.correlation_id.clone();
         let inserted = message::ActiveModel {
             room_id: Set(new.room_id.get()),
             seq: Set(room.last_seq),
@@ -92,11 +93,12 @@ impl MessageRepository for SqlStore {
         .map_err(map_db_err)?;
         let message = Message::try_from(inserted)?;
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::message_created(&message))
-                .await
-                .map_err(map_db_err)?;
+            let event = ChatEvent::message_created(&message).with_correlation(correlation.clone());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
             if let Some(notice) = &notify {
-                outbox::enqueue_notice(&txn, notice, message.room_id).await.map_err(map_db_err)?;
+                outbox::enqueue_notice(&txn, notice, message.room_id, correlation.as_ref())
+                    .await
+                    .map_err(map_db_err)?;
             }
         }
         txn.commit().await.map_err(map_db_err)?;
@@ -188,6 +190,7 @@ impl MessageRepository for SqlStore {
         id: MessageId,
         content: MessageContent,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError> {
         let txn = self.begin_write().await?;
         let rows = message::Entity::update_many()
@@ -203,9 +206,8 @@ impl MessageRepository for SqlStore {
             return Ok(None);
         };
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::message_updated(&edited))
-                .await
-                .map_err(map_db_err)?;
+            let event = ChatEvent::message_updated(&edited).with_correlation(correlation.cloned());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
@@ -216,6 +218,7 @@ impl MessageRepository for SqlStore {
         &self,
         id: MessageId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError> {
         let txn = self.begin_write().await?;
         let rows = message::Entity::update_many()
@@ -230,9 +233,9 @@ impl MessageRepository for SqlStore {
             return Ok(None);
         };
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::message_deleted(&deleted, at))
-                .await
-                .map_err(map_db_err)?;
+            let event =
+                ChatEvent::message_deleted(&deleted, at).with_correlation(correlation.cloned());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
