@@ -11,6 +11,7 @@ use chat_domain::{Actor, CorrelationId, DomainError, UserId};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::http::error::ApiError;
 use crate::http::identity::Caller;
@@ -49,6 +50,25 @@ struct Peer {
 
 async fn serve(socket: WebSocket, state: AppState, item: String, other: String, peer: Peer) {
     let connection = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!(
+        "legacy_socket",
+        connection = %connection,
+        request_id = peer.correlation.as_ref().map(CorrelationId::as_str).unwrap_or("-"),
+        item = %item,
+        user = peer.known.as_deref().unwrap_or("-"),
+    );
+    run(socket, state, item, other, peer, connection).instrument(span).await;
+}
+
+async fn run(
+    socket: WebSocket,
+    state: AppState,
+    item: String,
+    other: String,
+    peer: Peer,
+    connection: String,
+) {
+    tracing::info!("socket open");
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.sockets.queue_capacity);
     let closer = Closer::default();
     let registration = state.legacy.register(
@@ -88,6 +108,7 @@ async fn serve(socket: WebSocket, state: AppState, item: String, other: String, 
             },
         }
     }
+    tracing::info!("socket closed");
 }
 
 fn field(frame: &Value, name: &str) -> Option<String> {

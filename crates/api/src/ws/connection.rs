@@ -50,17 +50,20 @@ type Sink = SplitSink<WebSocket, WsMessage>;
 impl Connection {
     pub async fn run(self, socket: WebSocket) {
         let id = uuid::Uuid::new_v4().to_string();
+        // The actor's correlation id is the upgrade request's id.
+        let request_id = self.actor.correlation_id.as_ref().map(|c| c.as_str()).unwrap_or("-");
         let span = tracing::info_span!(
             "socket",
             connection = %id,
-            room = %self.room,
+            request_id,
+            room = self.room.get(),
             user = %self.actor.user_id,
         );
         self.serve(socket, id).instrument(span).await;
     }
 
     async fn serve(self, socket: WebSocket, id: String) {
-        tracing::debug!("socket open");
+        tracing::info!("socket open");
         let (mut sink, stream) = socket.split();
         let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
         let closer = Closer::default();
@@ -104,7 +107,7 @@ impl Connection {
         if let Err(e) = self.chat.leave_room(&self.actor, self.room, &id).await {
             tracing::warn!(error = %e, "cannot record the socket's departure");
         }
-        tracing::debug!(reason = ?closer.reason(), "socket closed");
+        tracing::info!(reason = ?closer.reason(), "socket closed");
     }
 
     /// Sends `joined` and, on resume, every message after `since` up to the live
