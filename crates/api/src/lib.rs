@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod http;
 pub mod legacy;
+pub mod metrics;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -27,6 +27,7 @@ use crate::auth::{AuthSetupError, TokenVerifier};
 use crate::http;
 use crate::legacy::LegacyHub;
 use crate::legacy::hub::Tee;
+use crate::metrics::{Metrics, Sources};
 use crate::settings::{AuthMode, Settings};
 use crate::state::AppState;
 use crate::ws::Hub;
@@ -154,6 +155,11 @@ impl Application {
             );
         }
         let tasks = TaskTracker::new();
+        let metrics = Metrics::new(Sources {
+            store: store.clone(),
+            cache: cache_stats.clone(),
+            relay: relay.clone(),
+        });
         let state = AppState {
             chat,
             store,
@@ -167,6 +173,7 @@ impl Application {
             auth,
             origins: settings.cors_origin_list().map(Arc::new),
             legacy,
+            metrics,
         };
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address).await.map_err(|e| StartupError::Listen {

@@ -30,4 +30,5 @@ pub struct AppState {
     pub origins: Option<Arc<Vec<String>>>,
     /// The GrainTrade-compatible sockets.
     pub legacy: crate::legacy::LegacyHub,
+    pub metrics: crate::metrics::Metrics,
 }

@@ -28,9 +28,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// (`/rooms` and `/rooms/` are the same route).
 pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
     use routes::{health, messages, rooms, search};
+    let metrics = state.metrics.clone();
 
     let router = Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/rooms", get(rooms::list).post(rooms::create))
         .route("/rooms/{room_id}", get(rooms::get).patch(rooms::update).delete(rooms::delete))
         .route("/rooms/{room_id}/users", get(rooms::users))
@@ -61,6 +63,7 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn_with_state(metrics, crate::metrics::track))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)

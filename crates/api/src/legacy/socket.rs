@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::http::error::ApiError;
 use crate::http::identity::Caller;
+use crate::metrics::{MessageSource, SocketKind};
 use crate::state::AppState;
 use crate::ws::closer::Closer;
 
@@ -69,6 +70,7 @@ async fn run(
     connection: String,
 ) {
     tracing::info!("socket open");
+    let _open = state.metrics.socket_opened(SocketKind::Legacy);
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.sockets.queue_capacity);
     let closer = Closer::default();
     let registration = state.legacy.register(
@@ -126,6 +128,7 @@ async fn handle(
     peer: &Peer,
     text: &str,
 ) -> Option<Value> {
+    state.metrics.message_received(MessageSource::Legacy);
     let invalid = || Some(json!({"error": "Invalid message format"}));
     let Ok(frame) = serde_json::from_str::<Value>(text) else { return invalid() };
     let (Some(sender), Some(receiver), Some(item), Some(content)) = (

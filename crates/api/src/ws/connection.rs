@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::closer::{CloseReason, Closer, codes};
 use super::hub::{Hub, Outbound};
 use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame};
+use crate::metrics::{MessageSource, Metrics, SocketKind};
 
 /// Socket limits and timings (from settings).
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +44,7 @@ pub struct Connection {
     pub room: RoomId,
     pub since: Option<i64>,
     pub settings: SocketSettings,
+    pub metrics: Metrics,
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
@@ -64,6 +66,7 @@ impl Connection {
 
     async fn serve(self, socket: WebSocket, id: String) {
         tracing::info!("socket open");
+        let _open = self.metrics.socket_opened(SocketKind::Room);
         let (mut sink, stream) = socket.split();
         let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
         let closer = Closer::default();
@@ -96,8 +99,16 @@ impl Connection {
                 });
             }
             let writer = tokio::spawn(
-                write_loop(sink, rx, closer.clone(), clock.clone(), last_sent, self.settings)
-                    .in_current_span(),
+                write_loop(
+                    sink,
+                    rx,
+                    closer.clone(),
+                    clock.clone(),
+                    last_sent,
+                    self.settings,
+                    self.metrics.clone(),
+                )
+                .in_current_span(),
             );
             self.read_loop(stream, &id, &tx, &closer, &clock).await;
             closer.close(codes::NORMAL);
@@ -181,13 +192,10 @@ impl Connection {
                         WsMessage::Text(text) => {
                             self.handle_text(text.as_str(), id, tx, closer).await
                         }
-                        WsMessage::Binary(_) => reply(
+                        WsMessage::Binary(_) => self.reply_error(
                             tx,
                             closer,
-                            &ErrorFrame::new(
-                                "invalid_json",
-                                "frames must be JSON text, not binary",
-                            ),
+                            ErrorFrame::new("invalid_json", "frames must be JSON text, not binary"),
                         ),
                         WsMessage::Close(_) => return,
                         WsMessage::Ping(_) | WsMessage::Pong(_) => {}
@@ -205,10 +213,11 @@ impl Connection {
         closer: &Closer,
     ) {
         match protocol::parse(text) {
-            Err(error) => reply(tx, closer, &error),
+            Err(error) => self.reply_error(tx, closer, error),
             Ok(ClientFrame::Ping) => reply(tx, closer, &json!({"type": "pong"})),
             Ok(ClientFrame::Typing) => self.chat.typing(&self.actor, self.room, id),
             Ok(ClientFrame::Message { input, user_id }) => {
+                self.metrics.message_received(MessageSource::Socket);
                 let client_msg_id = input.client_msg_id.clone();
                 let actor = match user_id {
                     Some(raw)
@@ -217,7 +226,7 @@ impl Connection {
                         let error =
                             ErrorFrame::new("forbidden", "user_id does not match the token")
                                 .with_client_msg_id(client_msg_id);
-                        return reply(tx, closer, &error);
+                        return self.reply_error(tx, closer, error);
                     }
                     Some(raw) => match UserId::parse(&raw) {
                         Ok(user) => Actor::new(user, self.actor.roles.clone())
@@ -225,7 +234,7 @@ impl Connection {
                         Err(e) => {
                             let error =
                                 ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                            return reply(tx, closer, &error);
+                            return self.reply_error(tx, closer, error);
                         }
                     },
                     None => self.actor.clone(),
@@ -237,14 +246,22 @@ impl Connection {
                     Ok(Posted::Duplicate(original)) => {
                         reply(tx, closer, &RoomEvent::Message(original));
                     }
-                    Err(e) => reply(
+                    Err(e) => self.reply_error(
                         tx,
                         closer,
-                        &ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id),
+                        ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id),
                     ),
                 }
             }
         }
+    }
+}
+
+impl Connection {
+    /// Answers a rejected frame, counting it by its code.
+    fn reply_error(&self, tx: &mpsc::Sender<Outbound>, closer: &Closer, error: ErrorFrame) {
+        self.metrics.error("socket", error.code);
+        reply(tx, closer, &error);
     }
 }
 
@@ -254,7 +271,7 @@ fn reply(tx: &mpsc::Sender<Outbound>, closer: &Closer, frame: &impl serde::Seria
         return;
     };
     if let Err(mpsc::error::TrySendError::Full(_)) =
-        tx.try_send(Outbound { seq: None, text: text.into() })
+        tx.try_send(Outbound { seq: None, text: text.into(), created_at: None })
     {
         closer.close(codes::TOO_SLOW);
     }
@@ -290,6 +307,7 @@ async fn write_loop(
     clock: Clock,
     mut last_sent: i64,
     settings: SocketSettings,
+    metrics: Metrics,
 ) {
     let mut pings =
         tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
@@ -303,6 +321,8 @@ async fn write_loop(
                 None => std::future::pending().await,
             }
         };
+        // The timestamp of the message being sent, if it is one.
+        let mut message_at = None;
         let next = tokio::select! {
             biased;
             reason = closer.closed() => break reason,
@@ -324,6 +344,7 @@ async fn write_loop(
                         }
                         last_sent = seq;
                     }
+                    message_at = out.created_at;
                     WsMessage::Text(out.text)
                 }
                 None => break codes::NORMAL,
@@ -341,6 +362,9 @@ async fn write_loop(
             reason = closer.closed() => break reason,
             sent = sink.send(next) => if sent.is_err() { return },
         }
+        if let Some(created_at) = message_at {
+            metrics.message_delivered(created_at);
+        }
     };
     // Frames queued before the close (room_deleted, the last messages before a
     // shutdown) still go out; a socket closed for not reading gets no more.
@@ -351,6 +375,9 @@ async fn write_loop(
             }
             if send_text(&mut sink, out.text, settings.close_grace).await.is_err() {
                 return;
+            }
+            if let Some(created_at) = out.created_at {
+                metrics.message_delivered(created_at);
             }
         }
     }

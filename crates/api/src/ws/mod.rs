@@ -63,6 +63,7 @@ pub async fn upgrade(
         room,
         since: query.since,
         settings,
+        metrics: state.metrics.clone(),
     };
     let tracker = state.tasks.clone();
     Ok(upgrade

@@ -102,6 +102,7 @@ impl MessageRepository for SqlStore {
             }
         }
         txn.commit().await.map_err(map_db_err)?;
+        self.stats.message_persisted();
         self.outbox_wrote();
         Ok(Posted::Created(message))
     }

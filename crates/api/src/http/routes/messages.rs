@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, message_id, room_id};
 use crate::http::identity::Caller;
+use crate::metrics::MessageSource;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -45,6 +46,7 @@ pub async fn post(
     Path(raw_room): Path<String>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<Response, ApiError> {
+    state.metrics.message_received(MessageSource::Http);
     let room = room_id(&raw_room)?;
     let actor = caller.with_body_user(body.user_id.as_deref())?;
     let input = MessageInput {
