@@ -91,6 +91,9 @@ pub fn test_settings(database_url: &str) -> Settings {
         ws_max_frame_bytes: 65536,
         ws_queue_capacity: 256,
         ws_close_grace_ms: 5_000,
+        archive_after_days: None,
+        archive_interval_secs: 3600,
+        archive_batch_size: 500,
     }
 }
 

@@ -11,6 +11,7 @@ use chat_domain::ports::{
     FanOut, MessageRepository, PresenceRegistry, RoomRepository, UnreadCounters,
 };
 use chat_domain::{ChatService, Ports};
+use chat_infra::archiver::Archiver;
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
@@ -154,11 +155,20 @@ impl Application {
                 chat.clone(),
             );
         }
+        let archive = settings.archive().map(|archive| {
+            tracing::info!(
+                after_days = settings.archive_after_days,
+                every_secs = archive.interval.as_secs(),
+                "archiving of old messages is on"
+            );
+            Archiver::new(store.clone(), archive).spawn()
+        });
         let tasks = TaskTracker::new();
         let metrics = Metrics::new(Sources {
             store: store.clone(),
             cache: cache_stats.clone(),
             relay: relay.clone(),
+            archive,
         });
         let state = AppState {
             chat,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ::metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 use chat_infra::SqlStore;
+use chat_infra::archiver::ArchiveStatus;
 use chat_infra::cache::CacheStats;
 use chat_infra::rabbit::RelayStatus;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
@@ -28,6 +29,7 @@ pub struct Sources {
     pub store: SqlStore,
     pub cache: Arc<CacheStats>,
     pub relay: Option<Arc<RelayStatus>>,
+    pub archive: Option<Arc<ArchiveStatus>>,
 }
 
 /// The service's metrics; cheap to clone.

@@ -18,6 +18,8 @@ pub const OUTBOX_PUBLISHED: &str = "chat_outbox_published_total";
 pub const OUTBOX_FAILURES: &str = "chat_outbox_publish_failures_total";
 pub const POOL_CONNECTIONS: &str = "chat_db_pool_connections";
 pub const POOL_MAX: &str = "chat_db_pool_max_connections";
+pub const ARCHIVED: &str = "chat_messages_archived_total";
+pub const ARCHIVE_FAILURES: &str = "chat_archive_failures_total";
 
 /// Where a message came from (`source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,8 @@ const HELP: &[(&str, Option<Unit>, &str)] = &[
     (OUTBOX_FAILURES, None, "Failed connections to RabbitMQ and failed event batches"),
     (POOL_CONNECTIONS, None, "Database pool connections by state (in_use, idle)"),
     (POOL_MAX, None, "The database pool's size limit"),
+    (ARCHIVED, None, "Messages moved to the archive by this instance"),
+    (ARCHIVE_FAILURES, None, "Archiving runs that stopped on an error"),
 ];
 
 /// Registers the help texts (`# HELP` lines).

@@ -38,5 +38,9 @@ impl Metrics {
             self.counter(names::OUTBOX_PUBLISHED, vec![]).absolute(relay.published());
             self.counter(names::OUTBOX_FAILURES, vec![]).absolute(relay.failures());
         }
+        if let Some(archive) = &sources.archive {
+            self.counter(names::ARCHIVED, vec![]).absolute(archive.moved());
+            self.counter(names::ARCHIVE_FAILURES, vec![]).absolute(archive.failures());
+        }
     }
 }

@@ -60,6 +60,10 @@ pub struct Settings {
     pub ws_max_frame_bytes: usize,
     pub ws_queue_capacity: usize,
     pub ws_close_grace_ms: u64,
+    /// Archive messages older than this many days; unset or 0: never.
+    pub archive_after_days: Option<u32>,
+    pub archive_interval_secs: u64,
+    pub archive_batch_size: u64,
 }
 
 impl Settings {
@@ -86,6 +90,16 @@ impl Settings {
             queue_capacity: self.ws_queue_capacity,
             close_grace: Duration::from_millis(self.ws_close_grace_ms),
         }
+    }
+
+    /// The archiving job's settings, when it is on.
+    pub fn archive(&self) -> Option<chat_infra::archiver::ArchiveSettings> {
+        let days = self.archive_after_days.filter(|days| *days > 0)?;
+        Some(chat_infra::archiver::ArchiveSettings {
+            after: Duration::from_secs(u64::from(days) * 24 * 3600),
+            interval: Duration::from_secs(self.archive_interval_secs),
+            batch_size: self.archive_batch_size,
+        })
     }
 
     pub fn request_timeout(&self) -> Duration {

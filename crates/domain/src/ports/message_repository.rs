@@ -19,10 +19,11 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// [`DomainError::NotFound`] when the room does not exist or is deleted.
     async fn append(&self, message: NewMessage) -> Result<Posted, DomainError>;
 
-    /// A message that is not deleted.
+    /// A message that is not deleted, archived ones included.
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError>;
 
-    /// A page of a room's live (not deleted) messages, ascending seq.
+    /// A page of a room's live (not deleted) messages, ascending seq, running
+    /// on into archived ones with no gap.
     async fn history(
         &self,
         room: RoomId,

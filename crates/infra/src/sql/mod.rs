@@ -1,9 +1,11 @@
 //! SQL storage: connection set-up, the sea-orm entities and the repository
 //! adapters, working unchanged on PostgreSQL and SQLite.
 
+pub mod archive;
 mod connect;
 mod entity;
 mod errors;
+mod message_table;
 mod messages;
 pub mod outbox;
 mod rooms;
