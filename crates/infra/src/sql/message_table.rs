@@ -3,6 +3,7 @@
 //! for both, and [`history_of_both`] reads a page across them: each table's
 //! page is read on its `(room_id, seq)` index and the two are merged by seq, so
 //! paging runs on into the archive with no gap, whichever rows were moved.
+//! Reads by id likewise try the live table first, then the archive.
 
 use chat_domain::{
     DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageId, MessageType, RoomId,
@@ -131,7 +132,9 @@ pub(crate) async fn history_of_both<C: ConnectionTrait>(
     limit: Limit,
 ) -> Result<HistoryPage, DomainError> {
     let page_size = u64::from(limit.get());
-    // One extra row tells whether there is more beyond the page.
+    // One extra row tells whether there is more beyond the page. The live table
+    // is read first: a batch archived between the two reads then shows up in
+    // both (dropped below), never in neither.
     let mut rows = page_in::<message::Entity, _>(conn, room, query, page_size + 1).await?;
     rows.extend(page_in::<archived_message::Entity, _>(conn, room, query, page_size + 1).await?);
     let newest_first = !matches!(query, HistoryQuery::After(_));
@@ -140,6 +143,7 @@ pub(crate) async fn history_of_both<C: ConnectionTrait>(
     } else {
         rows.sort_unstable_by_key(|m| m.seq);
     }
+    rows.dedup_by_key(|m| m.seq);
     let has_more = rows.len() as u64 > page_size;
     rows.truncate(page_size as usize);
     if newest_first {
