@@ -139,9 +139,24 @@ impl CommandQueue {
     }
 
     pub async fn send(&self, body: &str) {
-        use amqprs::BasicProperties;
+        self.send_with(body, None).await;
+    }
+
+    /// Sends a command with an `x-request-id` header, if given.
+    pub async fn send_with(&self, body: &str, request_id: Option<&str>) {
         use amqprs::channel::BasicPublishArguments;
-        let properties = BasicProperties::default().with_persistence(true).finish();
+        use amqprs::{BasicProperties, FieldName, FieldTable, FieldValue};
+        let mut properties = BasicProperties::default();
+        properties.with_persistence(true);
+        if let Some(id) = request_id {
+            let mut headers = FieldTable::new();
+            headers.insert(
+                FieldName::try_from("x-request-id").unwrap(),
+                FieldValue::from(id.to_owned()),
+            );
+            properties.with_headers(headers);
+        }
+        let properties = properties.finish();
         self.channel
             .basic_publish(
                 properties,
