@@ -2,7 +2,7 @@
 //! broker: commands post once however often they are delivered, poison commands
 //! are dead-lettered with their reason, and the consumer keeps going.
 
-use chat_tests::rabbit::CommandQueue;
+use chat_tests::rabbit::{CommandQueue, EventTap};
 use chat_tests::{TestApp, reachable_rabbitmq};
 use serde_json::{Value, json};
 
@@ -63,4 +63,21 @@ async fn commands_post_once_and_poison_is_dead_lettered() {
         vec!["Price changed to 210 UAH/kg", "still consuming"],
         "the repeat posted nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commands_request_id_travels_to_its_events() {
+    let Some(url) = reachable_rabbitmq().await else { return };
+    let mut tap = EventTap::open(&url).await;
+    let Some(app) = TestApp::postgres_with_rabbitmq(&url).await else { return };
+    let commands = CommandQueue::open(&url, &app.settings.rabbitmq_commands_queue).await;
+    let room = app.create_room("Offer 78").await;
+    let service = format!("offers-{}", uuid::Uuid::new_v4().simple());
+    let request_id = format!("offers-req-{}", uuid::Uuid::new_v4());
+    let command = json!({"command": "post_message", "room_id": room, "content": "traced",
+                         "user_id": service});
+    commands.send_with(&command.to_string(), Some(&request_id)).await;
+    let event = tap.next_for(&service).await;
+    assert_eq!(event.body["event_type"], "message_created");
+    assert_eq!(event.request_id.as_deref(), Some(request_id.as_str()));
 }

@@ -214,3 +214,69 @@ async fn messages_posted_while_the_broker_is_cut_all_arrive_in_room_order() {
     assert_eq!(total, MESSAGES);
     assert!(app.wait_for_health("rabbitmq", "ok").await, "the relay reconnected");
 }
+
+/// The `x-request-id` of a response (the caller's, or the one the service made).
+fn request_id_of(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_carry_the_request_id_of_the_call_that_caused_them() {
+    let Some(url) = reachable_rabbitmq().await else { return };
+    let mut tap = EventTap::open(&url).await;
+    let Some(app) = TestApp::postgres_with_rabbitmq(&url).await else { return };
+    let bob = unique_user("bob");
+
+    // The caller's own request id travels with the event.
+    let caller_id = format!("trace-{}", uuid::Uuid::new_v4());
+    let response = app
+        .client
+        .post(app.url("/rooms"))
+        .header("x-user-id", bob.as_str())
+        .header("x-request-id", caller_id.as_str())
+        .json(&json!({"name": "Traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(request_id_of(&response), caller_id);
+    let room_id = response.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let created = tap.next_for(&bob).await;
+    assert_envelope(&created, "room_created");
+    assert_eq!(created.request_id.as_deref(), Some(caller_id.as_str()));
+
+    // Without one, the id the service gave the request (and answered with).
+    let response = app
+        .client
+        .post(app.url(&format!("/rooms/{room_id}/messages")))
+        .json(&json!({"content": "traced", "user_id": bob}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let generated = request_id_of(&response);
+    let posted = tap.next_for(&bob).await;
+    assert_envelope(&posted, "message_created");
+    assert_eq!(posted.request_id.as_deref(), Some(generated.as_str()));
+
+    // A socket's events carry the id of its upgrade request.
+    let (mut socket, handshake) =
+        tokio_tungstenite::connect_async(app.ws_url(&format!("/ws/{room_id}?user_id={bob}")))
+            .await
+            .expect("socket connects");
+    let upgrade_id = handshake.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(upgrade_id, generated);
+    let joined = tap.next_for(&bob).await;
+    assert_envelope(&joined, "user_joined");
+    assert_eq!(joined.request_id.as_deref(), Some(upgrade_id.as_str()));
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            json!({"type": "message", "content": "over the socket"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let from_socket = tap.next_for(&bob).await;
+    assert_envelope(&from_socket, "message_created");
+    assert_eq!(from_socket.body["content"], "over the socket");
+    assert_eq!(from_socket.request_id.as_deref(), Some(upgrade_id.as_str()));
+}

@@ -77,6 +77,7 @@ const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/redoc"),
+    ("GET", "/metrics"),
 ];
 
 /// Routes come only from `routes!` (each with its `#[utoipa::path]`): a route
@@ -513,6 +514,9 @@ async fn every_operation_answers_as_described() {
         200
     );
     assert_eq!(call(&app, c, get.clone(), "/docs/assets/secret.txt", "-", None).await.0, 404);
+
+    // Metrics.
+    assert_eq!(call(&app, c, get.clone(), "/metrics", "-", None).await.0, 200);
 
     // The built-in chat page.
     assert_eq!(call(&app, c, get.clone(), "/", "-", None).await.0, 200);

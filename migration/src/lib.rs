@@ -8,6 +8,8 @@ mod m20261124_000001_create_chat_tables;
 mod m20261124_000002_create_outbox;
 mod m20261124_000003_message_search;
 mod m20261124_000004_item_conversations;
+mod m20261128_000005_outbox_request_id;
+mod m20261128_000006_messages_archive;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_outbox::Migration),
             Box::new(m20261124_000003_message_search::Migration),
             Box::new(m20261124_000004_item_conversations::Migration),
+            Box::new(m20261128_000005_outbox_request_id::Migration),
+            Box::new(m20261128_000006_messages_archive::Migration),
         ]
     }
 }

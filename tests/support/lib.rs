@@ -103,6 +103,9 @@ pub fn test_settings(database_url: &str) -> Settings {
         ws_max_sockets_per_user: 0,
         ws_flood_strikes: 0,
         trust_forwarded_for: false,
+        archive_after_days: None,
+        archive_interval_secs: 3600,
+        archive_batch_size: 500,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Tapped {
     pub message_id: Option<String>,
     pub delivery_mode: Option<u8>,
     pub content_type: Option<String>,
+    /// The `x-request-id` header: the request that caused the event.
+    pub request_id: Option<String>,
     pub body: Value,
 }
 
@@ -72,11 +74,19 @@ impl EventTap {
                 continue;
             }
             let properties = message.basic_properties.expect("properties");
+            let request_id = properties.headers().and_then(|headers| {
+                let name = amqprs::FieldName::try_from("x-request-id").expect("header name");
+                match headers.get(&name)? {
+                    amqprs::FieldValue::S(value) => Some(value.to_string()),
+                    other => panic!("x-request-id is not a string: {other:?}"),
+                }
+            });
             return Tapped {
                 routing_key: message.deliver.expect("deliver").routing_key().clone(),
                 message_id: properties.message_id().cloned(),
                 delivery_mode: properties.delivery_mode(),
                 content_type: properties.content_type().cloned(),
+                request_id,
                 body,
             };
         }
@@ -129,9 +139,24 @@ impl CommandQueue {
     }
 
     pub async fn send(&self, body: &str) {
-        use amqprs::BasicProperties;
+        self.send_with(body, None).await;
+    }
+
+    /// Sends a command with an `x-request-id` header, if given.
+    pub async fn send_with(&self, body: &str, request_id: Option<&str>) {
         use amqprs::channel::BasicPublishArguments;
-        let properties = BasicProperties::default().with_persistence(true).finish();
+        use amqprs::{BasicProperties, FieldName, FieldTable, FieldValue};
+        let mut properties = BasicProperties::default();
+        properties.with_persistence(true);
+        if let Some(id) = request_id {
+            let mut headers = FieldTable::new();
+            headers.insert(
+                FieldName::try_from("x-request-id").unwrap(),
+                FieldValue::from(id.to_owned()),
+            );
+            properties.with_headers(headers);
+        }
+        let properties = properties.finish();
         self.channel
             .basic_publish(
                 properties,

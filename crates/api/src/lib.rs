@@ -7,6 +7,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod legacy;
 pub mod limits;
+pub mod metrics;
 pub mod settings;
 pub mod startup;
 pub mod state;

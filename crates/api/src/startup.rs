@@ -13,6 +13,7 @@ use chat_domain::ports::{
     UnreadCounters,
 };
 use chat_domain::{ChatService, Ports};
+use chat_infra::archiver::Archiver;
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
 use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
@@ -30,6 +31,7 @@ use crate::auth::{AuthSetupError, TokenVerifier};
 use crate::http;
 use crate::legacy::LegacyHub;
 use crate::legacy::hub::Tee;
+use crate::metrics::{Metrics, Sources};
 use crate::settings::{AuthMode, Settings};
 use crate::state::AppState;
 use crate::ws::Hub;
@@ -167,7 +169,21 @@ impl Application {
                 chat.clone(),
             );
         }
+        let archive = settings.archive().map(|archive| {
+            tracing::info!(
+                after_days = settings.archive_after_days,
+                every_secs = archive.interval.as_secs(),
+                "archiving of old messages is on"
+            );
+            Archiver::new(store.clone(), archive).spawn()
+        });
         let tasks = TaskTracker::new();
+        let metrics = Metrics::new(Sources {
+            store: store.clone(),
+            cache: cache_stats.clone(),
+            relay: relay.clone(),
+            archive,
+        });
         let state = AppState {
             chat,
             store,
@@ -182,6 +198,7 @@ impl Application {
             origins: settings.cors_origin_list().map(Arc::new),
             limits: crate::limits::Limits::from_settings(settings),
             legacy,
+            metrics,
         };
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address).await.map_err(|e| StartupError::Listen {

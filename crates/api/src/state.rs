@@ -32,4 +32,5 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// The GrainTrade-compatible sockets.
     pub legacy: crate::legacy::LegacyHub,
+    pub metrics: crate::metrics::Metrics,
 }

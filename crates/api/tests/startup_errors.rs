@@ -41,4 +41,7 @@ fn bad_settings_end_start_up_with_one_clear_line() {
     );
     assert_fails_naming(&[("REDIS_URL", "http://localhost")], "REDIS_URL");
     assert_fails_naming(&[("APP_ENV", "production")], "AUTH_MODE");
+    assert_fails_naming(&[("ARCHIVE_AFTER_DAYS", "soon")], "ARCHIVE_AFTER_DAYS");
+    assert_fails_naming(&[("ARCHIVE_BATCH_SIZE", "0")], "ARCHIVE_BATCH_SIZE");
+    assert_fails_naming(&[("ARCHIVE_INTERVAL_SECS", "0")], "ARCHIVE_INTERVAL_SECS");
 }

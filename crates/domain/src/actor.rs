@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::DomainError;
+use crate::{CorrelationId, DomainError};
 
 /// A GrainTrade user name: 1–64 characters, no control characters, no surrounding
 /// whitespace.
@@ -74,15 +74,23 @@ impl Role {
 pub struct Actor {
     pub user_id: UserId,
     pub roles: Vec<Role>,
+    /// The call this actor made, passed on to the events its changes produce.
+    pub correlation_id: Option<CorrelationId>,
 }
 
 impl Actor {
     pub fn new(user_id: UserId, roles: Vec<Role>) -> Self {
-        Self { user_id, roles }
+        Self { user_id, roles, correlation_id: None }
     }
 
     pub fn user(user_id: UserId) -> Self {
-        Self { user_id, roles: Vec::new() }
+        Self::new(user_id, Vec::new())
+    }
+
+    /// The same actor, acting for the call `correlation_id`.
+    pub fn with_correlation(mut self, correlation_id: Option<CorrelationId>) -> Self {
+        self.correlation_id = correlation_id;
+        self
     }
 
     pub fn has(&self, role: Role) -> bool {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{Message, MessageId, Room, RoomId, UserId};
+use crate::{CorrelationId, Message, MessageId, Room, RoomId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,9 +48,18 @@ pub struct ChatEvent {
     pub content: Option<String>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub timestamp: DateTime<Utc>,
+    /// The call that caused the event: travels as a message header, not in the body.
+    #[serde(skip)]
+    pub correlation_id: Option<CorrelationId>,
 }
 
 impl ChatEvent {
+    /// The same event, caused by the call `correlation_id`.
+    pub fn with_correlation(mut self, correlation_id: Option<CorrelationId>) -> Self {
+        self.correlation_id = correlation_id;
+        self
+    }
+
     fn about_message(
         event_type: ChatEventType,
         m: &Message,
@@ -65,6 +74,7 @@ impl ChatEvent {
             seq: Some(m.seq),
             content: content.then(|| m.content.clone()),
             timestamp: at,
+            correlation_id: None,
         }
     }
 
@@ -117,6 +127,7 @@ impl ChatEvent {
             seq: None,
             content: None,
             timestamp: at,
+            correlation_id: None,
         }
     }
 }

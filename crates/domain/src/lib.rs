@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod conversation;
+pub mod correlation;
 pub mod error;
 pub mod events;
 pub mod integration_event;
@@ -16,6 +17,7 @@ pub mod service;
 pub mod timestamp;
 
 pub use actor::{Actor, Role, UserId};
+pub use correlation::CorrelationId;
 pub use error::DomainError;
 pub use events::{Delivery, RoomEvent};
 pub use integration_event::{ChatEvent, ChatEventType};

@@ -2,6 +2,7 @@
 //! storage on PostgreSQL or SQLite through sea-orm (one code path for both).
 //! Every driver error is translated to a `DomainError` here, at the seam.
 
+pub mod archiver;
 pub mod cache;
 pub mod limits;
 pub mod memory;

@@ -134,6 +134,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The code of an error response, left on it by the renderer for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// The fallback for unknown routes.
 pub async fn route_not_found(request: Request) -> ApiError {
     ApiError::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
@@ -156,6 +160,7 @@ pub async fn render_errors(State(()): State<()>, request: Request, next: Next) -
         json!({"error": {"code": info.code, "message": info.message, "request_id": request_id}});
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
+    parts.extensions.insert(ErrorCode(info.code));
     Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 

@@ -18,11 +18,15 @@ pub struct ApiJson<T>(pub T);
 pub struct ApiQuery<T>(pub T);
 
 /// A room id from the path; anything that is not a positive integer names no room.
+/// Recorded in the request's span, so its log lines name the room.
 pub fn room_id(raw: &str) -> Result<RoomId, ApiError> {
-    raw.parse::<i64>()
+    let room = raw
+        .parse::<i64>()
         .ok()
         .and_then(|id| RoomId::new(id).ok())
-        .ok_or_else(|| ApiError::NotFound(format!("room {raw} not found")))
+        .ok_or_else(|| ApiError::NotFound(format!("room {raw} not found")))?;
+    tracing::Span::current().record("room", room.get());
+    Ok(room)
 }
 
 /// A message id from the path; anything that is not a positive integer names none.

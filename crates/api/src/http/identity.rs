@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use chat_domain::{Actor, Role, UserId};
+use chat_domain::{Actor, CorrelationId, Role, UserId};
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -38,7 +38,11 @@ impl Caller {
             (Some(_), Some(_)) => {
                 Err(ApiError::Forbidden("user_id does not match the token".to_owned()))
             }
-            (Some(raw), None) => Ok(Actor::new(UserId::parse(raw)?, self.actor.roles)),
+            (Some(raw), None) => {
+                let user = UserId::parse(raw)?;
+                tracing::Span::current().record("user", user.as_str());
+                Ok(Actor::new(user, self.actor.roles).with_correlation(self.actor.correlation_id))
+            }
         }
     }
 
@@ -64,6 +68,25 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let query = Query::<IdentityQuery>::try_from_uri(&parts.uri).ok().map(|q| q.0);
+        // The request id (set or propagated by the middleware) follows the
+        // actor into the events its changes produce.
+        let correlation = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(CorrelationId::new);
+        let caller = Self::identify(parts, state, query)?;
+        tracing::Span::current().record("user", caller.actor.user_id.as_str());
+        Ok(Self { actor: caller.actor.with_correlation(correlation), ..caller })
+    }
+}
+
+impl Caller {
+    fn identify(
+        parts: &Parts,
+        state: &AppState,
+        query: Option<IdentityQuery>,
+    ) -> Result<Self, ApiError> {
         if let Some(verifier) = &state.auth {
             let bearer = parts
                 .headers

@@ -7,15 +7,17 @@ pub mod openapi;
 pub mod origin;
 pub mod routes;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::{Extension, Router, middleware};
 use tower::{Layer, ServiceBuilder};
+use tower_http::LatencyUnit;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::health))
+        .routes(routes!(crate::metrics::scrape::scrape))
         .routes(routes!(rooms::list, rooms::create))
         .routes(routes!(rooms::get, rooms::update, rooms::delete))
         .routes(routes!(rooms::users))
@@ -66,6 +69,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole HTTP application: routes, middleware and the trailing-slash rule
 /// (`/rooms` and `/rooms/` are the same route).
 pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
+    let metrics = state.metrics.clone();
     let limits = state.limits.clone();
     let (router, mut api) = routes().split_for_parts();
     openapi::apply_conventions(&mut api);
@@ -80,19 +84,17 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let request_id = request
-                        .headers()
-                        .get(&REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = %request_id,
-                    )
-                }))
+                .layer(middleware::from_fn_with_state(metrics, crate::metrics::track))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                        .on_response(
+                            DefaultOnResponse::new()
+                                .level(Level::INFO)
+                                .latency_unit(LatencyUnit::Millis),
+                        ),
+                )
                 .layer(middleware::from_fn_with_state((), error::render_errors))
                 .layer(cors(settings))
                 .layer(TimeoutLayer::with_status_code(
@@ -103,6 +105,23 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
                 .layer(middleware::from_fn_with_state(limits, crate::limits::limit_requests)),
         );
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// The span every log line of a request is written in. `user` is recorded by
+/// the `Caller` extractor and `room` where a path names one.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id =
+        request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        route = route.unwrap_or("-"),
+        request_id = %request_id,
+        user = tracing::field::Empty,
+        room = tracing::field::Empty,
+    )
 }
 
 fn cors(settings: &Settings) -> CorsLayer {

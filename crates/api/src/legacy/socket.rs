@@ -7,15 +7,17 @@ use std::time::Duration;
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use chat_domain::{Actor, DomainError, UserId};
+use chat_domain::{Actor, CorrelationId, DomainError, UserId};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::http::error::ApiError;
 use crate::http::identity::Caller;
 use crate::http::openapi::errors::{BadRequest, Forbidden};
 use crate::http::openapi::websocket::CONVERSATION_SOCKET;
+use crate::metrics::{MessageSource, SocketKind};
 use crate::state::AppState;
 use crate::ws::closer::Closer;
 
@@ -53,29 +55,60 @@ pub async fn upgrade(
     // Only a socket whose user is known counts toward that user's limit.
     let slot = known.as_deref().map(|user| state.limits.socket_slot(user)).transpose()?;
     let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
+    let correlation = caller.actor().correlation_id.clone();
     let settings = state.sockets;
     let tracker = state.tasks.clone();
+    let peer = Peer { known, token_user, correlation };
     Ok(upgrade.max_message_size(settings.max_frame_bytes).on_upgrade(move |socket| {
         tracker.track_future(async move {
-            serve(socket, state, item, other, known, token_user).await;
+            serve(socket, state, item, other, peer).await;
             drop(slot);
         })
     }))
 }
 
-async fn serve(
+/// Who is on the other end of a legacy socket, as far as the upgrade told.
+struct Peer {
+    /// The user named by a token or `?user_id=`, if any.
+    known: Option<String>,
+    /// Set with authentication: every frame's sender must be this user.
+    token_user: Option<String>,
+    /// The upgrade request's id, for the events of the socket's messages.
+    correlation: Option<CorrelationId>,
+}
+
+async fn serve(socket: WebSocket, state: AppState, item: String, other: String, peer: Peer) {
+    let connection = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!(
+        "legacy_socket",
+        connection = %connection,
+        request_id = peer.correlation.as_ref().map(CorrelationId::as_str).unwrap_or("-"),
+        item = %item,
+        user = peer.known.as_deref().unwrap_or("-"),
+    );
+    run(socket, state, item, other, peer, connection).instrument(span).await;
+}
+
+async fn run(
     socket: WebSocket,
     state: AppState,
     item: String,
     other: String,
-    known: Option<String>,
-    token_user: Option<String>,
+    peer: Peer,
+    connection: String,
 ) {
-    let connection = uuid::Uuid::new_v4().to_string();
+    tracing::info!("socket open");
+    let _open = state.metrics.socket_opened(SocketKind::Legacy);
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.sockets.queue_capacity);
     let closer = Closer::default();
-    let registration =
-        state.legacy.register(connection, item, other, known, tx.clone(), closer.clone());
+    let registration = state.legacy.register(
+        connection,
+        item,
+        other,
+        peer.known.clone(),
+        tx.clone(),
+        closer.clone(),
+    );
     let (mut sink, mut stream) = socket.split();
     let mut pings =
         tokio::time::interval(state.sockets.ping_interval.max(Duration::from_millis(100)));
@@ -94,7 +127,7 @@ async fn serve(
             _ = pings.tick() => if sink.send(WsMessage::Ping(Default::default())).await.is_err() { break },
             frame = stream.next() => match frame {
                 Some(Ok(WsMessage::Text(text))) => {
-                    if let Some(reply) = handle(&state, &registration, token_user.as_deref(), text.as_str()).await
+                    if let Some(reply) = handle(&state, &registration, &peer, text.as_str()).await
                         && tx.try_send(reply.to_string().into()).is_err()
                     {
                         break;
@@ -105,6 +138,7 @@ async fn serve(
             },
         }
     }
+    tracing::info!("socket closed");
 }
 
 fn field(frame: &Value, name: &str) -> Option<String> {
@@ -119,9 +153,10 @@ fn field(frame: &Value, name: &str) -> Option<String> {
 async fn handle(
     state: &AppState,
     registration: &super::hub::Registration,
-    token_user: Option<&str>,
+    peer: &Peer,
     text: &str,
 ) -> Option<Value> {
+    state.metrics.message_received(MessageSource::Legacy);
     let invalid = || Some(json!({"error": "Invalid message format"}));
     let Ok(frame) = serde_json::from_str::<Value>(text) else { return invalid() };
     let (Some(sender), Some(receiver), Some(item), Some(content)) = (
@@ -132,7 +167,7 @@ async fn handle(
     ) else {
         return invalid();
     };
-    if token_user.is_some_and(|user| user != sender) {
+    if peer.token_user.as_deref().is_some_and(|user| user != sender) {
         return Some(json!({"error": "sender_id does not match the token"}));
     }
     if sender == receiver {
@@ -140,7 +175,8 @@ async fn handle(
     }
     let Ok(sender_id) = UserId::parse(&sender) else { return invalid() };
     registration.knows_user(sender_id.as_str());
-    match state.chat.send_to(&Actor::user(sender_id), &receiver, &item, &content).await {
+    let actor = Actor::user(sender_id).with_correlation(peer.correlation.clone());
+    match state.chat.send_to(&actor, &receiver, &item, &content).await {
         Ok(_) => None,
         Err(DomainError::Validation { reason, .. }) if reason.starts_with("Cannot send") => {
             Some(json!({"error": "Cannot send message to yourself."}))

@@ -86,6 +86,18 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
             return Err(SettingsError::Setting { name, reason: "must be at least 1".to_owned() });
         }
     }
+    if s.archive_interval_secs == 0 {
+        return Err(SettingsError::Setting {
+            name: "ARCHIVE_INTERVAL_SECS",
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    if !(1..=10_000).contains(&s.archive_batch_size) {
+        return Err(SettingsError::Setting {
+            name: "ARCHIVE_BATCH_SIZE",
+            reason: "must be between 1 and 10000".to_owned(),
+        });
+    }
     if s.max_body_bytes < 1024 {
         return Err(SettingsError::Setting {
             name: "MAX_BODY_BYTES",

@@ -77,6 +77,10 @@ pub struct Settings {
     pub ws_flood_strikes: u32,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Archive messages older than this many days; unset or 0: never.
+    pub archive_after_days: Option<u32>,
+    pub archive_interval_secs: u64,
+    pub archive_batch_size: u64,
 }
 
 impl Settings {
@@ -104,6 +108,16 @@ impl Settings {
             close_grace: Duration::from_millis(self.ws_close_grace_ms),
             flood_strikes: self.ws_flood_strikes,
         }
+    }
+
+    /// The archiving job's settings, when it is on.
+    pub fn archive(&self) -> Option<chat_infra::archiver::ArchiveSettings> {
+        let days = self.archive_after_days.filter(|days| *days > 0)?;
+        Some(chat_infra::archiver::ArchiveSettings {
+            after: Duration::from_secs(u64::from(days) * 24 * 3600),
+            interval: Duration::from_secs(self.archive_interval_secs),
+            batch_size: self.archive_batch_size,
+        })
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::closer::{CloseReason, Closer, codes};
 use super::hub::{Hub, Outbound};
 use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame};
+use crate::metrics::{MessageSource, Metrics, SocketKind};
 
 /// Socket limits and timings (from settings).
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +63,7 @@ pub struct Connection {
     pub settings: SocketSettings,
     /// This socket's place in its user's socket limit, given back when it ends.
     pub _slot: crate::limits::SocketSlot,
+    pub metrics: Metrics,
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
@@ -69,17 +71,21 @@ type Sink = SplitSink<WebSocket, WsMessage>;
 impl Connection {
     pub async fn run(self, socket: WebSocket) {
         let id = uuid::Uuid::new_v4().to_string();
+        // The actor's correlation id is the upgrade request's id.
+        let request_id = self.actor.correlation_id.as_ref().map(|c| c.as_str()).unwrap_or("-");
         let span = tracing::info_span!(
             "socket",
             connection = %id,
-            room = %self.room,
+            request_id,
+            room = self.room.get(),
             user = %self.actor.user_id,
         );
         self.serve(socket, id).instrument(span).await;
     }
 
     async fn serve(self, socket: WebSocket, id: String) {
-        tracing::debug!("socket open");
+        tracing::info!("socket open");
+        let _open = self.metrics.socket_opened(SocketKind::Room);
         let (mut sink, mut stream) = socket.split();
         let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
         let closer = Closer::default();
@@ -112,8 +118,16 @@ impl Connection {
                 });
             }
             let writer = tokio::spawn(
-                write_loop(sink, rx, closer.clone(), clock.clone(), last_sent, self.settings)
-                    .in_current_span(),
+                write_loop(
+                    sink,
+                    rx,
+                    closer.clone(),
+                    clock.clone(),
+                    last_sent,
+                    self.settings,
+                    self.metrics.clone(),
+                )
+                .in_current_span(),
             );
             self.read_loop(&mut stream, &id, &tx, &closer, &clock).await;
             closer.close(codes::NORMAL);
@@ -121,10 +135,10 @@ impl Connection {
             drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
         }
         drop(subscription);
-        if let Err(e) = self.chat.leave_room(&self.actor.user_id, self.room, &id).await {
+        if let Err(e) = self.chat.leave_room(&self.actor, self.room, &id).await {
             tracing::warn!(error = %e, "cannot record the socket's departure");
         }
-        tracing::debug!(reason = ?closer.reason(), "socket closed");
+        tracing::info!(reason = ?closer.reason(), "socket closed");
     }
 
     /// Sends `joined` and, on resume, every message after `since` up to the live
@@ -215,13 +229,10 @@ impl Connection {
                                 Verdict::Other => {}
                             }
                         }
-                        WsMessage::Binary(_) => reply(
+                        WsMessage::Binary(_) => self.reply_error(
                             tx,
                             closer,
-                            &ErrorFrame::new(
-                                "invalid_json",
-                                "frames must be JSON text, not binary",
-                            ),
+                            ErrorFrame::new("invalid_json", "frames must be JSON text, not binary"),
                         ),
                         WsMessage::Close(_) => return,
                         WsMessage::Ping(_) | WsMessage::Pong(_) => {}
@@ -240,7 +251,7 @@ impl Connection {
         last_typing: &mut Option<Instant>,
     ) -> Verdict {
         match protocol::parse(text) {
-            Err(error) => reply(tx, closer, &error),
+            Err(error) => self.reply_error(tx, closer, error),
             Ok(ClientFrame::Ping) => reply(tx, closer, &json!({"type": "pong"})),
             Ok(ClientFrame::Typing) => {
                 let now = Instant::now();
@@ -250,6 +261,7 @@ impl Connection {
                 }
             }
             Ok(ClientFrame::Message { input, user_id }) => {
+                self.metrics.message_received(MessageSource::Socket);
                 let client_msg_id = input.client_msg_id.clone();
                 let actor = match user_id {
                     Some(raw)
@@ -258,15 +270,16 @@ impl Connection {
                         let error =
                             ErrorFrame::new("forbidden", "user_id does not match the token")
                                 .with_client_msg_id(client_msg_id);
-                        reply(tx, closer, &error);
+                        self.reply_error(tx, closer, error);
                         return Verdict::Other;
                     }
                     Some(raw) => match UserId::parse(&raw) {
-                        Ok(user) => Actor::new(user, self.actor.roles.clone()),
+                        Ok(user) => Actor::new(user, self.actor.roles.clone())
+                            .with_correlation(self.actor.correlation_id.clone()),
                         Err(e) => {
                             let error =
                                 ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                            reply(tx, closer, &error);
+                            self.reply_error(tx, closer, error);
                             return Verdict::Other;
                         }
                     },
@@ -287,7 +300,7 @@ impl Connection {
                             Verdict::Other
                         };
                         let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                        reply(tx, closer, &error);
+                        self.reply_error(tx, closer, error);
                         verdict
                     }
                 };
@@ -297,13 +310,21 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Answers a rejected frame, counting it by its code.
+    fn reply_error(&self, tx: &mpsc::Sender<Outbound>, closer: &Closer, error: ErrorFrame) {
+        self.metrics.error("socket", error.code);
+        reply(tx, closer, &error);
+    }
+}
+
 /// Queues a direct reply to this socket; a socket whose queue is full is too slow.
 fn reply(tx: &mpsc::Sender<Outbound>, closer: &Closer, frame: &impl serde::Serialize) {
     let Ok(text) = serde_json::to_string(frame) else {
         return;
     };
     if let Err(mpsc::error::TrySendError::Full(_)) =
-        tx.try_send(Outbound { seq: None, text: text.into() })
+        tx.try_send(Outbound { seq: None, text: text.into(), created_at: None })
     {
         closer.close(codes::TOO_SLOW);
     }
@@ -339,6 +360,7 @@ async fn write_loop(
     clock: Clock,
     mut last_sent: i64,
     settings: SocketSettings,
+    metrics: Metrics,
 ) {
     let mut pings =
         tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
@@ -352,6 +374,8 @@ async fn write_loop(
                 None => std::future::pending().await,
             }
         };
+        // The timestamp of the message being sent, if it is one.
+        let mut message_at = None;
         let next = tokio::select! {
             biased;
             reason = closer.closed() => break reason,
@@ -373,6 +397,7 @@ async fn write_loop(
                         }
                         last_sent = seq;
                     }
+                    message_at = out.created_at;
                     WsMessage::Text(out.text)
                 }
                 None => break codes::NORMAL,
@@ -401,6 +426,9 @@ async fn write_loop(
             reason = closer.closed() => break reason,
             sent = sink.send(next) => if sent.is_err() { return },
         }
+        if let Some(created_at) = message_at {
+            metrics.message_delivered(created_at);
+        }
     };
     // Frames queued before the close (room_deleted, the last messages before a
     // shutdown) still go out; a socket closed for not reading gets no more.
@@ -411,6 +439,9 @@ async fn write_loop(
             }
             if send_text(&mut sink, out.text, settings.close_grace).await.is_err() {
                 return;
+            }
+            if let Some(created_at) = out.created_at {
+                metrics.message_delivered(created_at);
             }
         }
     }

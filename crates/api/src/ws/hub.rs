@@ -26,6 +26,8 @@ use super::closer::{CloseReason, Closer, codes};
 pub struct Outbound {
     pub seq: Option<i64>,
     pub text: Utf8Bytes,
+    /// A new message's timestamp, for the delivery latency.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Floor value before the pump has read the room's last seq.
@@ -174,6 +176,10 @@ impl Hub {
             }
         };
         let seq = delivery.event.new_message_seq();
+        let created_at = match &delivery.event {
+            RoomEvent::Message(message) => Some(message.created_at),
+            _ => None,
+        };
         let room_deleted = matches!(delivery.event, RoomEvent::RoomDeleted { .. });
         let mut rooms = self.rooms();
         let Some(slot) = rooms.get_mut(&room) else {
@@ -183,7 +189,7 @@ impl Hub {
             if delivery.skip_connection.as_deref() == Some(connection.as_str()) {
                 return true;
             }
-            match subscriber.tx.try_send(Outbound { seq, text: text.clone() }) {
+            match subscriber.tx.try_send(Outbound { seq, text: text.clone(), created_at }) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::info!(%connection, "socket too slow; closing with 1013");

@@ -94,6 +94,7 @@ pub async fn upgrade(
         since: query.since,
         settings,
         _slot: slot,
+        metrics: state.metrics.clone(),
     };
     let tracker = state.tasks.clone();
     Ok(upgrade

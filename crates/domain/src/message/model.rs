@@ -59,6 +59,8 @@ pub struct NewMessage {
     pub created_at: DateTime<Utc>,
     /// A notification for the receiver of an item conversation, stored with the message.
     pub notify: Option<crate::conversation::NewMessageNotice>,
+    /// The call that posted it, for the events it produces.
+    pub correlation_id: Option<crate::CorrelationId>,
 }
 
 /// The result of posting: a new message, or the original one when the same

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::message::NewMessage;
 use crate::{
-    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId, Posted,
-    RoomId,
+    CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent,
+    MessageId, Posted, RoomId,
 };
 
 #[async_trait]
@@ -19,10 +19,11 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// [`DomainError::NotFound`] when the room does not exist or is deleted.
     async fn append(&self, message: NewMessage) -> Result<Posted, DomainError>;
 
-    /// A message that is not deleted.
+    /// A message that is not deleted, archived ones included.
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError>;
 
-    /// A page of a room's live (not deleted) messages, ascending seq.
+    /// A page of a room's live (not deleted) messages, ascending seq, running
+    /// on into archived ones with no gap.
     async fn history(
         &self,
         room: RoomId,
@@ -36,6 +37,7 @@ pub trait MessageRepository: Send + Sync + 'static {
         id: MessageId,
         content: MessageContent,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError>;
 
     /// Users who sent a live message in any room of the item.
@@ -49,5 +51,6 @@ pub trait MessageRepository: Send + Sync + 'static {
         &self,
         id: MessageId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError>;
 }

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 
 use crate::conversation::Conversation;
 use crate::room::RoomChanges;
-use crate::{DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomName, RoomPage, UserId};
+use crate::{
+    CorrelationId, DomainError, Limit, NewRoom, Room, RoomCursor, RoomId, RoomName, RoomPage,
+    UserId,
+};
 
 /// Which rooms a listing may show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,7 @@ pub trait RoomRepository: Send + Sync + 'static {
         id: RoomId,
         by: &UserId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<bool, DomainError>;
 
     /// The oldest active public room with exactly this name.
@@ -60,6 +64,7 @@ pub trait RoomRepository: Send + Sync + 'static {
         &self,
         conversation: &Conversation,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Room, DomainError>;
 
     /// Adds a member; false when the user already was one.

@@ -61,6 +61,8 @@ pub struct NewRoom {
     /// Members besides the creator (who is always one).
     pub members: Vec<UserId>,
     pub created_at: DateTime<Utc>,
+    /// The call that created it, for the events it produces.
+    pub correlation_id: Option<crate::CorrelationId>,
 }
 
 /// A validated partial update; `None` leaves a field as it is.

@@ -29,7 +29,9 @@ impl ChatService {
             Conversation::new(item.clone(), actor.user_id.clone(), receiver.clone())?;
         let content = MessageContent::parse(content)?;
         self.spend_message_budget(actor).await?;
-        let room = self.rooms.open_conversation(&conversation, timestamp::now()).await?;
+        let correlation = actor.correlation_id.as_ref();
+        let room =
+            self.rooms.open_conversation(&conversation, timestamp::now(), correlation).await?;
         let notice = NewMessageNotice::new(&receiver, content.as_str(), &item);
         let posted = self
             .messages
@@ -41,6 +43,7 @@ impl ChatService {
                 client_msg_id: None,
                 created_at: timestamp::now(),
                 notify: Some(notice),
+                correlation_id: actor.correlation_id.clone(),
             })
             .await?;
         let message = posted.into_message();

@@ -48,6 +48,7 @@ impl ChatService {
                 client_msg_id,
                 created_at: timestamp::now(),
                 notify: None,
+                correlation_id: actor.correlation_id.clone(),
             })
             .await?;
         // A repeat was broadcast when it was first stored.
@@ -106,7 +107,7 @@ impl ChatService {
         }
         let edited = self
             .messages
-            .edit(id, content, timestamp::now())
+            .edit(id, content, timestamp::now(), actor.correlation_id.as_ref())
             .await?
             .ok_or_else(|| message_not_found(id))?;
         self.fan_out.publish(Delivery::to_all(RoomEvent::MessageUpdated(edited.clone())));
@@ -131,7 +132,9 @@ impl ChatService {
                     .to_owned(),
             ));
         }
-        if self.messages.delete(id, timestamp::now()).await?.is_some() {
+        let deleted =
+            self.messages.delete(id, timestamp::now(), actor.correlation_id.as_ref()).await?;
+        if deleted.is_some() {
             self.fan_out.publish(Delivery::to_all(RoomEvent::MessageDeleted {
                 id: message.id,
                 room_id: message.room_id,

@@ -4,7 +4,7 @@
 use crate::ports::PresenceEntry;
 use crate::{
     Actor, ChatEvent, ChatService, Delivery, DomainError, HistoryPage, HistoryQuery, Limit, Room,
-    RoomEvent, RoomId, UserId, timestamp,
+    RoomEvent, RoomId, timestamp,
 };
 
 /// What a socket learns when it joins.
@@ -37,8 +37,9 @@ impl ChatService {
         let first = self.presence.socket_opened(room_id, &actor.user_id, connection, at).await?;
         let mut event_error = None;
         if first {
-            event_error =
-                self.events.record(ChatEvent::user_joined(room_id, &actor.user_id, at)).await.err();
+            let event = ChatEvent::user_joined(room_id, &actor.user_id, at)
+                .with_correlation(actor.correlation_id.clone());
+            event_error = self.events.record(event).await.err();
             self.fan_out.publish(Delivery {
                 event: RoomEvent::UserJoined {
                     room_id,
@@ -55,10 +56,11 @@ impl ChatService {
     /// Forgets the socket; the user's last socket announces `user_left`.
     pub async fn leave_room(
         &self,
-        user: &UserId,
+        actor: &Actor,
         room_id: RoomId,
         connection: &str,
     ) -> Result<(), DomainError> {
+        let user = &actor.user_id;
         if self.presence.socket_closed(room_id, user, connection).await? {
             let at = timestamp::now();
             self.fan_out.publish(Delivery::to_all(RoomEvent::UserLeft {
@@ -66,7 +68,9 @@ impl ChatService {
                 user_id: user.to_string(),
                 timestamp: at,
             }));
-            self.events.record(ChatEvent::user_left(room_id, user, at)).await?;
+            let event = ChatEvent::user_left(room_id, user, at)
+                .with_correlation(actor.correlation_id.clone());
+            self.events.record(event).await?;
         }
         Ok(())
     }

@@ -44,6 +44,7 @@ impl ChatService {
                 created_by: actor.user_id.clone(),
                 members,
                 created_at: timestamp::now(),
+                correlation_id: actor.correlation_id.clone(),
             })
             .await
     }
@@ -117,7 +118,8 @@ impl ChatService {
     pub async fn delete_room(&self, actor: &Actor, id: RoomId) -> Result<Room, DomainError> {
         let room = self.get_room(actor, id).await?;
         ensure_room_owner(actor, &room, "delete")?;
-        if self.rooms.deactivate(id, &actor.user_id, timestamp::now()).await? {
+        let at = timestamp::now();
+        if self.rooms.deactivate(id, &actor.user_id, at, actor.correlation_id.as_ref()).await? {
             self.fan_out.publish(Delivery::to_all(RoomEvent::RoomDeleted { room_id: id }));
             Ok(room)
         } else {

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use chat_domain::conversation::Conversation;
 use chat_domain::ports::{MessageRepository, RoomRepository, RoomVisibility};
 use chat_domain::{
-    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId, NewMessage,
-    NewRoom, Posted, Room, RoomChanges, RoomCursor, RoomId, RoomName, RoomPage, UserId,
+    CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent,
+    MessageId, NewMessage, NewRoom, Posted, Room, RoomChanges, RoomCursor, RoomId, RoomName,
+    RoomPage, UserId,
 };
 use chrono::{DateTime, Utc};
 
@@ -134,8 +135,9 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
         &self,
         conversation: &Conversation,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Room, DomainError> {
-        self.inner.open_conversation(conversation, at).await
+        self.inner.open_conversation(conversation, at, correlation).await
     }
 
     async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
@@ -151,8 +153,9 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
         id: RoomId,
         by: &UserId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<bool, DomainError> {
-        let done = self.inner.deactivate(id, by, at).await?;
+        let done = self.inner.deactivate(id, by, at, correlation).await?;
         if done {
             self.settle(id, self.cache.invalidate(id, true).await);
         }
@@ -246,8 +249,9 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
         id: MessageId,
         content: MessageContent,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError> {
-        let edited = self.inner.edit(id, content, at).await?;
+        let edited = self.inner.edit(id, content, at, correlation).await?;
         if let Some(message) = &edited {
             self.settle(message.room_id, self.cache.replaced(message).await);
         }
@@ -258,8 +262,9 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
         &self,
         id: MessageId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError> {
-        let deleted = self.inner.delete(id, at).await?;
+        let deleted = self.inner.delete(id, at, correlation).await?;
         if let Some(message) = &deleted {
             self.settle(message.room_id, self.cache.invalidate(message.room_id, false).await);
         }

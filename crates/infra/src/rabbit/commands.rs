@@ -15,9 +15,12 @@ use amqprs::channel::{
 };
 use amqprs::connection::Connection;
 use amqprs::{BasicProperties, FieldName, FieldTable, FieldValue};
-use chat_domain::{Actor, ChatService, DomainError, MessageInput, Role, RoomId, UserId};
+use chat_domain::{
+    Actor, ChatService, CorrelationId, DomainError, MessageInput, Role, RoomId, UserId,
+};
 use serde::Deserialize;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::confirms::{Confirm, ConfirmCallback};
 
@@ -116,7 +119,12 @@ impl CommandConsumer {
         let Some(deliver) = delivery.deliver else { return Ok(()) };
         let body = delivery.content.unwrap_or_default();
         let tag = deliver.delivery_tag();
-        match self.execute(&body).await {
+        let correlation = delivery.basic_properties.as_ref().and_then(correlation_of);
+        let span = tracing::info_span!(
+            "command",
+            request_id = correlation.as_ref().map(CorrelationId::as_str).unwrap_or("-")
+        );
+        match self.execute(&body, correlation).instrument(span).await {
             Outcome::Done => channel.basic_ack(BasicAckArguments::new(tag, false)).await,
             Outcome::Retry(reason) => {
                 tracing::warn!(%reason, "command not executed now; requeued");
@@ -162,7 +170,7 @@ impl CommandConsumer {
         }
     }
 
-    async fn execute(&self, body: &[u8]) -> Outcome {
+    async fn execute(&self, body: &[u8], correlation: Option<CorrelationId>) -> Outcome {
         let command: PostMessage = match serde_json::from_slice(body) {
             Ok(command) => command,
             Err(e) => return Outcome::Poison(format!("invalid command: {e}")),
@@ -175,7 +183,8 @@ impl CommandConsumer {
             (Err(e), _) | (_, Err(e)) => return Outcome::Poison(e.to_string()),
         };
         // The broker is an internal channel: its commands act as a trusted service.
-        let actor = Actor::new(user, vec![Role::Service, Role::Admin]);
+        let actor =
+            Actor::new(user, vec![Role::Service, Role::Admin]).with_correlation(correlation);
         let input = MessageInput {
             content: command.content,
             message_type: command.message_type,
@@ -189,6 +198,19 @@ impl CommandConsumer {
             Err(e) => Outcome::Poison(e.to_string()),
         }
     }
+}
+
+/// The command's `x-request-id` header, else its AMQP `message_id`: what the
+/// events of the message it posts carry along.
+fn correlation_of(properties: &BasicProperties) -> Option<CorrelationId> {
+    let from_header = properties.headers().and_then(|headers| {
+        let name = FieldName::try_from(super::relay::REQUEST_ID_HEADER).ok()?;
+        match headers.get(&name)? {
+            FieldValue::S(value) => CorrelationId::new(&value.to_string()),
+            _ => None,
+        }
+    });
+    from_header.or_else(|| properties.message_id().and_then(|id| CorrelationId::new(id)))
 }
 
 fn field_name(name: &str) -> Result<FieldName, amqprs::error::Error> {

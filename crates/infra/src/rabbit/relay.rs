@@ -9,17 +9,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use amqprs::BasicProperties;
 use amqprs::channel::{
     BasicPublishArguments, Channel, ConfirmSelectArguments, ExchangeDeclareArguments,
     QueueDeclareArguments,
 };
 use amqprs::connection::Connection;
+use amqprs::{BasicProperties, FieldName, FieldTable, FieldValue};
 use tokio::sync::mpsc;
 
 use super::confirms::{Confirm, ConfirmCallback};
 use crate::sql::SqlStore;
 use crate::sql::outbox::{CHAT_EVENTS_EXCHANGE, OutboxEvent};
+
+/// The AMQP header that carries the id of the request that caused an event.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -192,14 +195,17 @@ impl OutboxRelay {
     async fn publish(&self, link: &mut Link, events: &[OutboxEvent]) -> Result<(), RelayError> {
         let mut pending = BTreeSet::new();
         for event in events {
-            let properties = BasicProperties::default()
+            let mut properties = BasicProperties::default();
+            properties
                 .with_persistence(true)
                 .with_message_id(&event.event_id)
-                .with_content_type("application/json")
-                .finish();
+                .with_content_type("application/json");
+            if let Some(headers) = request_id_header(event.request_id.as_deref()) {
+                properties.with_headers(headers);
+            }
             let arguments = BasicPublishArguments::new(&event.exchange, &event.routing_key);
             link.channel
-                .basic_publish(properties, event.payload.clone().into_bytes(), arguments)
+                .basic_publish(properties.finish(), event.payload.clone().into_bytes(), arguments)
                 .await?;
             pending.insert(link.next_tag);
             link.next_tag += 1;
@@ -232,6 +238,14 @@ impl OutboxRelay {
             Err(error) => tracing::warn!(%error, "cannot prune the outbox"),
         }
     }
+}
+
+/// The `x-request-id` header of an event caused by a request.
+fn request_id_header(request_id: Option<&str>) -> Option<FieldTable> {
+    let name = FieldName::try_from(REQUEST_ID_HEADER).ok()?;
+    let mut headers = FieldTable::new();
+    headers.insert(name, FieldValue::from(request_id?.to_owned()));
+    Some(headers)
 }
 
 /// Keeps the backlog figures current, and says so in the log when it grows old.

@@ -5,45 +5,30 @@
 //! one after another in seq order: no duplicate, and no gap a reader could see (a
 //! rolled-back post gives its seq back). Writers to different rooms never wait on
 //! each other.
+//!
+//! Old messages may have been moved to the archive (`archive.rs`): reads by id
+//! and history pages look in both tables, and archived messages can still be
+//! edited and deleted (the same rules, the same events).
+
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chat_domain::ports::MessageRepository;
 use chat_domain::{
-    ChatEvent, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent, MessageId,
-    MessageType, NewMessage, Posted, RoomId,
+    ChatEvent, CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message,
+    MessageContent, MessageId, NewMessage, Posted, RoomId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QuerySelect,
 };
 
-use super::entity::{message, room};
+use super::entity::{archived_message, message, room};
 use super::errors::map_db_err;
+use super::message_table::{MessageTable, find_in, history_of_both};
 use super::{SqlStore, outbox};
-
-impl TryFrom<message::Model> for Message {
-    type Error = DomainError;
-
-    fn try_from(m: message::Model) -> Result<Self, DomainError> {
-        let message_type = MessageType::parse(&m.message_type).map_err(|_| {
-            DomainError::Internal(format!("message {} has unknown type {:?}", m.id, m.message_type))
-        })?;
-        Ok(Message {
-            id: MessageId::new(m.id)?,
-            room_id: RoomId::new(m.room_id)?,
-            seq: m.seq,
-            user_id: m.user_id,
-            content: m.content,
-            message_type,
-            client_msg_id: m.client_msg_id,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-            edited: m.edited,
-        })
-    }
-}
 
 #[async_trait]
 impl MessageRepository for SqlStore {
@@ -60,20 +45,14 @@ impl MessageRepository for SqlStore {
             return Err(DomainError::NotFound(format!("room {} not found", new.room_id)));
         };
         // Checked under the room lock, so two retries of one message cannot both insert.
-        if let Some(key) = &new.client_msg_id {
-            let original = message::Entity::find()
-                .filter(message::Column::RoomId.eq(new.room_id.get()))
-                .filter(message::Column::UserId.eq(new.user_id.as_str()))
-                .filter(message::Column::ClientMsgId.eq(key.as_str()))
-                .one(&txn)
-                .await
-                .map_err(map_db_err)?;
-            if let Some(original) = original {
-                txn.rollback().await.map_err(map_db_err)?;
-                return Ok(Posted::Duplicate(original.try_into()?));
-            }
+        if let Some(key) = &new.client_msg_id
+            && let Some(original) = original_of(&txn, &new, key.as_str()).await?
+        {
+            txn.rollback().await.map_err(map_db_err)?;
+            return Ok(Posted::Duplicate(original));
         }
         let notify = new.notify.clone();
+        let correlation = new.correlation_id.clone();
         let inserted = message::ActiveModel {
             room_id: Set(new.room_id.get()),
             seq: Set(room.last_seq),
@@ -92,14 +71,16 @@ impl MessageRepository for SqlStore {
         .map_err(map_db_err)?;
         let message = Message::try_from(inserted)?;
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::message_created(&message))
-                .await
-                .map_err(map_db_err)?;
+            let event = ChatEvent::message_created(&message).with_correlation(correlation.clone());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
             if let Some(notice) = &notify {
-                outbox::enqueue_notice(&txn, notice, message.room_id).await.map_err(map_db_err)?;
+                outbox::enqueue_notice(&txn, notice, message.room_id, correlation.as_ref())
+                    .await
+                    .map_err(map_db_err)?;
             }
         }
         txn.commit().await.map_err(map_db_err)?;
+        self.stats.message_persisted();
         self.outbox_wrote();
         Ok(Posted::Created(message))
     }
@@ -116,39 +97,57 @@ impl MessageRepository for SqlStore {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
-        message::Entity::find()
+        let live: Vec<String> = message::Entity::find()
             .select_only()
             .column(message::Column::UserId)
             .distinct()
-            .filter(message::Column::RoomId.is_in(rooms))
+            .filter(message::Column::RoomId.is_in(rooms.clone()))
             .filter(message::Column::DeletedAt.is_null())
-            .order_by_asc(message::Column::UserId)
             .into_tuple()
             .all(&self.db)
             .await
-            .map_err(map_db_err)
+            .map_err(map_db_err)?;
+        let archived: Vec<String> = archived_message::Entity::find()
+            .select_only()
+            .column(archived_message::Column::UserId)
+            .distinct()
+            .filter(archived_message::Column::RoomId.is_in(rooms))
+            .filter(archived_message::Column::DeletedAt.is_null())
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        let users: BTreeSet<String> = live.into_iter().chain(archived).collect();
+        Ok(users.into_iter().collect())
     }
 
     async fn clear_room(&self, room_id: RoomId, at: DateTime<Utc>) -> Result<u64, DomainError> {
-        let result = message::Entity::update_many()
+        let txn = self.begin_write().await?;
+        let live = message::Entity::update_many()
             .col_expr(message::Column::DeletedAt, Expr::value(Some(at)))
             .col_expr(message::Column::UpdatedAt, Expr::value(at))
             .filter(message::Column::RoomId.eq(room_id.get()))
             .filter(message::Column::DeletedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(map_db_err)?;
-        Ok(result.rows_affected)
+        let archived = archived_message::Entity::update_many()
+            .col_expr(archived_message::Column::DeletedAt, Expr::value(Some(at)))
+            .col_expr(archived_message::Column::UpdatedAt, Expr::value(at))
+            .filter(archived_message::Column::RoomId.eq(room_id.get()))
+            .filter(archived_message::Column::DeletedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        txn.commit().await.map_err(map_db_err)?;
+        Ok(live.rows_affected + archived.rows_affected)
     }
 
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
-        message::Entity::find_by_id(id.get())
-            .filter(message::Column::DeletedAt.is_null())
-            .one(&self.db)
-            .await
-            .map_err(map_db_err)?
-            .map(Message::try_from)
-            .transpose()
+        match find_in::<message::Entity, _>(&self.db, id).await? {
+            Some(message) => Ok(Some(message)),
+            None => find_in::<archived_message::Entity, _>(&self.db, id).await,
+        }
     }
 
     async fn history(
@@ -157,30 +156,7 @@ impl MessageRepository for SqlStore {
         query: HistoryQuery,
         limit: Limit,
     ) -> Result<HistoryPage, DomainError> {
-        let base = message::Entity::find()
-            .filter(message::Column::RoomId.eq(room_id.get()))
-            .filter(message::Column::DeletedAt.is_null());
-        let (select, newest_first) = match query {
-            HistoryQuery::Latest => (base.order_by_desc(message::Column::Seq), true),
-            HistoryQuery::Before(seq) => (
-                base.filter(message::Column::Seq.lt(seq)).order_by_desc(message::Column::Seq),
-                true,
-            ),
-            HistoryQuery::After(seq) => (
-                base.filter(message::Column::Seq.gt(seq)).order_by_asc(message::Column::Seq),
-                false,
-            ),
-        };
-        let page_size = u64::from(limit.get());
-        // One extra row tells whether there is more beyond the page.
-        let mut rows = select.limit(page_size + 1).all(&self.db).await.map_err(map_db_err)?;
-        let has_more = rows.len() as u64 > page_size;
-        rows.truncate(page_size as usize);
-        if newest_first {
-            rows.reverse();
-        }
-        let items = rows.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(HistoryPage { items, has_more })
+        history_of_both(&self.db, room_id, query, limit).await
     }
 
     async fn edit(
@@ -188,24 +164,22 @@ impl MessageRepository for SqlStore {
         id: MessageId,
         content: MessageContent,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError> {
         let txn = self.begin_write().await?;
-        let rows = message::Entity::update_many()
-            .col_expr(message::Column::Content, Expr::value(content.into_string()))
-            .col_expr(message::Column::Edited, Expr::value(true))
-            .col_expr(message::Column::UpdatedAt, Expr::value(at))
-            .filter(message::Column::Id.eq(id.get()))
-            .filter(message::Column::DeletedAt.is_null())
-            .exec_with_returning(&txn)
-            .await
-            .map_err(map_db_err)?;
-        let Some(edited) = rows.into_iter().next().map(Message::try_from).transpose()? else {
+        let content = content.into_string();
+        // The live table first: if the archiver moved the row meanwhile, this
+        // waited for its batch to commit and the row is now in the archive.
+        let edited = match edit_in::<message::Entity>(&txn, id, &content, at).await? {
+            Some(edited) => Some(edited),
+            None => edit_in::<archived_message::Entity>(&txn, id, &content, at).await?,
+        };
+        let Some(edited) = edited else {
             return Ok(None);
         };
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::message_updated(&edited))
-                .await
-                .map_err(map_db_err)?;
+            let event = ChatEvent::message_updated(&edited).with_correlation(correlation.cloned());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
@@ -216,26 +190,86 @@ impl MessageRepository for SqlStore {
         &self,
         id: MessageId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError> {
         let txn = self.begin_write().await?;
-        let rows = message::Entity::update_many()
-            .col_expr(message::Column::DeletedAt, Expr::value(Some(at)))
-            .col_expr(message::Column::UpdatedAt, Expr::value(at))
-            .filter(message::Column::Id.eq(id.get()))
-            .filter(message::Column::DeletedAt.is_null())
-            .exec_with_returning(&txn)
-            .await
-            .map_err(map_db_err)?;
-        let Some(deleted) = rows.into_iter().next().map(Message::try_from).transpose()? else {
+        let deleted = match delete_in::<message::Entity>(&txn, id, at).await? {
+            Some(deleted) => Some(deleted),
+            None => delete_in::<archived_message::Entity>(&txn, id, at).await?,
+        };
+        let Some(deleted) = deleted else {
             return Ok(None);
         };
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::message_deleted(&deleted, at))
-                .await
-                .map_err(map_db_err)?;
+            let event =
+                ChatEvent::message_deleted(&deleted, at).with_correlation(correlation.cloned());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
         Ok(Some(deleted))
     }
+}
+
+/// The message this author already sent with `key` to the room, live or archived.
+async fn original_of(
+    txn: &DatabaseTransaction,
+    new: &NewMessage,
+    key: &str,
+) -> Result<Option<Message>, DomainError> {
+    let live = message::Entity::find()
+        .filter(message::Column::RoomId.eq(new.room_id.get()))
+        .filter(message::Column::UserId.eq(new.user_id.as_str()))
+        .filter(message::Column::ClientMsgId.eq(key))
+        .one(txn)
+        .await
+        .map_err(map_db_err)?;
+    if let Some(original) = live {
+        return original.try_into().map(Some);
+    }
+    archived_message::Entity::find()
+        .filter(archived_message::Column::RoomId.eq(new.room_id.get()))
+        .filter(archived_message::Column::UserId.eq(new.user_id.as_str()))
+        .filter(archived_message::Column::ClientMsgId.eq(key))
+        .one(txn)
+        .await
+        .map_err(map_db_err)?
+        .map(archived_message::Entity::into_message)
+        .transpose()
+}
+
+/// Replaces a live message's content in table `T`; `None` if it is not there.
+async fn edit_in<T: MessageTable>(
+    txn: &DatabaseTransaction,
+    id: MessageId,
+    content: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<Message>, DomainError> {
+    let rows = T::update_many()
+        .col_expr(T::CONTENT, Expr::value(content))
+        .col_expr(T::EDITED, Expr::value(true))
+        .col_expr(T::UPDATED_AT, Expr::value(at))
+        .filter(T::ID.eq(id.get()))
+        .filter(T::DELETED_AT.is_null())
+        .exec_with_returning(txn)
+        .await
+        .map_err(map_db_err)?;
+    rows.into_iter().next().map(T::into_message).transpose()
+}
+
+/// Marks a live message deleted in table `T`; `None` if it is not there.
+async fn delete_in<T: MessageTable>(
+    txn: &DatabaseTransaction,
+    id: MessageId,
+    at: DateTime<Utc>,
+) -> Result<Option<Message>, DomainError> {
+    let rows = T::update_many()
+        .col_expr(T::DELETED_AT, Expr::value(Some(at)))
+        .col_expr(T::UPDATED_AT, Expr::value(at))
+        .filter(T::ID.eq(id.get()))
+        .filter(T::DELETED_AT.is_null())
+        .exec_with_returning(txn)
+        .await
+        .map_err(map_db_err)?;
+    rows.into_iter().next().map(T::into_message).transpose()
 }

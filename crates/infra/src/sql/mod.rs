@@ -1,17 +1,21 @@
 //! SQL storage: connection set-up, the sea-orm entities and the repository
 //! adapters, working unchanged on PostgreSQL and SQLite.
 
+pub mod archive;
 mod connect;
 mod entity;
 mod errors;
+mod message_table;
 mod messages;
 pub mod outbox;
 mod rooms;
 mod search;
+mod stats;
 
 use sea_orm::DatabaseConnection;
 
 pub use connect::{DatabaseSettings, normalize_url};
+pub use stats::{PoolStats, StoreStats};
 
 /// The SQL adapter for both repository ports. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
@@ -22,6 +26,7 @@ pub struct SqlStore {
     outbox: bool,
     /// Poked after a change wrote to the outbox, so the relay need not poll.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    stats: std::sync::Arc<StoreStats>,
 }
 
 impl SqlStore {
@@ -31,7 +36,12 @@ impl SqlStore {
         if settings.run_migrations {
             connect::migrate(&db).await?;
         }
-        Ok(Self { db, outbox: settings.outbox, outbox_signal: Default::default() })
+        Ok(Self {
+            db,
+            outbox: settings.outbox,
+            outbox_signal: Default::default(),
+            stats: Default::default(),
+        })
     }
 
     /// A transaction that writes. On SQLite it takes the write lock at `BEGIN`

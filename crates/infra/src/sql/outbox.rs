@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use chat_domain::ports::EventLog;
-use chat_domain::{ChatEvent, DomainError, timestamp};
+use chat_domain::{ChatEvent, CorrelationId, DomainError, timestamp};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -35,24 +35,31 @@ pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &ChatEvent) -> 
         fields.insert("event_id".to_owned(), event_id.clone().into());
     }
     let routing_key = event.event_type.routing_key();
-    insert(conn, event_id, CHAT_EVENTS_EXCHANGE, routing_key, event.room_id, payload.to_string())
-        .await
+    let row = Row { exchange: CHAT_EVENTS_EXCHANGE, routing_key, room: event.room_id };
+    insert(conn, event_id, row, payload.to_string(), event.correlation_id.as_ref()).await
+}
+
+/// Where an outbox row goes.
+struct Row<'a> {
+    exchange: &'a str,
+    routing_key: &'a str,
+    room: chat_domain::RoomId,
 }
 
 async fn insert<C: ConnectionTrait>(
     conn: &C,
     event_id: String,
-    exchange: &str,
-    routing_key: &str,
-    room: chat_domain::RoomId,
+    row: Row<'_>,
     payload: String,
+    request_id: Option<&CorrelationId>,
 ) -> Result<(), DbErr> {
     outbox::ActiveModel {
         event_id: Set(event_id),
-        exchange: Set(exchange.to_owned()),
-        routing_key: Set(routing_key.to_owned()),
-        room_id: Set(Some(room.get())),
+        exchange: Set(row.exchange.to_owned()),
+        routing_key: Set(row.routing_key.to_owned()),
+        room_id: Set(Some(row.room.get())),
         payload: Set(payload),
+        request_id: Set(request_id.map(|id| id.as_str().to_owned())),
         created_at: Set(timestamp::now()),
         sent_at: Set(None),
         ..Default::default()
@@ -70,11 +77,13 @@ pub(crate) async fn enqueue_notice<C: ConnectionTrait>(
     conn: &C,
     notice: &chat_domain::conversation::NewMessageNotice,
     room: chat_domain::RoomId,
+    request_id: Option<&CorrelationId>,
 ) -> Result<(), DbErr> {
     let payload = serde_json::to_string(notice).map_err(|e| DbErr::Custom(e.to_string()))?;
     let event_id = uuid::Uuid::new_v4().to_string();
     // The default exchange routes by queue name.
-    insert(conn, event_id, "", NOTIFICATIONS_QUEUE, room, payload).await
+    let row = Row { exchange: "", routing_key: NOTIFICATIONS_QUEUE, room };
+    insert(conn, event_id, row, payload, request_id).await
 }
 
 /// An event waiting in the outbox.
@@ -85,6 +94,8 @@ pub struct OutboxEvent {
     pub exchange: String,
     pub routing_key: String,
     pub payload: String,
+    /// The request that caused the event: the `x-request-id` header.
+    pub request_id: Option<String>,
 }
 
 /// Events claimed for publishing. On Postgres the claim is the transaction
@@ -163,6 +174,7 @@ impl SqlStore {
                 exchange: r.exchange,
                 routing_key: r.routing_key,
                 payload: r.payload,
+                request_id: r.request_id,
             })
             .collect();
         Ok(Some(OutboxBatch { claim, store: self.clone(), events }))

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chat_domain::conversation::Conversation;
 use chat_domain::ports::{RoomRepository, RoomVisibility};
 use chat_domain::{
-    ChatEvent, DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId, RoomName,
-    RoomPage, UserId,
+    ChatEvent, CorrelationId, DomainError, Limit, NewRoom, Room, RoomChanges, RoomCursor, RoomId,
+    RoomName, RoomPage, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -68,7 +68,8 @@ impl RoomRepository for SqlStore {
         room_member::Entity::insert_many(members).exec(&txn).await.map_err(map_db_err)?;
         let room = Room::try_from(created)?;
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::room_created(&room)).await.map_err(map_db_err)?;
+            let event = ChatEvent::room_created(&room).with_correlation(new.correlation_id);
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
@@ -152,6 +153,7 @@ impl RoomRepository for SqlStore {
         id: RoomId,
         by: &UserId,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<bool, DomainError> {
         let txn = self.begin_write().await?;
         let result = room::Entity::update_many()
@@ -167,9 +169,8 @@ impl RoomRepository for SqlStore {
             return Ok(false);
         }
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::room_deleted(id, by, at))
-                .await
-                .map_err(map_db_err)?;
+            let event = ChatEvent::room_deleted(id, by, at).with_correlation(correlation.cloned());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
@@ -207,6 +208,7 @@ impl RoomRepository for SqlStore {
         &self,
         conversation: &Conversation,
         at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
     ) -> Result<Room, DomainError> {
         if let Some(room) = self.find_conversation(conversation).await? {
             return Ok(room);
@@ -254,7 +256,8 @@ impl RoomRepository for SqlStore {
         room_member::Entity::insert_many(members).exec(&txn).await.map_err(map_db_err)?;
         let room = Room::try_from(created)?;
         if self.outbox {
-            outbox::enqueue(&txn, &ChatEvent::room_created(&room)).await.map_err(map_db_err)?;
+            let event = ChatEvent::room_created(&room).with_correlation(correlation.cloned());
+            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();

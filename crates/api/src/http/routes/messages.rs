@@ -16,6 +16,7 @@ use crate::http::openapi::errors::{
     ValidationFailed,
 };
 use crate::http::openapi::schemas;
+use crate::metrics::MessageSource;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -98,6 +99,7 @@ pub async fn post(
     Path(raw_room): Path<String>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<Response, ApiError> {
+    state.metrics.message_received(MessageSource::Http);
     let room = room_id(&raw_room)?;
     let actor = caller.with_body_user(body.user_id.as_deref())?;
     let input = MessageInput {

@@ -1,5 +1,6 @@
 //! sea-orm entities: the table shapes, private to the SQL adapter.
 
+pub(crate) mod archived_message;
 pub(crate) mod message;
 pub(crate) mod outbox;
 pub(crate) mod room;

@@ -12,6 +12,7 @@ pub struct Model {
     pub routing_key: String,
     pub room_id: Option<i64>,
     pub payload: String,
+    pub request_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
 }

@@ -1,0 +1,59 @@
+//! `GET /metrics`: the Prometheus text format, after reading the figures the
+//! adapters keep themselves (cache, store, pool, outbox relay).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::{Metrics, names};
+use crate::state::AppState;
+
+/// Prometheus metrics
+///
+/// Every metric of the service in the Prometheus text format: sockets, messages
+/// received/persisted/delivered, delivery latency, HTTP requests and errors,
+/// cache, outbox, database pool, archiving. Block it at the load balancer.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The metrics.", content_type = "text/plain", body = String))
+)]
+pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state.metrics.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+}
+
+impl Metrics {
+    /// Everything, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        self.sample();
+        self.inner.recorder.handle().render()
+    }
+
+    fn sample(&self) {
+        let sources = &self.inner.sources;
+        self.counter(names::CACHE_HITS, vec![]).absolute(sources.cache.hits());
+        self.counter(names::CACHE_MISSES, vec![]).absolute(sources.cache.misses());
+        self.counter(names::PERSISTED, vec![]).absolute(sources.store.stats().messages_persisted());
+        if let Some(pool) = sources.store.pool_stats() {
+            let state = |value: &'static str| vec![::metrics::Label::new("state", value)];
+            self.gauge(names::POOL_CONNECTIONS, state("in_use")).set(pool.in_use());
+            self.gauge(names::POOL_CONNECTIONS, state("idle")).set(pool.idle);
+            self.gauge(names::POOL_MAX, vec![]).set(pool.max);
+        }
+        if let Some(relay) = &sources.relay {
+            let (backlog, oldest) = relay.backlog();
+            self.gauge(names::OUTBOX_BACKLOG, vec![]).set(backlog as f64);
+            self.gauge(names::OUTBOX_OLDEST_AGE, vec![]).set(oldest.as_secs_f64());
+            self.counter(names::OUTBOX_PUBLISHED, vec![]).absolute(relay.published());
+            self.counter(names::OUTBOX_FAILURES, vec![]).absolute(relay.failures());
+        }
+        if let Some(archive) = &sources.archive {
+            self.counter(names::ARCHIVED, vec![]).absolute(archive.moved());
+            self.counter(names::ARCHIVE_FAILURES, vec![]).absolute(archive.failures());
+        }
+    }
+}
