@@ -79,6 +79,10 @@ pub struct LoadArgs {
     /// Message content length in bytes (at least the timestamp).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
+    /// Distinct users per room (sockets take them in turn); default one per
+    /// socket. Fewer users means fewer presence frames while sockets join.
+    #[arg(long)]
+    pub users: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -116,6 +120,9 @@ pub struct FanoutArgs {
     pub drain: f64,
     #[arg(long, default_value_t = 64)]
     pub size: usize,
+    /// Distinct users in the room (sockets take them in turn); default one per socket.
+    #[arg(long)]
+    pub users: Option<usize>,
 }
 
 impl FanoutArgs {
@@ -132,6 +139,7 @@ impl FanoutArgs {
                 duration: self.duration,
                 drain: self.drain,
                 size: self.size,
+                users: self.users,
             },
         }
     }

@@ -45,7 +45,7 @@ async fn run(command: Command) -> Result<(), BenchError> {
             let parameters = json!({
                 "rooms": args.rooms, "sockets_per_room": args.sockets, "senders_per_room": args.load.senders,
                 "rate": args.load.rate, "window": args.load.window, "duration_s": args.load.duration,
-                "content_bytes": args.load.size,
+                "content_bytes": args.load.size, "users": args.load.users,
             });
             scenario::compare("throughput", &args.target, parameters, |target| {
                 rooms::run(target, &args)
@@ -56,7 +56,7 @@ async fn run(command: Command) -> Result<(), BenchError> {
             let args = fanout.as_room_load();
             let parameters = json!({
                 "sockets": args.sockets, "senders": args.load.senders, "rate": args.load.rate,
-                "window": args.load.window, "duration_s": args.load.duration, "content_bytes": args.load.size,
+                "window": args.load.window, "duration_s": args.load.duration, "content_bytes": args.load.size, "users": args.load.users,
             });
             scenario::compare("fanout", &args.target, parameters, |target| {
                 rooms::run(target, &args)

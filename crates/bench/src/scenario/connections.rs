@@ -48,8 +48,9 @@ pub async fn run(target: Target, args: &ConnectionsArgs) -> Result<Report, Bench
     let connector = Connector::new(&target, args.target.source_ips);
     let opening = Progress::steps(paths.len() as u64, "connecting", quiet);
     let open_times = Latencies::new();
+    let stop = CancellationToken::new();
     let start = Instant::now();
-    let sockets = sockets::open_many(
+    let readers: Vec<_> = sockets::open_many(
         &connector,
         paths,
         args.target.connect_concurrency,
@@ -57,20 +58,17 @@ pub async fn run(target: Target, args: &ConnectionsArgs) -> Result<Report, Bench
         &idle.tally,
         &opening,
         &open_times,
+        |_, socket| tokio::spawn(hold(socket, idle.clone(), stop.clone())),
     )
-    .await;
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
     opening.finish();
     let connect_secs = start.elapsed().as_secs_f64();
-    let connected = sockets.iter().flatten().count() as u64;
+    let connected = readers.len() as u64;
     let rss_connected = target.rss();
     let own_connected = server_memory::rss_kib(std::process::id());
-
-    let stop = CancellationToken::new();
-    let readers: Vec<_> = sockets
-        .into_iter()
-        .flatten()
-        .map(|socket| tokio::spawn(hold(socket, idle.clone(), stop.clone())))
-        .collect();
     let holding = Progress::timed(Duration::from_secs_f64(args.hold), "holding", quiet);
     let ticker = {
         let idle = idle.clone();

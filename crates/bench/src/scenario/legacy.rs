@@ -82,7 +82,10 @@ pub async fn run(target: Target, args: &LegacyArgs) -> Result<Report, BenchError
     let opening = Progress::steps(parties.len() as u64, "connecting", quiet);
     let open_times = Latencies::new();
     let connect_start = Instant::now();
-    let sockets = sockets::open_many(
+    let stop_reading = CancellationToken::new();
+    let mut readers = Vec::new();
+    let windows: Vec<_> = parties.iter().map(|_| sending::window(args.window)).collect();
+    let opened = sockets::open_many(
         &connector,
         paths,
         args.target.connect_concurrency,
@@ -90,29 +93,29 @@ pub async fn run(target: Target, args: &LegacyArgs) -> Result<Report, BenchError
         &shared.tally,
         &opening,
         &open_times,
+        |index, socket| {
+            let party = &parties[index];
+            let (sink, stream) = socket.split();
+            readers.push(tokio::spawn(read_loop(
+                stream,
+                party.me.clone(),
+                party.sends.then(|| windows[index].clone()),
+                (party.pair, party.role),
+                shared.clone(),
+                stop_reading.clone(),
+            )));
+            sink
+        },
     )
     .await;
     opening.finish();
     let connect_secs = connect_start.elapsed().as_secs_f64();
-
-    let stop_reading = CancellationToken::new();
-    let mut readers = Vec::new();
-    let mut sinks = Vec::new();
-    for (party, socket) in parties.into_iter().zip(sockets) {
-        let Some(socket) = socket else { continue };
-        let (sink, stream) = socket.split();
-        let window = sending::window(args.window);
-        let sends = party.sends;
-        readers.push(tokio::spawn(read_loop(
-            stream,
-            party.me.clone(),
-            sends.then(|| window.clone()),
-            (party.pair, party.role),
-            shared.clone(),
-            stop_reading.clone(),
-        )));
-        sinks.push((party, sink, window));
-    }
+    let mut sinks: Vec<_> = parties
+        .into_iter()
+        .zip(opened)
+        .zip(windows)
+        .filter_map(|((party, sink), window)| Some((party, sink?, window)))
+        .collect();
 
     // The buyer's probe must reach both sockets: then both are registered and
     // the conversation's room exists, so the timed part measures only messages.

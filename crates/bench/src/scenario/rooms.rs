@@ -33,7 +33,10 @@ struct Shared {
 }
 
 /// One client socket's identity in the run.
+#[derive(Clone)]
 struct Seat {
+    /// Unique in the run: the prefix of this socket's `client_msg_id`s.
+    id: usize,
     room_index: usize,
     room: i64,
     user: String,
@@ -54,14 +57,16 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
         ack: Latencies::new(),
         acked_in_room: rooms.iter().map(|_| AtomicU64::new(0)).collect(),
     });
+    let users = load.users.unwrap_or(args.sockets).max(1);
     let seats: Vec<Seat> = rooms
         .iter()
         .enumerate()
         .flat_map(|(room_index, room)| {
             (0..args.sockets).map(move |u| Seat {
+                id: room_index * args.sockets + u,
                 room_index,
                 room: *room,
-                user: format!("r{room_index}u{u}"),
+                user: format!("r{room_index}u{}", u % users),
                 sends: u < load.senders,
             })
         })
@@ -70,8 +75,11 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
     let connector = Connector::new(&target, args.target.source_ips);
     let opening = Progress::steps(seats.len() as u64, "connecting", quiet);
     let open_times = Latencies::new();
+    let windows: Vec<Arc<Semaphore>> = seats.iter().map(|_| sending::window(load.window)).collect();
+    let stop_reading = CancellationToken::new();
+    let mut readers = Vec::new();
     let connect_start = Instant::now();
-    let sockets = sockets::open_many(
+    let sinks = sockets::open_many(
         &connector,
         paths,
         args.target.connect_concurrency,
@@ -79,64 +87,59 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
         &shared.tally,
         &opening,
         &open_times,
+        |index, socket| {
+            let seat = seats[index].clone();
+            let window = seat.sends.then(|| windows[index].clone());
+            let (sink, stream) = socket.split();
+            readers.push(tokio::spawn(read_loop(
+                stream,
+                seat,
+                window,
+                shared.clone(),
+                stop_reading.clone(),
+            )));
+            sink
+        },
     )
     .await;
     opening.finish();
     let connect_secs = connect_start.elapsed().as_secs_f64();
     let rss_connected = target.rss();
     let mut connected_in_room = vec![0u64; rooms.len()];
-    for (seat, socket) in seats.iter().zip(&sockets) {
-        if socket.is_some() {
+    for (seat, sink) in seats.iter().zip(&sinks) {
+        if sink.is_some() {
             connected_in_room[seat.room_index] += 1;
         }
     }
     let total_senders =
-        seats.iter().zip(&sockets).filter(|(seat, socket)| seat.sends && socket.is_some()).count();
+        seats.iter().zip(&sinks).filter(|(seat, sink)| seat.sends && sink.is_some()).count();
 
     let stop_sending = CancellationToken::new();
-    let stop_reading = CancellationToken::new();
     let mut senders = Vec::new();
-    let mut readers = Vec::new();
-    let mut sender_index = 0;
-    for (seat, socket) in seats.into_iter().zip(sockets) {
-        let Some(socket) = socket else { continue };
-        if seat.sends {
-            let window = sending::window(load.window);
-            let pacing = Pacing::new(load.rate, total_senders, sender_index, &window);
-            sender_index += 1;
-            let (sink, stream) = socket.split();
-            let size = load.size;
-            let make = move |n: u64| {
-                let content = frames::stamped_content(size);
-                let id = n.to_string();
-                serde_json::to_string(&MessageFrame::new(&content, &id)).unwrap_or_default()
-            };
-            senders.push(tokio::spawn(sending::send_loop(
-                sink,
-                pacing,
-                stop_sending.clone(),
-                u64::MAX,
-                shared.tally.clone(),
-                make,
-            )));
-            readers.push(tokio::spawn(read_loop(
-                stream,
-                seat,
-                Some(window),
-                shared.clone(),
-                stop_reading.clone(),
-            )));
-        } else {
-            readers.push(tokio::spawn(read_loop(
-                socket,
-                seat,
-                None,
-                shared.clone(),
-                stop_reading.clone(),
-            )));
+    let mut idle_sinks = Vec::new();
+    for ((seat, sink), window) in seats.into_iter().zip(sinks).zip(windows) {
+        let Some(sink) = sink else { continue };
+        if !seat.sends {
+            idle_sinks.push(sink);
+            continue;
         }
+        let pacing = Pacing::new(load.rate, total_senders, senders.len(), &window);
+        let size = load.size;
+        let seat_id = seat.id;
+        let make = move |n: u64| {
+            let content = frames::stamped_content(size);
+            let id = format!("{seat_id}-{n}");
+            serde_json::to_string(&MessageFrame::new(&content, &id)).unwrap_or_default()
+        };
+        senders.push(tokio::spawn(sending::send_loop(
+            sink,
+            pacing,
+            stop_sending.clone(),
+            u64::MAX,
+            shared.tally.clone(),
+            make,
+        )));
     }
-
     let expected = || -> u64 {
         shared
             .acked_in_room
@@ -160,7 +163,7 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
     for reader in readers {
         let _ = reader.await;
     }
-    drop(sinks);
+    drop((sinks, idle_sinks));
 
     let mut report = Report::new(target.kind.name(), &target.http);
     phase::figures(&mut report, &shared.tally, &timing, expected(), &shared.delivery, &shared.ack);
@@ -188,6 +191,7 @@ async fn read_loop<S>(
     let mut delivery = shared.delivery.recorder();
     let mut ack = shared.ack.recorder();
     let tally = &shared.tally;
+    let own_prefix = format!("{}-", seat.id);
     loop {
         let frame = tokio::select! {
             biased;
@@ -223,7 +227,7 @@ async fn read_loop<S>(
                     delivery.record(age);
                 }
                 let own = frame.user_id.as_deref() == Some(seat.user.as_str())
-                    && frame.client_msg_id.is_some();
+                    && frame.client_msg_id.as_deref().is_some_and(|id| id.starts_with(&own_prefix));
                 if own && let Some(window) = &window {
                     Tally::add(&tally.acked);
                     Tally::add(&shared.acked_in_room[seat.room_index]);
@@ -236,7 +240,7 @@ async fn read_loop<S>(
             "error" => {
                 let code = frame.code.as_deref().unwrap_or("?");
                 tally.error(&format!("error frame: {code}"));
-                if frame.client_msg_id.is_some()
+                if frame.client_msg_id.as_deref().is_some_and(|id| id.starts_with(&own_prefix))
                     && let Some(window) = &window
                 {
                     Tally::add(&tally.refused);
@@ -297,7 +301,7 @@ pub async fn seed(
         let (sink, stream) = socket.split();
         let make = move |n: u64| {
             let content = frames::stamped_content(size);
-            let id = n.to_string();
+            let id = format!("{s}-{n}");
             serde_json::to_string(&MessageFrame::new(&content, &id)).unwrap_or_default()
         };
         senders.push(tokio::spawn(sending::send_loop(
@@ -308,7 +312,7 @@ pub async fn seed(
             shared.tally.clone(),
             make,
         )));
-        let seat = Seat { room_index: 0, room, user, sends: true };
+        let seat = Seat { id: s, room_index: 0, room, user, sends: true };
         readers.push(tokio::spawn(read_loop(
             stream,
             seat,

@@ -24,9 +24,13 @@ pub enum Greeting {
     None,
 }
 
-/// Opens every path (`concurrency` at a time) in order; a failed one is `None`
-/// and counted as an error. Open times (handshake + greeting) go to `open_times`.
-pub async fn open_many(
+/// Opens every path (`concurrency` at a time); each socket goes to `ready`
+/// (with its index) the moment it is open, so its reader starts at once — a
+/// socket left unread while the others open would fill its server-side queue
+/// with presence frames and be closed as too slow. A failed one is `None` and
+/// counted as an error. Open times (handshake + greeting) go to `open_times`.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_many<T>(
     connector: &Connector,
     paths: Vec<String>,
     concurrency: usize,
@@ -34,11 +38,13 @@ pub async fn open_many(
     tally: &Tally,
     progress: &Progress,
     open_times: &Latencies,
-) -> Vec<Option<Socket>> {
-    futures_util::stream::iter(paths)
-        .map(|path| async move {
+    mut ready: impl FnMut(usize, Socket) -> T,
+) -> Vec<Option<T>> {
+    let mut opened: Vec<Option<T>> = paths.iter().map(|_| None).collect();
+    let mut opening = futures_util::stream::iter(paths.into_iter().enumerate())
+        .map(|(index, path)| async move {
             let start = Instant::now();
-            let opened = tokio::time::timeout(OPEN_WAIT, async {
+            let socket = tokio::time::timeout(OPEN_WAIT, async {
                 let mut socket = connector.open(&path).await?;
                 if greeting == Greeting::Joined {
                     wait_joined(&mut socket).await?;
@@ -47,21 +53,20 @@ pub async fn open_many(
             })
             .await
             .unwrap_or_else(|_| Err("open: timed out".to_owned()));
-            progress.inc();
-            match opened {
-                Ok(socket) => {
-                    open_times.record(start.elapsed());
-                    Some(socket)
-                }
-                Err(e) => {
-                    tally.error(&e);
-                    None
-                }
-            }
+            (index, start.elapsed(), socket)
         })
-        .buffered(concurrency.max(1))
-        .collect()
-        .await
+        .buffer_unordered(concurrency.max(1));
+    while let Some((index, took, socket)) = opening.next().await {
+        progress.inc();
+        match socket {
+            Ok(socket) => {
+                open_times.record(took);
+                opened[index] = Some(ready(index, socket));
+            }
+            Err(e) => tally.error(&e),
+        }
+    }
+    opened
 }
 
 async fn wait_joined(socket: &mut Socket) -> Result<(), String> {
