@@ -180,6 +180,7 @@ pub async fn run(target: Target, args: &LegacyArgs) -> Result<Report, BenchError
     // Each message reaches the sender's socket and the other party's.
     let expected = || Tally::get(&shared.tally.acked) * 2;
     let (timing, sinks) = phase::run(
+        || target.rss(),
         &shared.tally,
         &stop_sending,
         senders,

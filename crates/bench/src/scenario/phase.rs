@@ -16,11 +16,22 @@ use crate::report::Report;
 pub struct Timing {
     pub send_secs: f64,
     pub total_secs: f64,
+    /// The server's RSS a tenth into the sending (at most a minute in), and
+    /// at its end: their difference is the growth under steady load (soak).
+    pub rss_warm: Option<u64>,
+    pub rss_end: Option<u64>,
+}
+
+/// When the warm-up of a run is over, for the soak figure.
+fn warm_up(duration: Duration) -> Duration {
+    (duration / 10).min(Duration::from_secs(60))
 }
 
 /// Lets the senders run for `duration`, stops them, and waits for `expected()`
 /// deliveries. The senders' sinks are kept (sockets open) until the caller drops them.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<S>(
+    rss: impl Fn() -> Option<u64>,
     tally: &Arc<Tally>,
     stop_sending: &tokio_util::sync::CancellationToken,
     senders: Vec<JoinHandle<S>>,
@@ -35,7 +46,10 @@ pub async fn run<S>(
         let tally = tally.clone();
         running.tick_with(move || tally.line())
     };
-    tokio::time::sleep(duration).await;
+    tokio::time::sleep(warm_up(duration)).await;
+    let rss_warm = rss();
+    tokio::time::sleep(duration.saturating_sub(warm_up(duration))).await;
+    let rss_end = rss();
     stop_sending.cancel();
     let mut sinks = Vec::new();
     for sender in senders {
@@ -64,7 +78,7 @@ pub async fn run<S>(
             tally.error_n("not delivered by the end of the drain", undelivered);
         }
     }
-    (Timing { send_secs, total_secs }, sinks)
+    (Timing { send_secs, total_secs, rss_warm, rss_end }, sinks)
 }
 
 /// The figures every message scenario reports.
@@ -86,6 +100,12 @@ pub fn figures(
     report.figure("deliveries", delivered as f64, "msg");
     report.figure("deliveries expected", expected as f64, "msg");
     report.figure("send + drain time", timing.total_secs, "s");
+    if let (Some(warm), Some(end)) = (timing.rss_warm, timing.rss_end) {
+        report.figure("server RSS after warm-up", warm as f64, "KiB");
+        report.figure("server RSS at the end of sending", end as f64, "KiB");
+        let growth = (end as f64 - warm as f64) / warm.max(1) as f64 * 100.0;
+        report.figure("server RSS growth after warm-up", growth, "%");
+    }
     report.latency("send→delivery", delivery.summary());
     report.latency("send→ack", ack.summary());
 }

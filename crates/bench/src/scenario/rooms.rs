@@ -149,6 +149,7 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
             .sum()
     };
     let (timing, sinks) = phase::run(
+        || target.rss(),
         &shared.tally,
         &stop_sending,
         senders,
