@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
+use axum::serve::ListenerExt;
 use chat_domain::ports::{
     FanOut, MessageRepository, PresenceRegistry, RoomRepository, UnreadCounters,
 };
@@ -205,7 +206,13 @@ impl Application {
             tracing::info!("shutting down: closing sockets, finishing in-flight requests");
             hub.close_all(codes::GOING_AWAY);
         };
-        let served = axum::serve(self.listener, ServiceExt::<Request>::into_make_service(self.app))
+        // Frames are small and latency-bound: no Nagle delay behind an unacknowledged one.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, ServiceExt::<Request>::into_make_service(self.app))
             .with_graceful_shutdown(graceful)
             .await;
         self.tasks.close();

@@ -30,7 +30,10 @@ pub async fn upgrade(
     let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
     let settings = state.sockets;
     let tracker = state.tasks.clone();
-    Ok(upgrade.max_message_size(settings.max_frame_bytes).on_upgrade(move |socket| {
+    let upgrade = upgrade
+        .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
+        .max_message_size(settings.max_frame_bytes);
+    Ok(upgrade.on_upgrade(move |socket| {
         tracker.track_future(serve(socket, state, item, other, known, token_user))
     }))
 }
