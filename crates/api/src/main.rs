@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
     };
     let level = if settings.debug { "debug" } else { settings.log_level.as_str() };
     telemetry::init(level, settings.effective_log_format());
+    raise_open_file_limit();
     let app = match Application::build(&settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -38,6 +39,15 @@ async fn main() -> ExitCode {
             tracing::error!("server error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every socket is an open file: lift the soft limit to the hard one so the
+/// process holds as many sockets as the system lets it.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(open_files = limit, "open-file limit raised to the hard limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
 }
 

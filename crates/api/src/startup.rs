@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
+use axum::serve::ListenerExt;
 use chat_domain::ports::{
     FanOut, MessageRepository, NoRateLimit, PresenceRegistry, RateLimiter, RoomRepository,
     UnreadCounters,
@@ -237,10 +238,16 @@ impl Application {
             tracing::info!("shutting down: closing sockets, finishing in-flight requests");
             hub.close_all(codes::GOING_AWAY);
         };
+        // Frames are small and latency-bound: no Nagle delay behind an unacknowledged one.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         // The peer address is what the per-address rate limits count.
         let app =
             ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(self.app);
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(graceful).await;
+        let served = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
         self.tasks.close();
         if tokio::time::timeout(SOCKET_DRAIN, self.tasks.wait()).await.is_err() {
             tracing::warn!("some sockets did not close in time");

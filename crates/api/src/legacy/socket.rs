@@ -59,7 +59,10 @@ pub async fn upgrade(
     let settings = state.sockets;
     let tracker = state.tasks.clone();
     let peer = Peer { known, token_user, correlation };
-    Ok(upgrade.max_message_size(settings.max_frame_bytes).on_upgrade(move |socket| {
+    let upgrade = upgrade
+        .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
+        .max_message_size(settings.max_frame_bytes);
+    Ok(upgrade.on_upgrade(move |socket| {
         tracker.track_future(async move {
             serve(socket, state, item, other, peer).await;
             drop(slot);

@@ -13,6 +13,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 pub use connection::SocketSettings;
+
+/// Each socket's read buffer. tungstenite zero-fills its whole read buffer
+/// (128 KiB by default) on the first read, so an idle socket cost ~140 KiB of
+/// RSS; frames here are small, and a larger frame grows the buffer as needed.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 pub use hub::Hub;
 pub use room_names::RoomNames;
 
@@ -98,6 +103,7 @@ pub async fn upgrade(
     };
     let tracker = state.tasks.clone();
     Ok(upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(settings.max_frame_bytes)
         .max_frame_size(settings.max_frame_bytes)
         .on_upgrade(move |socket| tracker.track_future(connection.run(socket)))

@@ -1,0 +1,93 @@
+//! Opening a scenario's sockets, many at a time, each counted on the progress
+//! bar; a room socket is ready once its `joined` frame has arrived.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::tally::Tally;
+use crate::connect::{Connector, Socket};
+use crate::frames::ServerFrame;
+use crate::latency::Latencies;
+use crate::progress::Progress;
+
+/// The longest a socket may take to open and say `joined`.
+const OPEN_WAIT: Duration = Duration::from_secs(60);
+
+/// What the protocol sends first on a new socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greeting {
+    /// The room protocol's `joined` frame.
+    Joined,
+    /// The legacy protocol says nothing.
+    None,
+}
+
+/// Opens every path (`concurrency` at a time); each socket goes to `ready`
+/// (with its index) the moment it is open, so its reader starts at once — a
+/// socket left unread while the others open would fill its server-side queue
+/// with presence frames and be closed as too slow. A failed one is `None` and
+/// counted as an error. Open times (handshake + greeting) go to `open_times`.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_many<T>(
+    connector: &Connector,
+    paths: Vec<String>,
+    concurrency: usize,
+    greeting: Greeting,
+    tally: &Tally,
+    progress: &Progress,
+    open_times: &Latencies,
+    mut ready: impl FnMut(usize, Socket) -> T,
+) -> Vec<Option<T>> {
+    let mut opened: Vec<Option<T>> = paths.iter().map(|_| None).collect();
+    let mut opening = futures_util::stream::iter(paths.into_iter().enumerate())
+        .map(|(index, path)| async move {
+            let start = Instant::now();
+            let socket = tokio::time::timeout(OPEN_WAIT, async {
+                let mut socket = connector.open(&path).await?;
+                if greeting == Greeting::Joined {
+                    wait_joined(&mut socket).await?;
+                }
+                Ok::<_, String>(socket)
+            })
+            .await
+            .unwrap_or_else(|_| Err("open: timed out".to_owned()));
+            (index, start.elapsed(), socket)
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((index, took, socket)) = opening.next().await {
+        progress.inc();
+        match socket {
+            Ok(socket) => {
+                open_times.record(took);
+                opened[index] = Some(ready(index, socket));
+            }
+            Err(e) => tally.error(&e),
+        }
+    }
+    opened
+}
+
+async fn wait_joined(socket: &mut Socket) -> Result<(), String> {
+    while let Some(frame) = socket.next().await {
+        match frame {
+            Ok(Message::Text(text)) => {
+                let frame: ServerFrame =
+                    serde_json::from_str(&text).map_err(|e| format!("joined: bad frame: {e}"))?;
+                if frame.kind == "joined" {
+                    return Ok(());
+                }
+            }
+            Ok(Message::Close(close)) => {
+                return Err(format!(
+                    "closed before joined: {:?}",
+                    close.map(|c| u16::from(c.code))
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("joined: {e}")),
+        }
+    }
+    Err("closed before joined".to_owned())
+}
