@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
 
+use crate::http::error::DocumentedBody;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -25,7 +26,10 @@ struct Checks {
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+/// The report is the body whatever the status: a 503 keeps it (not the error body).
+pub async fn health(
+    State(state): State<AppState>,
+) -> (StatusCode, Extension<DocumentedBody>, Json<Health>) {
     let database_ok =
         matches!(tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await, Ok(Ok(())));
     let redis = match &state.redis {
@@ -50,5 +54,5 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         version: env!("CARGO_PKG_VERSION"),
         checks: Checks { database: if database_ok { "ok" } else { "down" }, redis, rabbitmq },
     };
-    (status_code, Json(body))
+    (status_code, Extension(DocumentedBody), Json(body))
 }
