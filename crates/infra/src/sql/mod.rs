@@ -2,6 +2,7 @@
 //! adapters, working unchanged on PostgreSQL and SQLite.
 
 mod connect;
+mod deadline;
 mod entity;
 mod errors;
 mod messages;
@@ -12,6 +13,7 @@ mod search;
 use sea_orm::DatabaseConnection;
 
 pub use connect::{DatabaseSettings, normalize_url};
+pub use deadline::Deadline;
 
 /// The SQL adapter for both repository ports. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
