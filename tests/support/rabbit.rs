@@ -155,3 +155,21 @@ impl CommandQueue {
         (body, reason)
     }
 }
+
+/// Deletes a service's command queue, its dead-letter queue and exchange (what
+/// `chat.commands`'s consumer declared), so test runs leave no durable queues.
+pub async fn delete_command_queue(url: &str, queue: &str) {
+    use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
+    let arguments = chat_infra::rabbit::connection_arguments(url).expect("amqp url");
+    let connection = Connection::open(&arguments).await.expect("RabbitMQ connects");
+    let channel = connection.open_channel(None).await.expect("channel opens");
+    for name in [queue.to_owned(), format!("{queue}.dead")] {
+        channel.queue_delete(QueueDeleteArguments::new(&name)).await.expect("queue deleted");
+    }
+    channel
+        .exchange_delete(ExchangeDeleteArguments::new(&format!("{queue}.dlx")))
+        .await
+        .expect("exchange deleted");
+    let _ = channel.close().await;
+    let _ = connection.close().await;
+}
