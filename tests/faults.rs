@@ -224,18 +224,7 @@ async fn each_server_cut_in_turn_while_clients_send() {
 
     // Every stored message's event reached the broker (once per change: one event id).
     let ids: HashSet<i64> = stored.values().flatten().map(|(id, _)| *id).collect();
-    let mut events: HashMap<i64, String> = HashMap::new();
-    while events.len() < ids.len() {
-        let event = tap.next_for(&prefix).await;
-        if event.body["event_type"] != "message_created" {
-            continue;
-        }
-        let id = event.body["message_id"].as_i64().unwrap();
-        let event_id = event.body["event_id"].as_str().unwrap().to_owned();
-        assert!(ids.contains(&id), "an event for a message that is not stored: {:?}", event.body);
-        let first = events.entry(id).or_insert_with(|| event_id.clone());
-        assert_eq!(*first, event_id, "message {id} has one event");
-    }
+    tap.expect_message_created(&prefix, &ids).await;
 }
 
 /// Checks the load's ledger against the database, read directly (not through
