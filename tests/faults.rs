@@ -225,6 +225,7 @@ async fn each_server_cut_in_turn_while_clients_send() {
     // Every stored message's event reached the broker (once per change: one event id).
     let ids: HashSet<i64> = stored.values().flatten().map(|(id, _)| *id).collect();
     tap.expect_message_created(&prefix, &ids).await;
+    chat_tests::clean_up(&app.settings).await;
 }
 
 /// Checks the load's ledger against the database, read directly (not through
@@ -339,4 +340,5 @@ async fn a_stalled_database_refuses_sends_in_bounded_time() {
     load.outage_ends();
     load.wait_until_every_client_acks(NOTICE).await;
     assert_ledger(load.finish().await, &proxies.database_url, &prefix, &probe).await;
+    chat_tests::clean_up(&app.settings).await;
 }

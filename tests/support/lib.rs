@@ -82,13 +82,20 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let Some(app) = TestApp::full().await else { return };
-    let redis_url = app.settings.redis_url.clone().expect("full has Redis");
-    let prefix = app.settings.redis_key_prefix.clone();
-    let rabbitmq_url = app.settings.rabbitmq_url.clone().expect("full has RabbitMQ");
-    let queue = app.settings.rabbitmq_commands_queue.clone();
+    let settings = app.settings.clone();
     scenario(app).await;
-    rabbit::delete_command_queue(&rabbitmq_url, &queue).await;
-    delete_redis_keys(&redis_url, &prefix).await;
+    clean_up(&settings).await;
+}
+
+/// Removes what a service with `settings` left on the shared servers: its
+/// command queues (RabbitMQ) and the keys under its prefix (Redis).
+pub async fn clean_up(settings: &Settings) {
+    if let Some(url) = &settings.rabbitmq_url {
+        rabbit::delete_command_queue(url, &settings.rabbitmq_commands_queue).await;
+    }
+    if let Some(url) = &settings.redis_url {
+        delete_redis_keys(url, &settings.redis_key_prefix).await;
+    }
 }
 
 /// Deletes every key under `prefix`.
