@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chat_tests::socket::{Ended, Socket};
-use chat_tests::{TestApp, assert_error, on_both_databases};
+use chat_tests::{TestApp, assert_error, on_every_adapter_set};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-on_both_databases!(
+on_every_adapter_set!(
     joined_then_own_message_comes_back,
     changes_made_over_rest_reach_sockets,
     deleting_the_room_closes_its_sockets_with_4404,
