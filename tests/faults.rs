@@ -155,6 +155,11 @@ async fn each_server_cut_in_turn_while_clients_send() {
     assert_eq!(answer["type"], "error", "{answer}");
     assert_eq!(answer["code"], "unavailable", "{answer}");
     load.wait_until_every_client_is_refused(NOTICE).await;
+    // A socket opened during the cut still joins (the room is cached and its
+    // live stream already runs) and is told `unavailable` as well.
+    let (mut late, _) = app.joined_socket(probe.room, &format!("{prefix}-late")).await;
+    let key = probe.key("pg-cut-late");
+    assert_eq!(send_on_socket(&mut late, &key).await["code"], "unavailable");
     postgres.restore();
     wait_for_health(&app, "recovery from the database cut", healthy).await;
     let key = probe.key("pg-back-rest");
@@ -164,6 +169,10 @@ async fn each_server_cut_in_turn_while_clients_send() {
     let key = probe.key("pg-back-ws");
     let echo = send_on_socket(&mut prober, &key).await;
     assert_eq!(echo["type"], "message", "the socket open through the cut works: {echo}");
+    probe.acked.insert(key);
+    let key = probe.key("pg-back-late");
+    let echo = send_on_socket(&mut late, &key).await;
+    assert_eq!(echo["type"], "message", "so does the one opened during it: {echo}");
     probe.acked.insert(key);
     load.wait_until_every_client_acks(NOTICE).await;
     load.outage_ends();

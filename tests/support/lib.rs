@@ -137,7 +137,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         database_url: database_url.to_owned(),
         database_max_connections: 10,
         database_connect_timeout_secs: 5,
-        database_query_timeout_secs: 5,
+        database_query_timeout_secs: 10,
         run_migrations: true,
         redis_url: None,
         redis_key_prefix: "chat:".to_owned(),
