@@ -351,3 +351,61 @@ async fn a_stalled_database_refuses_sends_in_bounded_time() {
     assert_ledger(load.finish().await, &proxies.database_url, &prefix, &probe).await;
     chat_tests::clean_up(&app.settings).await;
 }
+
+/// A room's live stream that gave up during a database outage (a catch-up from
+/// storage after a Redis reconnect failed: its sockets are closed with 1011 so
+/// their clients resume) must not leave the room dead on this instance: a client
+/// that reconnects at once, while another socket of the room is still closing,
+/// receives what is posted once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_whose_live_stream_gave_up_recovers_for_sockets_that_come_back() {
+    let Some((app, proxies)) = TestApp::full_behind_proxies().await else { return };
+    let Proxies { postgres, redis, .. } = &proxies;
+    let user = format!("{}-back", run_prefix());
+    let room = app.create_room("Gave up").await;
+    let (mut socket, _) = app.joined_socket(room, &user).await;
+    // Never reads again: the server waits (bounded) for it to answer the close.
+    let (_mute, _) = app.joined_socket(room, &format!("{user}-mute")).await;
+
+    postgres.cut().await;
+    wait_for_health(&app, "the database down", |status, _| status == 503).await;
+    redis.cut().await;
+    wait_for_health(&app, "Redis down", |_, body| body["checks"]["redis"] == "down").await;
+    redis.restore();
+    // Redis back: the room's stream catches up from storage, which is down.
+    assert_eq!(
+        socket.until_closed().await,
+        chat_tests::socket::Ended::Closed(Some(1011)),
+        "the stream gave up"
+    );
+    drop(socket);
+    let mut socket = app.socket(room, &format!("user_id={user}&since=0")).await;
+    postgres.restore();
+    wait_for_health(&app, "recovery", |status, _| status == 200).await;
+    let key = format!("{user}-after");
+    first_success(&app, room, &user, &key).await;
+    // Like any client: on a close, resume where it was.
+    let deadline = Instant::now() + NOTICE;
+    loop {
+        assert!(Instant::now() < deadline, "the message never reached a socket of the room");
+        let frame = tokio::time::timeout(chat_tests::socket::FRAME_WAIT, async {
+            use futures_util::StreamExt;
+            socket.stream.next().await
+        })
+        .await
+        .expect("the socket receives the message or is closed, in time");
+        match frame {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "message" && frame["client_msg_id"] == key.as_str() {
+                    break;
+                }
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None | Some(Err(_)) => {
+                socket = app.socket(room, &format!("user_id={user}&since=0")).await;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+    chat_tests::clean_up(&app.settings).await;
+}
