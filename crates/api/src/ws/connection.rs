@@ -385,15 +385,26 @@ async fn write_loop(
                 WsMessage::Ping(Default::default())
             }
         };
+        let send = sink.send(next);
+        tokio::pin!(send);
         tokio::select! {
             biased;
-            reason = closer.closed() => break reason,
-            sent = sink.send(next) => if sent.is_err() { return },
+            reason = closer.closed() => {
+                // The frame taken off the queue just before the close (often the
+                // room_deleted that caused it) is finished, not dropped.
+                if flushes_on_close(reason)
+                    && !matches!(tokio::time::timeout(settings.close_grace, &mut send).await, Ok(Ok(())))
+                {
+                    return;
+                }
+                break reason;
+            }
+            sent = &mut send => if sent.is_err() { return },
         }
     };
     // Frames queued before the close (room_deleted, the last messages before a
     // shutdown) still go out; a socket closed for not reading gets no more.
-    if reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT {
+    if flushes_on_close(reason) {
         while let Ok(out) = rx.try_recv() {
             if out.seq.is_some_and(|seq| seq <= last_sent) {
                 continue;
@@ -404,6 +415,12 @@ async fn write_loop(
         }
     }
     say_goodbye(&mut sink, reason, settings.close_grace).await;
+}
+
+/// Whether a socket closed for `reason` still gets the frames queued before
+/// the close: not one closed for not reading.
+fn flushes_on_close(reason: CloseReason) -> bool {
+    reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT
 }
 
 /// After the server's close frame, reads (and drops) what the peer still sends
