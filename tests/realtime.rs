@@ -386,7 +386,9 @@ async fn slow_reader_is_closed_with_1013_and_others_keep_receiving(app: TestApp)
     const MESSAGES: usize = 900;
     let app = app
         .another(|s| {
-            s.ws_queue_capacity = 16;
+            // Slack for the fast reader on a busy machine; the slow one still
+            // falls behind by far more (its unread frames outgrow every buffer).
+            s.ws_queue_capacity = 64;
             s.ws_close_grace_ms = 120_000;
         })
         .await;
