@@ -26,8 +26,26 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start(database_url: &str, rabbitmq_url: &str, port: u16) -> Child {
-    Command::new(binary())
+/// The running binary; SIGKILLed when dropped, so a failing test leaves no
+/// process behind.
+struct Service(Child);
+
+impl Service {
+    fn sigkill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("the killed service is reaped");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(database_url: &str, rabbitmq_url: &str, port: u16) -> Service {
+    let child = Command::new(binary())
         .env("DATABASE_URL", database_url)
         .env("RABBITMQ_URL", rabbitmq_url)
         .env("HOST", "127.0.0.1")
@@ -41,7 +59,8 @@ fn start(database_url: &str, rabbitmq_url: &str, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the service starts")
+        .expect("the service starts");
+    Service(child)
 }
 
 async fn wait_until_serving(client: &reqwest::Client, base: &str) {
@@ -87,8 +106,7 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
-    service.kill().expect("SIGKILL");
-    service.wait().unwrap();
+    service.sigkill();
 
     // The backlog is observable: every event is waiting.
     let store = chat_infra::SqlStore::open(&chat_infra::DatabaseSettings {
@@ -106,7 +124,7 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
 
     // Second life: the broker is there; the outbox drains.
     let mut tap = EventTap::open(&rabbitmq).await;
-    let mut service = start(&database, &rabbitmq, port);
+    let _service = start(&database, &rabbitmq, port);
     let mut seqs = Vec::new();
     let mut ids = HashSet::new();
     let mut room_created = false;
@@ -132,8 +150,6 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
     assert_eq!(store.outbox_stats().await.unwrap().oldest, None);
     let later = chat_domain::timestamp::now() + chrono::Duration::seconds(1);
     assert_eq!(store.prune_outbox(later).await.unwrap(), MESSAGES as u64 + 1);
-    let _ = service.kill();
-    let _ = service.wait();
 }
 
 /// Waits until the clients have had `more` messages acknowledged.
@@ -180,8 +196,7 @@ async fn acknowledged_messages_survive_sigkill_under_load() {
     for _ in 0..KILLS {
         wait_for_acks(&load, 100).await;
         load.outage_begins();
-        service.kill().expect("SIGKILL");
-        service.wait().unwrap();
+        service.sigkill();
         service = start(&database, &rabbitmq, port);
         wait_until_serving(&client, &base).await;
         load.wait_until_every_client_acks(Duration::from_secs(60)).await;
@@ -233,6 +248,4 @@ async fn acknowledged_messages_survive_sigkill_under_load() {
     // Every committed message's event reaches the broker: one event id per message.
     let ids: HashSet<i64> = stored.values().flatten().map(|(id, _)| *id).collect();
     tap.expect_message_created(&prefix, &ids).await;
-    let _ = service.kill();
-    let _ = service.wait();
 }
