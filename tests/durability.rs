@@ -1,12 +1,16 @@
-//! The real `chat-room` binary, killed with SIGKILL while events are pending in
-//! its outbox, delivers them after a restart.
+//! The real `chat-room` binary killed with SIGKILL: events pending in its
+//! outbox are delivered after a restart, and under a load of REST and socket
+//! clients, every message any client saw acknowledged survives, exactly once,
+//! with its event on the broker.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chat_tests::load::{Load, LoadSpec};
 use chat_tests::rabbit::EventTap;
 use chat_tests::{fresh_postgres_database, reachable_rabbitmq};
+use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 
 /// The service binary beside this test's (both in `target/<profile>/`).
@@ -22,18 +26,41 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start(database_url: &str, rabbitmq_url: &str, port: u16) -> Child {
-    Command::new(binary())
+/// The running binary; SIGKILLed when dropped, so a failing test leaves no
+/// process behind.
+struct Service(Child);
+
+impl Service {
+    fn sigkill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("the killed service is reaped");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(database_url: &str, rabbitmq_url: &str, port: u16) -> Service {
+    let child = Command::new(binary())
         .env("DATABASE_URL", database_url)
         .env("RABBITMQ_URL", rabbitmq_url)
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("LOG_LEVEL", "warn")
+        // The load sends from one address as fast as it is answered.
+        .env("RATE_LIMIT_MESSAGES_PER_SECOND", "0")
+        .env("RATE_LIMIT_HTTP_PER_SECOND", "0")
+        .env("RATE_LIMIT_WS_CONNECTS_PER_SECOND", "0")
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the service starts")
+        .expect("the service starts");
+    Service(child)
 }
 
 async fn wait_until_serving(client: &reqwest::Client, base: &str) {
@@ -79,8 +106,7 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
-    service.kill().expect("SIGKILL");
-    service.wait().unwrap();
+    service.sigkill();
 
     // The backlog is observable: every event is waiting.
     let store = chat_infra::SqlStore::open(&chat_infra::DatabaseSettings {
@@ -98,7 +124,7 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
 
     // Second life: the broker is there; the outbox drains.
     let mut tap = EventTap::open(&rabbitmq).await;
-    let mut service = start(&database, &rabbitmq, port);
+    let _service = start(&database, &rabbitmq, port);
     let mut seqs = Vec::new();
     let mut ids = HashSet::new();
     let mut room_created = false;
@@ -124,6 +150,102 @@ async fn events_pending_at_sigkill_are_delivered_after_restart() {
     assert_eq!(store.outbox_stats().await.unwrap().oldest, None);
     let later = chat_domain::timestamp::now() + chrono::Duration::seconds(1);
     assert_eq!(store.prune_outbox(later).await.unwrap(), MESSAGES as u64 + 1);
-    let _ = service.kill();
-    let _ = service.wait();
+}
+
+/// Waits until the clients have had `more` messages acknowledged.
+async fn wait_for_acks(load: &Load, more: usize) {
+    let target = load.acks() + more;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while load.acks() < target {
+        assert!(Instant::now() < deadline, "the load stalled at {} acks", load.acks());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_sigkill_under_load() {
+    const KILLS: usize = 2;
+    let Some(rabbitmq) = reachable_rabbitmq().await else { return };
+    let Some(database) = fresh_postgres_database().await else { return };
+    let prefix = format!("d{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let mut tap = EventTap::open(&rabbitmq).await;
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut service = start(&database, &rabbitmq, port);
+    wait_until_serving(&client, &base).await;
+    let room: Value = client
+        .post(format!("{base}/rooms"))
+        .header("x-user-id", format!("{prefix}-owner"))
+        .json(&json!({"name": "Killed under load"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let load = Load::start(LoadSpec {
+        base: base.clone(),
+        room: room["id"].as_i64().unwrap(),
+        prefix: prefix.clone(),
+        rest_clients: 3,
+        ws_clients: 3,
+        pace: Duration::ZERO,
+    });
+    load.wait_until_every_client_acks(Duration::from_secs(30)).await;
+    for _ in 0..KILLS {
+        wait_for_acks(&load, 100).await;
+        load.outage_begins();
+        service.sigkill();
+        service = start(&database, &rabbitmq, port);
+        wait_until_serving(&client, &base).await;
+        load.wait_until_every_client_acks(Duration::from_secs(60)).await;
+        load.outage_ends();
+    }
+    wait_for_acks(&load, 100).await;
+    let report = load.finish().await;
+    assert!(report.unexpected.is_empty(), "unexpected: {:#?}", report.unexpected);
+    assert!(report.disconnects > 0, "the clients noticed the kills");
+
+    // Every acknowledged message is stored once, as acknowledged; and since every
+    // client retried until acknowledged, nothing else is stored.
+    let db = Database::connect(&database).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT client_msg_id, id, seq FROM messages WHERE user_id LIKE $1",
+            [format!("{prefix}-%").into()],
+        ))
+        .await
+        .unwrap();
+    let mut stored: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    for row in rows {
+        stored
+            .entry(row.try_get("", "client_msg_id").unwrap())
+            .or_default()
+            .push((row.try_get("", "id").unwrap(), row.try_get("", "seq").unwrap()));
+    }
+    let mut acked: HashMap<&str, (i64, i64)> = HashMap::new();
+    for ack in &report.acks {
+        let previous = acked.insert(&ack.key, (ack.id, ack.seq));
+        assert!(
+            previous.is_none_or(|p| p == (ack.id, ack.seq)),
+            "{} acked twice, differently",
+            ack.key
+        );
+    }
+    for (key, (id, seq)) in &acked {
+        let rows = stored.get(*key).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(rows, [(*id, *seq)], "acknowledged {key} is stored once, as acknowledged");
+    }
+    assert_eq!(stored.len(), acked.len(), "nothing is stored that no client saw acknowledged");
+    eprintln!(
+        "durability: {} messages acknowledged across {KILLS} SIGKILLs ({} sends refused or cut off)",
+        acked.len(),
+        report.disconnects + report.rejections
+    );
+
+    // Every committed message's event reaches the broker: one event id per message.
+    let ids: HashSet<i64> = stored.values().flatten().map(|(id, _)| *id).collect();
+    tap.expect_message_created(&prefix, &ids).await;
 }

@@ -4,7 +4,7 @@
 //! an error frame), the service staying up and the stored data unchanged.
 //! Payloads that are valid text (SQL, HTML) are stored and returned verbatim.
 
-use chat_tests::{TestApp, on_both_databases};
+use chat_tests::{TestApp, on_every_adapter_set};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 /// expected status and error code.
 type Case = (&'static str, Method, String, &'static str, Vec<u8>, u16, &'static str);
 
-on_both_databases!(
+on_every_adapter_set!(
     hostile_rest_input_is_refused_and_changes_nothing,
     hostile_frames_get_error_frames
 );

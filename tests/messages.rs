@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use chat_tests::{TestApp, assert_error, on_both_databases};
+use chat_tests::{TestApp, assert_error, on_every_adapter_set};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_databases!(
+on_every_adapter_set!(
     post_returns_the_full_message,
     client_msg_id_makes_a_repeat_harmless,
     content_and_type_are_validated,
@@ -16,8 +16,8 @@ on_both_databases!(
     delete_is_for_author_creator_or_moderator,
     concurrent_writers_get_gapless_unique_seqs,
     paging_walks_ten_thousand_messages_both_ways,
-    system_messages_need_an_admin,
-    without_a_broker_the_outbox_stays_empty,
+    system_messages_need_an_admin;
+    not_on_full: without_a_broker_the_outbox_stays_empty,
 );
 
 async fn without_a_broker_the_outbox_stays_empty(app: TestApp) {

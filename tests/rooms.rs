@@ -1,11 +1,11 @@
 //! Rooms over REST, on SQLite and on Postgres: API.md's Rooms table including
 //! every error case, plus the conventions (trailing slash, request ids, errors).
 
-use chat_tests::{TestApp, assert_error, on_both_databases};
+use chat_tests::{TestApp, assert_error, on_every_adapter_set};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_databases!(
+on_every_adapter_set!(
     create_returns_the_room_with_location,
     create_rejects_invalid_input,
     get_unknown_or_malformed_room_is_404,
@@ -387,13 +387,17 @@ async fn conventions_hold_on_every_path(app: TestApp) {
 }
 
 async fn health_reports_database_ok(app: TestApp) {
+    let on_or_off = |configured: bool| if configured { "ok" } else { "disabled" };
+    let rabbitmq = on_or_off(app.settings.rabbitmq_url.is_some());
+    // The relay reports "ok" once it has connected.
+    assert!(app.wait_for_health("rabbitmq", rabbitmq).await);
     let response = app.get("/health").await;
     assert_eq!(response.status(), 200);
     let health: Value = response.json().await.unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["checks"]["database"], "ok");
-    assert_eq!(health["checks"]["redis"], "disabled");
-    assert_eq!(health["checks"]["rabbitmq"], "disabled");
+    assert_eq!(health["checks"]["redis"], on_or_off(app.settings.redis_url.is_some()));
+    assert_eq!(health["checks"]["rabbitmq"], rabbitmq);
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
 }
 

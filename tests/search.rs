@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use chat_tests::{TestApp, assert_error, on_both_databases};
+use chat_tests::{TestApp, assert_error, on_every_adapter_set};
 use serde_json::{Value, json};
 
-on_both_databases!(
+on_every_adapter_set!(
     finds_words_in_any_language_case_and_prefix,
     filters_paging_and_visibility,
     edits_and_deletions_are_reflected_at_once,

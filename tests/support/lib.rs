@@ -7,9 +7,12 @@
 //! `CHAT_TEST_REQUIRE_SERVERS=1` (CI), which makes them fail instead.
 
 pub mod contract;
+pub mod load;
 pub mod proxy;
 pub mod rabbit;
 pub mod socket;
+
+use proxy::Proxy;
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -49,6 +52,68 @@ macro_rules! on_both_databases {
     };
 }
 
+/// Declares each listed `async fn(TestApp)` scenario as three tests, one per
+/// adapter set: `sqlite::NAME` and `postgres::NAME` (in-process cache, fan-out
+/// and presence, no broker) and `full::NAME` (Postgres + Redis + RabbitMQ, see
+/// [`TestApp::full`]). Scenarios after `not_on_full:` are about the in-process
+/// set and run on the first two only.
+#[macro_export]
+macro_rules! on_every_adapter_set {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_every_adapter_set!($($name),* ; not_on_full:);
+    };
+    ($($name:ident),* ; not_on_full: $($local:ident),* $(,)?) => {
+        $crate::on_both_databases!($($name,)* $($local,)*);
+        mod full {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::run_full(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Runs `scenario` on [`TestApp::full`] (or skips), then removes what the run
+/// left on the shared servers: its command queues and its Redis keys.
+pub async fn run_full<F, Fut>(scenario: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(app) = TestApp::full().await else { return };
+    let settings = app.settings.clone();
+    scenario(app).await;
+    clean_up(&settings).await;
+}
+
+/// Removes what a service with `settings` left on the shared servers: its
+/// command queues (RabbitMQ) and the keys under its prefix (Redis).
+pub async fn clean_up(settings: &Settings) {
+    if let Some(url) = &settings.rabbitmq_url {
+        rabbit::delete_command_queue(url, &settings.rabbitmq_commands_queue).await;
+    }
+    if let Some(url) = &settings.redis_url {
+        delete_redis_keys(url, &settings.redis_key_prefix).await;
+    }
+}
+
+/// Deletes every key under `prefix`.
+async fn delete_redis_keys(url: &str, prefix: &str) {
+    use fred::prelude::*;
+    let client = Builder::from_config(Config::from_url(url).expect("redis url"))
+        .build()
+        .expect("redis client");
+    client.init().await.expect("Redis connects");
+    let keys: Vec<String> =
+        client.custom(fred::cmd!("KEYS"), vec![format!("{prefix}*")]).await.expect("KEYS");
+    if !keys.is_empty() {
+        let _: i64 = client.del(keys).await.expect("DEL");
+    }
+    let _ = client.quit().await;
+}
+
 /// A running service and an HTTP client pointed at it. Dropping it shuts the
 /// service down.
 pub struct TestApp {
@@ -73,6 +138,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         database_url: database_url.to_owned(),
         database_max_connections: 10,
         database_connect_timeout_secs: 5,
+        database_query_timeout_secs: 10,
         run_migrations: true,
         redis_url: None,
         redis_key_prefix: "chat:".to_owned(),
@@ -143,6 +209,45 @@ impl TestApp {
         settings.redis_url = Some(redis_url.to_owned());
         settings.redis_key_prefix = format!("chat-test-{}:", uuid::Uuid::new_v4().simple());
         Some(Self::start_with(settings).await)
+    }
+
+    /// The service with every adapter of production: a new Postgres database,
+    /// Redis (own key prefix) and RabbitMQ (events, and its own command queue), or
+    /// `None` (skipped) when a server is missing and CI did not demand it.
+    pub async fn full() -> Option<Self> {
+        let redis_url = reachable_redis().await?;
+        let rabbitmq_url = reachable_rabbitmq().await?;
+        let database_url = fresh_postgres_database().await?;
+        Some(Self::start_with(full_settings(&database_url, &redis_url, &rabbitmq_url)).await)
+    }
+
+    /// [`TestApp::full`] with each server reached through its own [`Proxy`], so
+    /// a test can cut or stall one server at a time.
+    pub async fn full_behind_proxies() -> Option<(Self, Proxies)> {
+        let redis_url = reachable_redis().await?;
+        let rabbitmq_url = reachable_rabbitmq().await?;
+        let database_url = fresh_postgres_database().await?;
+        let (postgres_at, redis_at, rabbitmq_at) = (
+            postgres_address(&database_url),
+            redis_url.trim_start_matches("redis://").split('/').next().unwrap_or("").to_owned(),
+            rabbitmq_address(&rabbitmq_url),
+        );
+        let proxies = Proxies {
+            postgres: Proxy::start(&postgres_at).await,
+            redis: Proxy::start(&redis_at).await,
+            rabbitmq: Proxy::start(&rabbitmq_at).await,
+            database_url: database_url.clone(),
+            rabbitmq_url: rabbitmq_url.clone(),
+        };
+        let through = |url: &str, address: &str, proxy: &Proxy| {
+            url.replacen(address, &format!("127.0.0.1:{}", proxy.port), 1)
+        };
+        let settings = full_settings(
+            &through(&database_url, &postgres_at, &proxies.postgres),
+            &through(&redis_url, &redis_at, &proxies.redis),
+            &through(&rabbitmq_url, &rabbitmq_at, &proxies.rabbitmq),
+        );
+        Some((Self::start_with(settings).await, proxies))
     }
 
     /// Polls `/health` until `check` reads `expected`, for at most 30 s.
@@ -278,6 +383,32 @@ impl TestApp {
         let url = chat_infra::sql::normalize_url(&self.database_url).expect("valid url");
         Database::connect(url).await.expect("database connects")
     }
+}
+
+/// The servers of [`TestApp::full_behind_proxies`], and direct URLs for the
+/// test's own checks (which must not go through a proxy it cuts).
+pub struct Proxies {
+    pub postgres: Proxy,
+    pub redis: Proxy,
+    pub rabbitmq: Proxy,
+    pub database_url: String,
+    pub rabbitmq_url: String,
+}
+
+/// Settings with Postgres, Redis (a key prefix of its own) and RabbitMQ.
+pub fn full_settings(database_url: &str, redis_url: &str, rabbitmq_url: &str) -> Settings {
+    let mut settings = test_settings(database_url);
+    settings.redis_url = Some(redis_url.to_owned());
+    settings.redis_key_prefix = format!("chat-test-{}:", uuid::Uuid::new_v4().simple());
+    settings.rabbitmq_url = Some(rabbitmq_url.to_owned());
+    settings
+}
+
+/// `host:port` of a Postgres URL.
+pub fn postgres_address(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host = rest.rsplit('@').next().unwrap_or(rest).split('/').next().unwrap_or_default();
+    if host.contains(':') { host.to_owned() } else { format!("{host}:5432") }
 }
 
 /// Reads a response that must be an API.md error: the status, the code, and a

@@ -1,6 +1,7 @@
 //! Test access to RabbitMQ: a tap (an exclusive queue bound to `chat.events`)
 //! that reads the service's events as another GrainTrade service would.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use amqprs::channel::{
@@ -62,10 +63,16 @@ impl EventTap {
     /// The next event whose `user_id` starts with `user_prefix` (other tests
     /// share the exchange; each uses its own user names).
     pub async fn next_for(&mut self, user_prefix: &str) -> Tapped {
+        self.try_next_for(user_prefix, EVENT_WAIT).await.expect("an event arrives in time")
+    }
+
+    /// [`EventTap::next_for`], or `None` when none came within `wait`.
+    pub async fn try_next_for(&mut self, user_prefix: &str, wait: Duration) -> Option<Tapped> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout(EVENT_WAIT, self.deliveries.recv())
+            let message = tokio::time::timeout_at(deadline, self.deliveries.recv())
                 .await
-                .expect("an event arrives in time")
+                .ok()?
                 .expect("the tap is open");
             let body: Value =
                 serde_json::from_slice(message.content.as_deref().unwrap_or_default())
@@ -81,14 +88,41 @@ impl EventTap {
                     other => panic!("x-request-id is not a string: {other:?}"),
                 }
             });
-            return Tapped {
+            return Some(Tapped {
                 routing_key: message.deliver.expect("deliver").routing_key().clone(),
                 message_id: properties.message_id().cloned(),
                 delivery_mode: properties.delivery_mode(),
                 content_type: properties.content_type().cloned(),
                 request_id,
                 body,
+            });
+        }
+    }
+
+    /// Reads `message_created` events of `user_prefix` until one has come for
+    /// each of `message_ids`; panics naming those whose event never came, or on
+    /// an event of another message or a second event id for one message.
+    pub async fn expect_message_created(&mut self, user_prefix: &str, message_ids: &HashSet<i64>) {
+        let mut events: HashMap<i64, String> = HashMap::new();
+        while events.len() < message_ids.len() {
+            let Some(event) = self.try_next_for(user_prefix, EVENT_WAIT).await else {
+                let mut missing: Vec<&i64> =
+                    message_ids.iter().filter(|id| !events.contains_key(id)).collect();
+                missing.sort();
+                panic!("no message_created event within {EVENT_WAIT:?} for messages {missing:?}");
             };
+            if event.body["event_type"] != "message_created" {
+                continue;
+            }
+            let id = event.body["message_id"].as_i64().expect("message_id");
+            assert!(
+                message_ids.contains(&id),
+                "an event of a message not stored: {:?}",
+                event.body
+            );
+            let event_id = event.body["event_id"].as_str().expect("event_id").to_owned();
+            let first = events.entry(id).or_insert_with(|| event_id.clone());
+            assert_eq!(*first, event_id, "message {id} has one event (redeliveries keep the id)");
         }
     }
 }
@@ -179,4 +213,22 @@ impl CommandQueue {
         let reason = format!("{:?}", headers);
         (body, reason)
     }
+}
+
+/// Deletes a service's command queue, its dead-letter queue and exchange (what
+/// `chat.commands`'s consumer declared), so test runs leave no durable queues.
+pub async fn delete_command_queue(url: &str, queue: &str) {
+    use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
+    let arguments = chat_infra::rabbit::connection_arguments(url).expect("amqp url");
+    let connection = Connection::open(&arguments).await.expect("RabbitMQ connects");
+    let channel = connection.open_channel(None).await.expect("channel opens");
+    for name in [queue.to_owned(), format!("{queue}.dead")] {
+        channel.queue_delete(QueueDeleteArguments::new(&name)).await.expect("queue deleted");
+    }
+    channel
+        .exchange_delete(ExchangeDeleteArguments::new(&format!("{queue}.dlx")))
+        .await
+        .expect("exchange deleted");
+    let _ = channel.close().await;
+    let _ = connection.close().await;
 }

@@ -23,6 +23,7 @@ use chat_infra::redis::{
     RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings, RedisUnread,
 };
 use chat_infra::sql::ConnectError;
+use chat_infra::sql::Deadline;
 use chat_infra::{DatabaseSettings, SqlStore};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -88,7 +89,10 @@ impl Application {
         })
         .await?;
         tracing::info!(backend = store.backend_name(), "database ready");
-        let repository = Arc::new(store.clone());
+        let repository = Arc::new(Deadline::new(
+            store.clone(),
+            Duration::from_secs(settings.database_query_timeout_secs),
+        ));
         let hub = Hub::new(repository.clone(), repository.clone(), ROOM_EVENT_QUEUE);
         let legacy = LegacyHub::default();
         let local: Arc<dyn FanOut> =

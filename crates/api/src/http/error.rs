@@ -143,6 +143,11 @@ pub async fn route_not_found(request: Request) -> ApiError {
     ApiError::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
 }
 
+/// Marks a 4xx/5xx response whose body is already the one API.md documents for
+/// it (the health report's 503), so [`render_errors`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentedBody;
+
 /// Middleware: gives every 4xx/5xx response API.md's JSON error body with the
 /// request id, whether it came from a handler ([`ErrorInfo`]) or from axum and
 /// tower layers (404, 405, 408, 413 …), keeping their headers.
@@ -151,7 +156,9 @@ pub async fn render_errors(State(()): State<()>, request: Request, next: Next) -
         request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<DocumentedBody>().is_some()
+    {
         return response;
     }
     let (mut parts, _body) = response.into_parts();

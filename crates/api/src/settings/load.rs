@@ -77,6 +77,7 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
         });
     }
     for (name, value) in [
+        ("DATABASE_QUERY_TIMEOUT_SECS", s.database_query_timeout_secs),
         ("WS_PING_INTERVAL_MS", s.ws_ping_interval_ms),
         ("WS_PONG_TIMEOUT_MS", s.ws_pong_timeout_ms),
         ("WS_MAX_FRAME_BYTES", s.ws_max_frame_bytes as u64),

@@ -39,6 +39,8 @@ pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
     pub database_connect_timeout_secs: u64,
+    /// The longest one storage call may take before it fails `unavailable`.
+    pub database_query_timeout_secs: u64,
     pub run_migrations: bool,
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,

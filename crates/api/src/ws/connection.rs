@@ -410,21 +410,21 @@ async fn write_loop(
                 WsMessage::Ping(Default::default())
             }
         };
-        // A frame already taken off the queue when the close came (room_deleted
-        // itself, typically) is not dropped: it goes out before the close frame.
-        if let Some(reason) = closer.reason() {
-            if let WsMessage::Text(text) = next
-                && flushes_queue(reason)
-                && send_text(&mut sink, text, settings.close_grace).await.is_err()
-            {
-                return;
-            }
-            break reason;
-        }
+        let send = sink.send(next);
+        tokio::pin!(send);
         tokio::select! {
             biased;
-            reason = closer.closed() => break reason,
-            sent = sink.send(next) => if sent.is_err() { return },
+            reason = closer.closed() => {
+                // The frame taken off the queue just before the close (often the
+                // room_deleted that caused it) is finished, not dropped.
+                if flushes_on_close(reason)
+                    && !matches!(tokio::time::timeout(settings.close_grace, &mut send).await, Ok(Ok(())))
+                {
+                    return;
+                }
+                break reason;
+            }
+            sent = &mut send => if sent.is_err() { return },
         }
         if let Some(created_at) = message_at {
             metrics.message_delivered(created_at);
@@ -432,7 +432,7 @@ async fn write_loop(
     };
     // Frames queued before the close (room_deleted, the last messages before a
     // shutdown) still go out; a socket closed for not reading gets no more.
-    if flushes_queue(reason) {
+    if flushes_on_close(reason) {
         while let Ok(out) = rx.try_recv() {
             if out.seq.is_some_and(|seq| seq <= last_sent) {
                 continue;
@@ -448,6 +448,12 @@ async fn write_loop(
     say_goodbye(&mut sink, reason, settings.close_grace).await;
 }
 
+/// Whether a socket closed for `reason` still gets the frames queued before
+/// the close: not one closed for not reading.
+fn flushes_on_close(reason: CloseReason) -> bool {
+    reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT
+}
+
 /// After the server's close frame, reads (and drops) what the peer still sends
 /// until it answers the close. Closing a TCP connection with unread data makes
 /// the kernel reset it, and the peer might then lose the close frame itself —
@@ -461,10 +467,6 @@ async fn drain(stream: &mut SplitStream<WebSocket>, limit: Duration) {
         }
     })
     .await;
-}
-
-fn flushes_queue(reason: CloseReason) -> bool {
-    reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT
 }
 
 async fn send_text(sink: &mut Sink, text: Utf8Bytes, wait: Duration) -> Result<(), ()> {

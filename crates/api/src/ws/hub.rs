@@ -217,8 +217,17 @@ impl Hub {
         }
     }
 
-    fn close_room(&self, room: RoomId, reason: CloseReason) {
-        if let Some(slot) = self.rooms().get(&room) {
+    /// Takes a room's slot out of the hub when its pump gave up, closing its
+    /// sockets. A socket that joins afterwards gets a new slot and pump; left in
+    /// place, the slot would keep taking sockets (reconnecting clients keep it
+    /// from emptying) that its dead pump never delivers anything to.
+    /// `pump` tells the slot from a newer one of the same room.
+    fn retire(&self, room: RoomId, pump: &Arc<AtomicI64>, reason: CloseReason) {
+        let mut rooms = self.rooms();
+        if !rooms.get(&room).is_some_and(|slot| Arc::ptr_eq(&slot.resync_to, pump)) {
+            return;
+        }
+        if let Some(slot) = rooms.remove(&room) {
             for subscriber in slot.subscribers.values() {
                 subscriber.closer.close(reason);
             }
@@ -310,7 +319,7 @@ impl Pump {
             match self.hub.inner.room_store.find_active(self.room).await {
                 Ok(Some(room)) => return Some(room.last_seq),
                 Ok(None) => {
-                    self.hub.close_room(self.room, codes::ROOM_DELETED);
+                    self.hub.retire(self.room, &self.resync_to, codes::ROOM_DELETED);
                     return None;
                 }
                 Err(e) => {
@@ -319,7 +328,7 @@ impl Pump {
                 }
             }
         }
-        self.hub.close_room(self.room, codes::INTERNAL);
+        self.hub.retire(self.room, &self.resync_to, codes::INTERNAL);
         None
     }
 
@@ -335,7 +344,7 @@ impl Pump {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::error!(room = %self.room, error = %e, "cannot fill a gap; closing the room's sockets");
-                    self.hub.close_room(self.room, codes::INTERNAL);
+                    self.hub.retire(self.room, &self.resync_to, codes::INTERNAL);
                     return None;
                 }
             };

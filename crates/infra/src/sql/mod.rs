@@ -3,6 +3,7 @@
 
 pub mod archive;
 mod connect;
+mod deadline;
 mod entity;
 mod errors;
 mod message_table;
@@ -15,6 +16,7 @@ mod stats;
 use sea_orm::DatabaseConnection;
 
 pub use connect::{DatabaseSettings, normalize_url};
+pub use deadline::Deadline;
 pub use stats::{PoolStats, StoreStats};
 
 /// The SQL adapter for both repository ports. Cheap to clone (a pool handle).

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::http::error::DocumentedBody;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -62,7 +63,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
             example = json!({"status": "unavailable", "version": "0.1.0", "checks": {"database": "down", "redis": "ok", "rabbitmq": "ok"}})),
     )
 )]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+/// The report is the body whatever the status: a 503 keeps it (not the error body).
+pub async fn health(
+    State(state): State<AppState>,
+) -> (StatusCode, Extension<DocumentedBody>, Json<Health>) {
     let database_ok =
         matches!(tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await, Ok(Ok(())));
     let redis = match &state.redis {
@@ -88,5 +92,5 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         version: env!("CARGO_PKG_VERSION"),
         checks: Checks { database, redis, rabbitmq },
     };
-    (status_code, Json(body))
+    (status_code, Extension(DocumentedBody), Json(body))
 }

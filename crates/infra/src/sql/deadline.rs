@@ -1,0 +1,217 @@
+//! A deadline on every call of the storage ports. A database that stops
+//! answering without closing the connection (a network partition, a hung
+//! server) would otherwise hold a request or a socket's reader until TCP gives
+//! up, minutes later; with the deadline the call fails `Unavailable` and the
+//! client is told to retry. The pool's acquire timeout covers only calls that
+//! have no connection yet; this covers the ones caught mid-query.
+//!
+//! A write cut off at its `COMMIT` may still have committed: the client sees
+//! `unavailable` and its retry with the same `client_msg_id` gets the original.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_domain::conversation::Conversation;
+use chat_domain::ports::{
+    EventLog, MessageRepository, MessageSearch, RoomRepository, RoomVisibility,
+};
+use chat_domain::room::RoomChanges;
+use chat_domain::search::SearchFilter;
+use chat_domain::{
+    ChatEvent, CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message,
+    MessageContent, MessageId, NewMessage, NewRoom, Posted, Room, RoomCursor, RoomId, RoomName,
+    RoomPage, UserId,
+};
+use chrono::{DateTime, Utc};
+
+/// `S`'s storage ports, each call bounded by `limit`.
+#[derive(Debug, Clone)]
+pub struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Deadline<S> {
+    pub fn new(inner: S, limit: Duration) -> Self {
+        Self { inner, limit }
+    }
+
+    async fn within<T>(
+        &self,
+        call: &'static str,
+        work: impl Future<Output = Result<T, DomainError>>,
+    ) -> Result<T, DomainError> {
+        tokio::time::timeout(self.limit, work).await.unwrap_or_else(|_| {
+            tracing::warn!(call, limit = ?self.limit, "the database did not answer in time");
+            Err(DomainError::Unavailable("database".to_owned()))
+        })
+    }
+}
+
+#[async_trait]
+impl<S: RoomRepository> RoomRepository for Deadline<S> {
+    async fn create(&self, room: NewRoom) -> Result<Room, DomainError> {
+        self.within("create room", self.inner.create(room)).await
+    }
+
+    async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError> {
+        self.within("find room", self.inner.find_active(id)).await
+    }
+
+    async fn list_visible(
+        &self,
+        visibility: &RoomVisibility,
+        item: Option<&str>,
+        after: Option<RoomCursor>,
+        limit: Limit,
+    ) -> Result<RoomPage, DomainError> {
+        self.within("list rooms", self.inner.list_visible(visibility, item, after, limit)).await
+    }
+
+    async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
+        self.within("update room", self.inner.update(id, changes)).await
+    }
+
+    async fn deactivate(
+        &self,
+        id: RoomId,
+        by: &UserId,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<bool, DomainError> {
+        self.within("delete room", self.inner.deactivate(id, by, at, correlation)).await
+    }
+
+    async fn find_public_by_name(&self, name: &RoomName) -> Result<Option<Room>, DomainError> {
+        self.within("find room by name", self.inner.find_public_by_name(name)).await
+    }
+
+    async fn find_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Option<Room>, DomainError> {
+        self.within("find conversation", self.inner.find_conversation(conversation)).await
+    }
+
+    async fn open_conversation(
+        &self,
+        conversation: &Conversation,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Room, DomainError> {
+        self.within(
+            "open conversation",
+            self.inner.open_conversation(conversation, at, correlation),
+        )
+        .await
+    }
+
+    async fn add_member(
+        &self,
+        id: RoomId,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        self.within("add member", self.inner.add_member(id, user, at)).await
+    }
+
+    async fn remove_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
+        self.within("remove member", self.inner.remove_member(id, user)).await
+    }
+
+    async fn is_member(&self, id: RoomId, user: &UserId) -> Result<bool, DomainError> {
+        self.within("check member", self.inner.is_member(id, user)).await
+    }
+}
+
+#[async_trait]
+impl<S: MessageRepository> MessageRepository for Deadline<S> {
+    async fn append(&self, message: NewMessage) -> Result<Posted, DomainError> {
+        self.within("append message", self.inner.append(message)).await
+    }
+
+    async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
+        self.within("find message", self.inner.find(id)).await
+    }
+
+    async fn history(
+        &self,
+        room: RoomId,
+        query: HistoryQuery,
+        limit: Limit,
+    ) -> Result<HistoryPage, DomainError> {
+        self.within("read history", self.inner.history(room, query, limit)).await
+    }
+
+    async fn edit(
+        &self,
+        id: MessageId,
+        content: MessageContent,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Option<Message>, DomainError> {
+        self.within("edit message", self.inner.edit(id, content, at, correlation)).await
+    }
+
+    async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {
+        self.within("item participants", self.inner.item_participants(item)).await
+    }
+
+    async fn clear_room(&self, room: RoomId, at: DateTime<Utc>) -> Result<u64, DomainError> {
+        self.within("clear room", self.inner.clear_room(room, at)).await
+    }
+
+    async fn delete(
+        &self,
+        id: MessageId,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Option<Message>, DomainError> {
+        self.within("delete message", self.inner.delete(id, at, correlation)).await
+    }
+}
+
+#[async_trait]
+impl<S: MessageSearch> MessageSearch for Deadline<S> {
+    async fn search(
+        &self,
+        filter: &SearchFilter,
+        visibility: &RoomVisibility,
+    ) -> Result<Vec<Message>, DomainError> {
+        self.within("search", self.inner.search(filter, visibility)).await
+    }
+}
+
+#[async_trait]
+impl<S: EventLog> EventLog for Deadline<S> {
+    async fn record(&self, event: ChatEvent) -> Result<(), DomainError> {
+        self.within("record event", self.inner.record(event)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Silent;
+
+    #[async_trait]
+    impl EventLog for Silent {
+        async fn record(&self, _event: ChatEvent) -> Result<(), DomainError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_never_answers_is_unavailable_at_the_deadline() {
+        let bounded = Deadline::new(Silent, Duration::from_millis(50));
+        let user = UserId::parse("u").unwrap();
+        let event =
+            ChatEvent::user_joined(RoomId::new(1).unwrap(), &user, chat_domain::timestamp::now());
+        let started = std::time::Instant::now();
+        let result = bounded.record(event).await;
+        assert_eq!(result, Err(DomainError::Unavailable("database".to_owned())));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+}
