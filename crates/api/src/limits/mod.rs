@@ -55,14 +55,35 @@ impl Limits {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) -> Result<(), ApiError> {
-        let Some(limiter) = &self.connects else { return Ok(()) };
-        match client_address(headers, extensions, self.trust_forwarded_for) {
-            Some(address) => limiter.check(&address).map_err(|wait| {
-                tracing::debug!(%address, "socket connect rate limit reached");
-                ApiError::RateLimited(wait)
-            }),
-            None => Ok(()),
-        }
+        self.spend(self.connects.as_deref(), headers, extensions, "socket connect")
+    }
+
+    /// One more REST request from the caller's address, or 429.
+    pub fn check_request(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Result<(), ApiError> {
+        self.spend(self.requests.as_deref(), headers, extensions, "request")
+    }
+
+    /// A token from the caller's bucket in `limiter` (none: that limit is off;
+    /// no known address: nothing to count).
+    fn spend(
+        &self,
+        limiter: Option<&KeyedLimiter<IpAddr>>,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        what: &'static str,
+    ) -> Result<(), ApiError> {
+        let Some(limiter) = limiter else { return Ok(()) };
+        let Some(address) = client_address(headers, extensions, self.trust_forwarded_for) else {
+            return Ok(());
+        };
+        limiter.check(&address).map_err(|wait| {
+            tracing::debug!(%address, what, "rate limit reached");
+            ApiError::RateLimited(wait)
+        })
     }
 
     /// A place for one more socket of `user`, or 429 when they hold the most

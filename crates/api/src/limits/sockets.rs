@@ -34,7 +34,8 @@ impl SocketCounter {
     }
 
     /// Sockets `user` holds now.
-    pub fn count(&self, user: &str) -> u32 {
+    #[cfg(test)]
+    fn count(&self, user: &str) -> u32 {
         let open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         open.get(user).copied().unwrap_or(0)
     }

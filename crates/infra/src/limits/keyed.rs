@@ -38,15 +38,6 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         }
         self.limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
-
-    /// Keys currently tracked.
-    pub fn len(&self) -> usize {
-        self.limiter.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.limiter.is_empty()
-    }
 }
 
 #[async_trait]
