@@ -391,9 +391,11 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
     .unwrap();
     let store = Arc::new(store);
     let store_for_search = store.clone();
+    let writer = chat_domain::ports::DirectWriter::new(store.clone(), Arc::new(NoFanOut));
     let chat = ChatService::new(Ports {
         rooms: store.clone(),
         messages: store,
+        writer: Arc::new(writer),
         fan_out: Arc::new(NoFanOut),
         presence: Arc::new(InProcessPresence::new()),
         events: Arc::new(NoEventLog),

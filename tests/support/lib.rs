@@ -158,6 +158,9 @@ pub fn test_settings(database_url: &str) -> Settings {
         ws_max_frame_bytes: 65536,
         ws_queue_capacity: 256,
         ws_close_grace_ms: 5_000,
+        ws_max_in_flight: 16,
+        message_batch_max: 256,
+        message_queue_capacity: 4096,
         // Off, except in the tests of the limits themselves: the other tests
         // send fast on purpose.
         rate_limit_messages_per_second: 0.0,

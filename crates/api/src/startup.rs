@@ -16,6 +16,7 @@ use chat_domain::ports::{
 use chat_domain::{ChatService, Ports};
 use chat_infra::archiver::Archiver;
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
+use chat_infra::group_commit::GroupCommit;
 use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
@@ -157,9 +158,13 @@ impl Application {
                 None => Arc::new(KeyedLimiter::<String>::new(quota)),
             },
         };
+        // New messages go through group commit, which also broadcasts them.
+        let writer = GroupCommit::start(messages.clone(), fan_out.clone(), settings.group_commit());
+        let writer_stats = writer.stats();
         let chat = ChatService::new(Ports {
             rooms,
             messages,
+            writer: Arc::new(writer),
             fan_out,
             presence,
             events: repository.clone(),
@@ -188,6 +193,7 @@ impl Application {
             cache: cache_stats.clone(),
             relay: relay.clone(),
             archive,
+            writer: writer_stats,
         });
         let state = AppState {
             chat,

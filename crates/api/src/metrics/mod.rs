@@ -30,6 +30,7 @@ pub struct Sources {
     pub cache: Arc<CacheStats>,
     pub relay: Option<Arc<RelayStatus>>,
     pub archive: Option<Arc<ArchiveStatus>>,
+    pub writer: Arc<chat_infra::group_commit::WriterStats>,
 }
 
 /// The service's metrics; cheap to clone.

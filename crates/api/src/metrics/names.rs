@@ -20,6 +20,10 @@ pub const POOL_CONNECTIONS: &str = "chat_db_pool_connections";
 pub const POOL_MAX: &str = "chat_db_pool_max_connections";
 pub const ARCHIVED: &str = "chat_messages_archived_total";
 pub const ARCHIVE_FAILURES: &str = "chat_archive_failures_total";
+pub const WRITE_BATCHES: &str = "chat_write_batches_total";
+pub const WRITE_BATCHED: &str = "chat_write_batched_messages_total";
+pub const WRITE_REFUSED: &str = "chat_write_queue_refused_total";
+pub const WRITE_LARGEST: &str = "chat_write_largest_batch";
 
 /// Where a message came from (`source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +87,10 @@ const HELP: &[(&str, Option<Unit>, &str)] = &[
     (POOL_MAX, None, "The database pool's size limit"),
     (ARCHIVED, None, "Messages moved to the archive by this instance"),
     (ARCHIVE_FAILURES, None, "Archiving runs that stopped on an error"),
+    (WRITE_BATCHES, None, "Transactions of the message writer (group commit)"),
+    (WRITE_BATCHED, None, "Messages those transactions carried; ÷ batches = mean batch size"),
+    (WRITE_REFUSED, None, "Posts refused `unavailable` because the write queue was full"),
+    (WRITE_LARGEST, None, "The largest batch the message writer stored so far"),
 ];
 
 /// Registers the help texts (`# HELP` lines).

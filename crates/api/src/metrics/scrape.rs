@@ -38,6 +38,11 @@ impl Metrics {
         self.counter(names::CACHE_HITS, vec![]).absolute(sources.cache.hits());
         self.counter(names::CACHE_MISSES, vec![]).absolute(sources.cache.misses());
         self.counter(names::PERSISTED, vec![]).absolute(sources.store.stats().messages_persisted());
+        let writer = &sources.writer;
+        self.counter(names::WRITE_BATCHES, vec![]).absolute(writer.batches());
+        self.counter(names::WRITE_BATCHED, vec![]).absolute(writer.messages());
+        self.counter(names::WRITE_REFUSED, vec![]).absolute(writer.refused());
+        self.gauge(names::WRITE_LARGEST, vec![]).set(writer.largest_batch() as f64);
         if let Some(pool) = sources.store.pool_stats() {
             let state = |value: &'static str| vec![::metrics::Label::new("state", value)];
             self.gauge(names::POOL_CONNECTIONS, state("in_use")).set(pool.in_use());

@@ -82,10 +82,19 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
         ("WS_PONG_TIMEOUT_MS", s.ws_pong_timeout_ms),
         ("WS_MAX_FRAME_BYTES", s.ws_max_frame_bytes as u64),
         ("WS_QUEUE_CAPACITY", s.ws_queue_capacity as u64),
+        ("WS_MAX_IN_FLIGHT", s.ws_max_in_flight as u64),
+        ("MESSAGE_QUEUE_CAPACITY", s.message_queue_capacity as u64),
     ] {
         if value == 0 {
             return Err(SettingsError::Setting { name, reason: "must be at least 1".to_owned() });
         }
+    }
+    // Each message is ten parameters of one INSERT; SQLite allows 32,766.
+    if !(1..=1000).contains(&s.message_batch_max) {
+        return Err(SettingsError::Setting {
+            name: "MESSAGE_BATCH_MAX",
+            reason: "must be between 1 and 1000".to_owned(),
+        });
     }
     if s.archive_interval_secs == 0 {
         return Err(SettingsError::Setting {

@@ -62,6 +62,13 @@ pub struct Settings {
     pub ws_max_frame_bytes: usize,
     pub ws_queue_capacity: usize,
     pub ws_close_grace_ms: u64,
+    /// Messages of one socket that may wait for their commit at once; the
+    /// socket's next frames are read when one is answered.
+    pub ws_max_in_flight: usize,
+    /// The most messages one transaction stores (group commit).
+    pub message_batch_max: usize,
+    /// Messages that may wait for storage; beyond that a post is `unavailable`.
+    pub message_queue_capacity: usize,
     /// Messages per user per second (REST and sockets together, shared by every
     /// instance through Redis when it is configured); 0 switches it off.
     pub rate_limit_messages_per_second: f64,
@@ -109,6 +116,14 @@ impl Settings {
             queue_capacity: self.ws_queue_capacity,
             close_grace: Duration::from_millis(self.ws_close_grace_ms),
             flood_strikes: self.ws_flood_strikes,
+            max_in_flight: self.ws_max_in_flight,
+        }
+    }
+
+    pub fn group_commit(&self) -> chat_infra::group_commit::GroupCommitSettings {
+        chat_infra::group_commit::GroupCommitSettings {
+            max_batch: self.message_batch_max,
+            queue: self.message_queue_capacity,
         }
     }
 

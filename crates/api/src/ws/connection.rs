@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
-use chat_domain::{Actor, ChatService, DomainError, Limit, Posted, RoomEvent, RoomId, UserId};
-use futures_util::stream::{SplitSink, SplitStream};
+use chat_domain::ports::PendingPost;
+use chat_domain::{
+    Actor, ChatService, DomainError, Limit, Posted, Room, RoomEvent, RoomId, UserId,
+};
+use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -32,6 +35,8 @@ pub struct SocketSettings {
     pub close_grace: Duration,
     /// `rate_limited` answers in a row after which the socket is closed (1008); 0: never.
     pub flood_strikes: u32,
+    /// Messages that may wait for their commit at once (pipelining).
+    pub max_in_flight: usize,
 }
 
 const REPLAY_PAGE: i64 = 100;
@@ -104,7 +109,7 @@ impl Connection {
                 return;
             }
         };
-        let started = self.start(&mut sink, &mut subscription, joined.users).await;
+        let started = self.start(&mut sink, &mut subscription, &joined.users).await;
         if let Some(last_sent) = started {
             let clock = Clock::new();
             if let Some(expires) = self.token_expires {
@@ -129,7 +134,8 @@ impl Connection {
                 )
                 .in_current_span(),
             );
-            self.read_loop(&mut stream, &id, &tx, &closer, &clock).await;
+            let link = Link { id: &id, tx: &tx, closer: &closer };
+            self.read_loop(&mut stream, &link, &joined.room, &clock).await;
             closer.close(codes::NORMAL);
             let _ = writer.await;
             drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
@@ -148,7 +154,7 @@ impl Connection {
         &self,
         sink: &mut Sink,
         subscription: &mut super::hub::Subscription,
-        users: Vec<chat_domain::ports::PresenceEntry>,
+        users: &[chat_domain::ports::PresenceEntry],
     ) -> Option<i64> {
         let Ok(Some(floor)) =
             tokio::time::timeout(Duration::from_secs(10), subscription.floor()).await
@@ -156,7 +162,7 @@ impl Connection {
             say_goodbye(sink, codes::INTERNAL, self.settings.close_grace).await;
             return None;
         };
-        let joined = JoinedFrame::new(self.room, self.actor.user_id.as_str(), floor, &users);
+        let joined = JoinedFrame::new(self.room, self.actor.user_id.as_str(), floor, users);
         let joined = serde_json::to_string(&joined).ok()?;
         send_text(sink, joined.into(), self.settings.close_grace).await.ok()?;
         let Some(since) = self.since else {
@@ -185,59 +191,69 @@ impl Connection {
         Some(since.max(floor))
     }
 
+    /// Reads the client's frames until the socket closes. Up to
+    /// `max_in_flight` of its messages wait for their commit at once; their
+    /// outcomes are answered in the order the messages came.
     async fn read_loop(
         &self,
         stream: &mut SplitStream<WebSocket>,
-        id: &str,
-        tx: &mpsc::Sender<Outbound>,
-        closer: &Closer,
+        link: &Link<'_>,
+        room: &Room,
         clock: &Clock,
     ) {
         let mut strikes = 0u32;
         let mut last_typing: Option<Instant> = None;
+        let mut in_flight = FuturesOrdered::new();
         loop {
-            let frame = tokio::select! {
-                _ = closer.closed() => return,
-                frame = stream.next() => frame,
-            };
-            match frame {
-                None => return,
-                Some(Err(e)) => {
-                    if is_too_big(e) {
-                        closer.close(codes::TOO_BIG);
-                    }
-                    return;
+            let may_read = in_flight.len() < self.settings.max_in_flight.max(1);
+            let verdict = tokio::select! {
+                _ = link.closer.closed() => return,
+                Some(answered) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.answer(link, answered)
                 }
-                Some(Ok(message)) => {
-                    clock.touch();
-                    match message {
-                        WsMessage::Text(text) => {
-                            match self
-                                .handle_text(text.as_str(), id, tx, closer, &mut last_typing)
-                                .await
-                            {
-                                Verdict::Accepted => strikes = 0,
-                                Verdict::RateLimited => {
-                                    strikes += 1;
-                                    let limit = self.settings.flood_strikes;
-                                    if limit > 0 && strikes >= limit {
-                                        tracing::info!(strikes, "socket keeps flooding; closing");
-                                        closer.close(codes::FLOODING);
-                                        return;
+                frame = stream.next(), if may_read => match frame {
+                    None => return,
+                    Some(Err(e)) => {
+                        if is_too_big(e) {
+                            link.closer.close(codes::TOO_BIG);
+                        }
+                        return;
+                    }
+                    Some(Ok(message)) => {
+                        clock.touch();
+                        match message {
+                            WsMessage::Text(text) => {
+                                match self.handle_text(text.as_str(), link, room, &mut last_typing).await {
+                                    Handled::Done(verdict) => verdict,
+                                    Handled::Queued(pending) => {
+                                        in_flight.push_back(pending);
+                                        Verdict::Accepted
                                     }
                                 }
-                                Verdict::Other => {}
                             }
+                            WsMessage::Binary(_) => {
+                                let error = ErrorFrame::new("invalid_json", "frames must be JSON text, not binary");
+                                self.reply_error(link, error);
+                                Verdict::Other
+                            }
+                            WsMessage::Close(_) => return,
+                            WsMessage::Ping(_) | WsMessage::Pong(_) => Verdict::Other,
                         }
-                        WsMessage::Binary(_) => self.reply_error(
-                            tx,
-                            closer,
-                            ErrorFrame::new("invalid_json", "frames must be JSON text, not binary"),
-                        ),
-                        WsMessage::Close(_) => return,
-                        WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                    }
+                },
+            };
+            match verdict {
+                Verdict::Accepted => strikes = 0,
+                Verdict::RateLimited => {
+                    strikes += 1;
+                    let limit = self.settings.flood_strikes;
+                    if limit > 0 && strikes >= limit {
+                        tracing::info!(strikes, "socket keeps flooding; closing");
+                        link.closer.close(codes::FLOODING);
+                        return;
                     }
                 }
+                Verdict::Other => {}
             }
         }
     }
@@ -245,88 +261,139 @@ impl Connection {
     async fn handle_text(
         &self,
         text: &str,
-        id: &str,
-        tx: &mpsc::Sender<Outbound>,
-        closer: &Closer,
+        link: &Link<'_>,
+        room: &Room,
         last_typing: &mut Option<Instant>,
-    ) -> Verdict {
-        match protocol::parse(text) {
-            Err(error) => self.reply_error(tx, closer, error),
-            Ok(ClientFrame::Ping) => reply(tx, closer, &json!({"type": "pong"})),
+    ) -> Handled {
+        let (input, user_id) = match protocol::parse(text) {
+            Err(error) => {
+                self.reply_error(link, error);
+                return Handled::Done(Verdict::Other);
+            }
+            Ok(ClientFrame::Ping) => {
+                reply(link, &json!({"type": "pong"}));
+                return Handled::Done(Verdict::Other);
+            }
             Ok(ClientFrame::Typing) => {
                 let now = Instant::now();
                 if last_typing.is_none_or(|at| now.duration_since(at) >= TYPING_INTERVAL) {
                     *last_typing = Some(now);
-                    self.chat.typing(&self.actor, self.room, id);
+                    self.chat.typing(&self.actor, self.room, link.id);
                 }
+                return Handled::Done(Verdict::Other);
             }
-            Ok(ClientFrame::Message { input, user_id }) => {
-                self.metrics.message_received(MessageSource::Socket);
-                let client_msg_id = input.client_msg_id.clone();
-                let actor = match user_id {
-                    Some(raw)
-                        if self.token_expires.is_some() && raw != self.actor.user_id.as_str() =>
-                    {
-                        let error =
-                            ErrorFrame::new("forbidden", "user_id does not match the token")
-                                .with_client_msg_id(client_msg_id);
-                        self.reply_error(tx, closer, error);
-                        return Verdict::Other;
-                    }
-                    Some(raw) => match UserId::parse(&raw) {
-                        Ok(user) => Actor::new(user, self.actor.roles.clone())
-                            .with_correlation(self.actor.correlation_id.clone()),
-                        Err(e) => {
-                            let error =
-                                ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                            self.reply_error(tx, closer, error);
-                            return Verdict::Other;
-                        }
-                    },
-                    None => self.actor.clone(),
+            Ok(ClientFrame::Message { input, user_id }) => (input, user_id),
+        };
+        self.metrics.message_received(MessageSource::Socket);
+        let client_msg_id = input.client_msg_id.clone();
+        let actor = match user_id {
+            Some(raw) if self.token_expires.is_some() && raw != self.actor.user_id.as_str() => {
+                let error = ErrorFrame::new("forbidden", "user_id does not match the token")
+                    .with_client_msg_id(client_msg_id);
+                self.reply_error(link, error);
+                return Handled::Done(Verdict::Other);
+            }
+            Some(raw) => match UserId::parse(&raw) {
+                Ok(user) => Actor::new(user, self.actor.roles.clone())
+                    .with_correlation(self.actor.correlation_id.clone()),
+                Err(e) => {
+                    let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
+                    self.reply_error(link, error);
+                    return Handled::Done(Verdict::Other);
+                }
+            },
+            None => self.actor.clone(),
+        };
+        match self.chat.submit_to_joined(&actor, room, input).await {
+            Ok(pending) => Handled::Queued(InFlight { client_msg_id, pending: Some(pending) }),
+            Err(e) => {
+                let verdict = if matches!(e, DomainError::RateLimited { .. }) {
+                    Verdict::RateLimited
+                } else {
+                    Verdict::Other
                 };
-                return match self.chat.post_message(&actor, self.room, input).await {
-                    // The broadcast brings the message back to this socket too.
-                    Ok(Posted::Created(_)) => Verdict::Accepted,
-                    // A repeat is not broadcast again: this socket alone gets the original.
-                    Ok(Posted::Duplicate(original)) => {
-                        reply(tx, closer, &RoomEvent::Message(original));
-                        Verdict::Accepted
-                    }
-                    Err(e) => {
-                        let verdict = if matches!(e, DomainError::RateLimited { .. }) {
-                            Verdict::RateLimited
-                        } else {
-                            Verdict::Other
-                        };
-                        let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                        self.reply_error(tx, closer, error);
-                        verdict
-                    }
-                };
+                let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
+                self.reply_error(link, error);
+                Handled::Done(verdict)
+            }
+        }
+    }
+
+    /// Answers a message whose outcome is known.
+    fn answer(&self, link: &Link<'_>, (client_msg_id, outcome): Answered) -> Verdict {
+        match outcome {
+            // The broadcast brings the message back to this socket too.
+            Ok(Posted::Created(_)) => {}
+            // A repeat is not broadcast again: this socket alone gets the original.
+            Ok(Posted::Duplicate(original)) => reply(link, &RoomEvent::Message(original)),
+            Err(e) => {
+                let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
+                self.reply_error(link, error);
             }
         }
         Verdict::Other
     }
 }
 
+/// What a text frame came to.
+enum Handled {
+    Done(Verdict),
+    /// A message was queued for storage; its outcome comes later.
+    Queued(InFlight),
+}
+
+/// The outcome of a message, with the `client_msg_id` to answer it under.
+type Answered = (Option<String>, Result<Posted, DomainError>);
+
+/// A message of this socket waiting for its commit.
+struct InFlight {
+    client_msg_id: Option<String>,
+    pending: Option<PendingPost>,
+}
+
+impl std::future::Future for InFlight {
+    type Output = Answered;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Answered> {
+        let Some(pending) = self.pending.as_mut() else {
+            return std::task::Poll::Ready((
+                None,
+                Err(DomainError::Internal("polled twice".into())),
+            ));
+        };
+        let outcome = std::task::ready!(std::pin::Pin::new(pending).poll(cx));
+        self.pending = None;
+        std::task::Poll::Ready((self.client_msg_id.take(), outcome))
+    }
+}
+
+/// What the reader needs to answer on this socket.
+struct Link<'a> {
+    id: &'a str,
+    tx: &'a mpsc::Sender<Outbound>,
+    closer: &'a Closer,
+}
+
 impl Connection {
     /// Answers a rejected frame, counting it by its code.
-    fn reply_error(&self, tx: &mpsc::Sender<Outbound>, closer: &Closer, error: ErrorFrame) {
+    fn reply_error(&self, link: &Link<'_>, error: ErrorFrame) {
         self.metrics.error("socket", error.code);
-        reply(tx, closer, &error);
+        reply(link, &error);
     }
 }
 
 /// Queues a direct reply to this socket; a socket whose queue is full is too slow.
-fn reply(tx: &mpsc::Sender<Outbound>, closer: &Closer, frame: &impl serde::Serialize) {
+fn reply(link: &Link<'_>, frame: &impl serde::Serialize) {
     let Ok(text) = serde_json::to_string(frame) else {
         return;
     };
     if let Err(mpsc::error::TrySendError::Full(_)) =
-        tx.try_send(Outbound { seq: None, text: text.into(), created_at: None })
+        link.tx.try_send(Outbound { seq: None, text: text.into(), created_at: None })
     {
-        closer.close(codes::TOO_SLOW);
+        link.closer.close(codes::TOO_SLOW);
     }
 }
 
@@ -367,6 +434,7 @@ async fn write_loop(
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // When the outstanding ping was sent, if one is.
     let mut awaiting_pong: Option<Instant> = None;
+    let mut burst = Burst::default();
     let reason = loop {
         let pong_deadline = async {
             match awaiting_pong {
@@ -374,8 +442,8 @@ async fn write_loop(
                 None => std::future::pending().await,
             }
         };
-        // The timestamp of the message being sent, if it is one.
-        let mut message_at = None;
+        // Frames taken off the queue together go out in one write.
+        burst.clear();
         let next = tokio::select! {
             biased;
             reason = closer.closed() => break reason,
@@ -391,14 +459,15 @@ async fn write_loop(
             }
             out = rx.recv() => match out {
                 Some(out) => {
-                    if let Some(seq) = out.seq {
-                        if seq <= last_sent {
-                            continue;
-                        }
-                        last_sent = seq;
+                    burst.take(out, &mut last_sent);
+                    while burst.len() < MAX_BURST {
+                        let Ok(out) = rx.try_recv() else { break };
+                        burst.take(out, &mut last_sent);
                     }
-                    message_at = out.created_at;
-                    WsMessage::Text(out.text)
+                    if burst.is_empty() {
+                        continue;
+                    }
+                    None
                 }
                 None => break codes::NORMAL,
             },
@@ -407,16 +476,26 @@ async fn write_loop(
                     continue;
                 }
                 awaiting_pong = Some(Instant::now());
-                WsMessage::Ping(Default::default())
+                Some(WsMessage::Ping(Default::default()))
             }
         };
-        let send = sink.send(next);
+        let send = async {
+            match next {
+                Some(control) => sink.send(control).await,
+                None => {
+                    for text in &burst.texts {
+                        sink.feed(WsMessage::Text(text.clone())).await?;
+                    }
+                    sink.flush().await
+                }
+            }
+        };
         tokio::pin!(send);
         tokio::select! {
             biased;
             reason = closer.closed() => {
-                // The frame taken off the queue just before the close (often the
-                // room_deleted that caused it) is finished, not dropped.
+                // The frames taken off the queue just before the close (often the
+                // room_deleted that caused it) are finished, not dropped.
                 if flushes_on_close(reason)
                     && !matches!(tokio::time::timeout(settings.close_grace, &mut send).await, Ok(Ok(())))
                 {
@@ -426,7 +505,7 @@ async fn write_loop(
             }
             sent = &mut send => if sent.is_err() { return },
         }
-        if let Some(created_at) = message_at {
+        for created_at in burst.created.drain(..) {
             metrics.message_delivered(created_at);
         }
     };
@@ -446,6 +525,44 @@ async fn write_loop(
         }
     }
     say_goodbye(&mut sink, reason, settings.close_grace).await;
+}
+
+/// The most queued frames written with one flush (one `write` to the kernel).
+const MAX_BURST: usize = 32;
+
+/// Frames taken off a socket's queue to be written together.
+#[derive(Default)]
+struct Burst {
+    texts: Vec<Utf8Bytes>,
+    /// The timestamps of the new messages among them, for the delivery latency.
+    created: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Burst {
+    /// Adds a frame, unless it is a message the socket already has.
+    fn take(&mut self, out: Outbound, last_sent: &mut i64) {
+        if let Some(seq) = out.seq {
+            if seq <= *last_sent {
+                return;
+            }
+            *last_sent = seq;
+        }
+        self.texts.push(out.text);
+        self.created.extend(out.created_at);
+    }
+
+    fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.texts.clear();
+        self.created.clear();
+    }
 }
 
 /// Whether a socket closed for `reason` still gets the frames queued before

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ClientMsgId, MessageContent, MessageType};
-use crate::{DomainError, RoomId, UserId};
+use crate::{Delivery, DomainError, RoomEvent, RoomId, UserId};
 
 /// A message id: a positive 64-bit integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,6 +61,21 @@ pub struct NewMessage {
     pub notify: Option<crate::conversation::NewMessageNotice>,
     /// The call that posted it, for the events it produces.
     pub correlation_id: Option<crate::CorrelationId>,
+}
+
+impl NewMessage {
+    /// What the sockets are told once this message is stored as `stored`: the
+    /// message to its room and, for an item conversation, the GrainTrade copy.
+    pub fn broadcasts(&self, stored: &Message) -> impl Iterator<Item = Delivery> + use<> {
+        let conversation = self.notify.as_ref().map(|notice| {
+            Delivery::to_all(RoomEvent::ConversationMessage {
+                message: stored.clone(),
+                item_id: notice.item_id.clone(),
+                receiver_id: notice.to_username.clone(),
+            })
+        });
+        std::iter::once(Delivery::to_all(RoomEvent::Message(stored.clone()))).chain(conversation)
+    }
 }
 
 /// The result of posting: a new message, or the original one when the same

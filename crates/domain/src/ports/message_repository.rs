@@ -11,13 +11,20 @@ use crate::{
 
 #[async_trait]
 pub trait MessageRepository: Send + Sync + 'static {
-    /// Stores a message in an active room with the next `seq`, atomically.
+    /// Stores a batch of new messages in one transaction (one commit for all).
     ///
-    /// Contract: seqs of a room are strictly increasing in commit order with no
-    /// gap a reader can observe; if the author already sent `client_msg_id` to this
-    /// room, nothing is stored and the original comes back as [`Posted::Duplicate`].
-    /// [`DomainError::NotFound`] when the room does not exist or is deleted.
-    async fn append(&self, message: NewMessage) -> Result<Posted, DomainError>;
+    /// Contract, per room: the stored messages take the room's next seqs in the
+    /// order of `batch`, strictly increasing in commit order with no gap a reader
+    /// can observe. Each message has its own outcome, in the order of `batch`:
+    /// [`Posted::Created`]; [`Posted::Duplicate`] with the original when its
+    /// author already sent its `client_msg_id` to the room, before or earlier in
+    /// this batch (nothing stored); [`DomainError::NotFound`] when its room does
+    /// not exist or is deleted. An `Err` for the whole call means nothing of the
+    /// batch was stored (or, cut off at `COMMIT`, that the outcome is unknown).
+    async fn append_batch(
+        &self,
+        batch: &[NewMessage],
+    ) -> Result<Vec<Result<Posted, DomainError>>, DomainError>;
 
     /// A message that is not deleted, archived ones included.
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError>;

@@ -4,8 +4,8 @@
 use crate::conversation::{Conversation, ItemId, NewMessageNotice};
 use crate::message::NewMessage;
 use crate::{
-    Actor, ChatService, Delivery, DomainError, HistoryQuery, Limit, Message, MessageContent,
-    MessageType, RoomEvent, UserId, timestamp,
+    Actor, ChatService, DomainError, HistoryQuery, Limit, Message, MessageContent, MessageType,
+    UserId, timestamp,
 };
 
 /// How many messages a conversation's history shows (the latest ones).
@@ -22,6 +22,22 @@ impl ChatService {
         item: &str,
         content: &str,
     ) -> Result<(Conversation, Message), DomainError> {
+        self.submit_to(actor, receiver, item, content).await?.await
+    }
+
+    /// [`Self::send_to`] without waiting for the commit: the message is queued
+    /// when this returns (so one caller's messages keep their order), and the
+    /// returned future resolves once it is stored, broadcast and counted.
+    pub async fn submit_to(
+        &self,
+        actor: &Actor,
+        receiver: &str,
+        item: &str,
+        content: &str,
+    ) -> Result<
+        impl Future<Output = Result<(Conversation, Message), DomainError>> + Send + use<>,
+        DomainError,
+    > {
         let receiver = UserId::parse(receiver)
             .map_err(|_| DomainError::validation("receiver_id", "must be a valid user id"))?;
         let item = ItemId::parse(item)?;
@@ -33,29 +49,23 @@ impl ChatService {
         let room =
             self.rooms.open_conversation(&conversation, timestamp::now(), correlation).await?;
         let notice = NewMessageNotice::new(&receiver, content.as_str(), &item);
-        let posted = self
-            .messages
-            .append(NewMessage {
-                room_id: room.id,
-                user_id: actor.user_id.clone(),
-                content,
-                message_type: MessageType::Text,
-                client_msg_id: None,
-                created_at: timestamp::now(),
-                notify: Some(notice),
-                correlation_id: actor.correlation_id.clone(),
-            })
-            .await?;
-        let message = posted.into_message();
-        self.fan_out.publish(Delivery::to_all(RoomEvent::Message(message.clone())));
-        self.fan_out.publish(Delivery::to_all(RoomEvent::ConversationMessage {
-            message: message.clone(),
-            item_id: item.as_str().to_owned(),
-            receiver_id: receiver.to_string(),
-        }));
-        // A counter is a convenience: its failure does not undo the message.
-        let _ = self.unread.increment(&item, &receiver).await;
-        Ok((conversation, message))
+        let pending = self.writer.submit(NewMessage {
+            room_id: room.id,
+            user_id: actor.user_id.clone(),
+            content,
+            message_type: MessageType::Text,
+            client_msg_id: None,
+            created_at: timestamp::now(),
+            notify: Some(notice),
+            correlation_id: actor.correlation_id.clone(),
+        });
+        let unread = self.unread.clone();
+        Ok(async move {
+            let message = pending.await?.into_message();
+            // A counter is a convenience: its failure does not undo the message.
+            let _ = unread.increment(&item, &receiver).await;
+            Ok((conversation, message))
+        })
     }
 
     /// The latest messages between the actor and `other` about `item`, oldest first.

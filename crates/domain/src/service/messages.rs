@@ -1,9 +1,11 @@
 //! Message use cases: post, read, page through history, edit and delete.
 
 use crate::message::NewMessage;
+use crate::ports::PendingPost;
 use crate::{
     Actor, ChatService, ClientMsgId, Delivery, DomainError, HistoryPage, HistoryQuery, Limit,
-    Message, MessageContent, MessageId, MessageType, Posted, Role, RoomEvent, RoomId, timestamp,
+    Message, MessageContent, MessageId, MessageType, Posted, Role, Room, RoomEvent, RoomId,
+    timestamp,
 };
 
 /// Raw input for a new message, as a client sent it.
@@ -21,12 +23,57 @@ pub struct MessageEdit {
 }
 
 impl ChatService {
+    /// Stores a message and answers once it is committed (and broadcast).
     pub async fn post_message(
         &self,
         actor: &Actor,
         room_id: RoomId,
         input: MessageInput,
     ) -> Result<Posted, DomainError> {
+        self.submit_message(actor, room_id, input).await?.await
+    }
+
+    /// Checks and queues a message without waiting for its commit: the returned
+    /// [`PendingPost`] resolves then. A caller that submits several messages one
+    /// after another gets them stored in that order (increasing seqs), so a
+    /// socket may keep several in flight.
+    pub async fn submit_message(
+        &self,
+        actor: &Actor,
+        room_id: RoomId,
+        input: MessageInput,
+    ) -> Result<PendingPost, DomainError> {
+        let message = self.new_message(actor, room_id, input)?;
+        self.get_room(actor, room_id).await?;
+        self.spend_message_budget(actor).await?;
+        Ok(self.writer.submit(message))
+    }
+
+    /// [`Self::submit_message`] for a socket in `room`, whose access was checked
+    /// when it joined. Public rooms need no look-up per message (a room deleted
+    /// since is refused when the message is stored); membership of a private
+    /// room is checked again, as it may have been withdrawn.
+    pub async fn submit_to_joined(
+        &self,
+        actor: &Actor,
+        room: &Room,
+        input: MessageInput,
+    ) -> Result<PendingPost, DomainError> {
+        let message = self.new_message(actor, room.id, input)?;
+        if room.is_private {
+            self.get_room(actor, room.id).await?;
+        }
+        self.spend_message_budget(actor).await?;
+        Ok(self.writer.submit(message))
+    }
+
+    /// Parses raw input into a message of the actor's, refusing what the actor may not post.
+    fn new_message(
+        &self,
+        actor: &Actor,
+        room_id: RoomId,
+        input: MessageInput,
+    ) -> Result<NewMessage, DomainError> {
         let content = MessageContent::parse(&input.content)?;
         let message_type =
             input.message_type.as_deref().map(MessageType::parse).transpose()?.unwrap_or_default();
@@ -36,26 +83,16 @@ impl ChatService {
                 "only admins and services may post system messages".to_owned(),
             ));
         }
-        self.get_room(actor, room_id).await?;
-        self.spend_message_budget(actor).await?;
-        let posted = self
-            .messages
-            .append(NewMessage {
-                room_id,
-                user_id: actor.user_id.clone(),
-                content,
-                message_type,
-                client_msg_id,
-                created_at: timestamp::now(),
-                notify: None,
-                correlation_id: actor.correlation_id.clone(),
-            })
-            .await?;
-        // A repeat was broadcast when it was first stored.
-        if let Posted::Created(message) = &posted {
-            self.fan_out.publish(Delivery::to_all(RoomEvent::Message(message.clone())));
-        }
-        Ok(posted)
+        Ok(NewMessage {
+            room_id,
+            user_id: actor.user_id.clone(),
+            content,
+            message_type,
+            client_msg_id,
+            created_at: timestamp::now(),
+            notify: None,
+            correlation_id: actor.correlation_id.clone(),
+        })
     }
 
     /// One token of the actor's message budget. Services posting through the

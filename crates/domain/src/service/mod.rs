@@ -10,8 +10,8 @@ mod search;
 use std::sync::Arc;
 
 use crate::ports::{
-    EventLog, FanOut, MessageRepository, MessageSearch, PresenceRegistry, RateLimiter,
-    RoomRepository, UnreadCounters,
+    EventLog, FanOut, MessageRepository, MessageSearch, MessageWriter, PresenceRegistry,
+    RateLimiter, RoomRepository, UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
@@ -24,6 +24,9 @@ pub use search::SearchInput;
 pub struct Ports {
     pub rooms: Arc<dyn RoomRepository>,
     pub messages: Arc<dyn MessageRepository>,
+    /// Where new messages go (reads, edits and deletes use `messages`); it hands
+    /// stored messages to the fan-out itself, in seq order.
+    pub writer: Arc<dyn MessageWriter>,
     pub fan_out: Arc<dyn FanOut>,
     pub presence: Arc<dyn PresenceRegistry>,
     pub events: Arc<dyn EventLog>,
@@ -38,6 +41,7 @@ pub struct Ports {
 pub struct ChatService {
     rooms: Arc<dyn RoomRepository>,
     messages: Arc<dyn MessageRepository>,
+    writer: Arc<dyn MessageWriter>,
     fan_out: Arc<dyn FanOut>,
     presence: Arc<dyn PresenceRegistry>,
     events: Arc<dyn EventLog>,
@@ -48,8 +52,17 @@ pub struct ChatService {
 
 impl ChatService {
     pub fn new(ports: Ports) -> Self {
-        let Ports { rooms, messages, fan_out, presence, events, search, unread, message_rate } =
-            ports;
-        Self { rooms, messages, fan_out, presence, events, search, unread, message_rate }
+        let Ports {
+            rooms,
+            messages,
+            writer,
+            fan_out,
+            presence,
+            events,
+            search,
+            unread,
+            message_rate,
+        } = ports;
+        Self { rooms, messages, writer, fan_out, presence, events, search, unread, message_rate }
     }
 }

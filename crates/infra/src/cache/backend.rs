@@ -35,9 +35,10 @@ pub trait CacheBackend: Send + Sync + 'static {
         seen: Option<i64>,
     ) -> Result<(), CacheError>;
 
-    /// After a message committed: bump the version; add it to a cached page
-    /// (keeping the newest [`super::RECENT_LIMIT`]).
-    async fn appended(&self, message: &Message) -> Result<(), CacheError>;
+    /// After new messages of one room committed (ascending seq, one batch):
+    /// bump the version once; add them to a cached page (keeping the newest
+    /// [`super::RECENT_LIMIT`]).
+    async fn appended(&self, room: RoomId, messages: &[Message]) -> Result<(), CacheError>;
 
     /// After an edit committed: bump the version; replace it in a cached page.
     async fn replaced(&self, message: &Message) -> Result<(), CacheError>;

@@ -2,7 +2,7 @@
 //! `find_active` (a room) and the newest page of a room's history — and kept
 //! right on every write. Everything else passes straight through.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -186,12 +186,25 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
 
 #[async_trait]
 impl<R: MessageRepository> MessageRepository for Cached<R> {
-    async fn append(&self, message: NewMessage) -> Result<Posted, DomainError> {
-        let posted = self.inner.append(message).await?;
-        if let Posted::Created(message) = &posted {
-            self.settle(message.room_id, self.cache.appended(message).await);
+    async fn append_batch(
+        &self,
+        batch: &[NewMessage],
+    ) -> Result<Vec<Result<Posted, DomainError>>, DomainError> {
+        let outcomes = self.inner.append_batch(batch).await?;
+        // One update per room, all rooms at once (a Redis pipeline).
+        let mut by_room: BTreeMap<RoomId, Vec<Message>> = BTreeMap::new();
+        for outcome in &outcomes {
+            if let Ok(Posted::Created(message)) = outcome {
+                by_room.entry(message.room_id).or_default().push(message.clone());
+            }
         }
-        Ok(posted)
+        let updates = by_room.iter().map(|(room, messages)| async move {
+            (*room, self.cache.appended(*room, messages).await)
+        });
+        for (room, outcome) in futures_util::future::join_all(updates).await {
+            self.settle(room, outcome);
+        }
+        Ok(outcomes)
     }
 
     async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {

@@ -93,16 +93,18 @@ impl CacheBackend for MemoryCache {
         Ok(())
     }
 
-    async fn appended(&self, message: &Message) -> Result<(), CacheError> {
+    async fn appended(&self, room: RoomId, messages: &[Message]) -> Result<(), CacheError> {
         let _atomic = self.locked();
-        self.bump(message.room_id);
-        if let Some(mut page) = self.pages.get(&message.room_id) {
-            page.by_seq.insert(message.seq, message.clone());
+        self.bump(room);
+        if let Some(mut page) = self.pages.get(&room) {
+            for message in messages {
+                page.by_seq.insert(message.seq, message.clone());
+            }
             while page.by_seq.len() > super::RECENT_LIMIT {
                 page.by_seq.pop_first();
                 page.has_older = true;
             }
-            self.pages.insert(message.room_id, page);
+            self.pages.insert(room, page);
         }
         Ok(())
     }

@@ -16,6 +16,24 @@ const ROOM_TTL: i64 = 3600;
 const RECENT_TTL: i64 = 1800;
 const VERSION_TTL: i64 = 7200;
 
+/// KEYS: ver, recent, older. ARGV: limit, version ttl, then seq/json pairs of
+/// new messages (new seqs: nothing to replace).
+const APPEND: &str = r#"
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+for i = 3, #ARGV, 2 do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local limit = tonumber(ARGV[1])
+local n = redis.call('ZCARD', KEYS[2])
+if n > limit then
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - limit - 1)
+  redis.call('SET', KEYS[3], '1', 'KEEPTTL')
+end
+local ttl = redis.call('TTL', KEYS[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+return 1
+"#;
+
 /// KEYS: ver, room. ARGV: seen ('' = none), json, ttl.
 const FILL_ROOM: &str = r#"
 local v = redis.call('GET', KEYS[1])
@@ -44,21 +62,15 @@ if o == false then return false end
 return {o, redis.call('ZRANGE', KEYS[1], 0, -1)}
 "#;
 
-/// KEYS: ver, recent, older. ARGV: seq, json, limit, version ttl, only_existing ('1' = edit).
-const UPSERT: &str = r#"
+/// KEYS: ver, recent, older. ARGV: seq, json, version ttl. Replaces an edited
+/// message in a cached page (a page without it is left alone).
+const REPLACE: &str = r#"
 redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
-local present = #redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[1]) > 0
-if ARGV[5] == '1' and not present then return 0 end
+if #redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[1]) == 0 then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-local limit = tonumber(ARGV[3])
-local n = redis.call('ZCARD', KEYS[2])
-if n > limit then
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - limit - 1)
-  redis.call('SET', KEYS[3], '1', 'KEEPTTL')
-end
 local ttl = redis.call('TTL', KEYS[3])
 if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
 return 1
@@ -227,12 +239,25 @@ impl CacheBackend for RedisCache {
         Ok(())
     }
 
-    async fn appended(&self, message: &Message) -> Result<(), CacheError> {
-        self.upsert(message, false).await
+    async fn appended(&self, room: RoomId, messages: &[Message]) -> Result<(), CacheError> {
+        let [ver, recent, older, _] = self.keys(room);
+        let mut args = Vec::with_capacity(2 + 2 * messages.len());
+        args.push(super::RECENT_LIMIT.to_string());
+        args.push(VERSION_TTL.to_string());
+        for message in messages {
+            args.push(message.seq.to_string());
+            args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
+        }
+        self.redis
+            .client
+            .eval::<i64, _, _, _>(APPEND, vec![ver, recent, older], args)
+            .await
+            .map_err(failed)?;
+        Ok(())
     }
 
     async fn replaced(&self, message: &Message) -> Result<(), CacheError> {
-        self.upsert(message, true).await
+        self.replace(message).await
     }
 
     async fn invalidate(&self, room: RoomId, room_too: bool) -> Result<(), CacheError> {
@@ -248,19 +273,13 @@ impl CacheBackend for RedisCache {
 }
 
 impl RedisCache {
-    async fn upsert(&self, message: &Message, only_existing: bool) -> Result<(), CacheError> {
+    async fn replace(&self, message: &Message) -> Result<(), CacheError> {
         let [ver, recent, older, _] = self.keys(message.room_id);
         let json = serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?;
-        let args = vec![
-            message.seq.to_string(),
-            json,
-            super::RECENT_LIMIT.to_string(),
-            VERSION_TTL.to_string(),
-            if only_existing { "1" } else { "0" }.to_owned(),
-        ];
+        let args = vec![message.seq.to_string(), json, VERSION_TTL.to_string()];
         self.redis
             .client
-            .eval::<i64, _, _, _>(UPSERT, vec![ver, recent, older], args)
+            .eval::<i64, _, _, _>(REPLACE, vec![ver, recent, older], args)
             .await
             .map_err(failed)?;
         Ok(())

@@ -1,6 +1,7 @@
 //! Fan-out across instances over Redis pub/sub: each delivery is handed to this
-//! instance's hub at once and published on one channel; every instance hands
-//! the deliveries of the others to its own hub, whose per-room pump restores seq
+//! instance's hub at once and published on one channel — the deliveries queued
+//! meanwhile together, in order, as one Redis message; every instance hands the
+//! deliveries of the others to its own hub, whose per-room pump restores seq
 //! order and fills any gap from the database.
 
 use std::sync::Arc;
@@ -17,8 +18,27 @@ use super::RedisConnection;
 /// on other instances recover messages from storage by seq).
 const PUBLISH_QUEUE: usize = 16_384;
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
+/// Deliveries published together per Redis message, at most.
+const PUBLISH_BATCH: usize = 256;
+
+/// What goes over the channel: the deliveries of one instance, in order.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    origin: &'a str,
+    deliveries: &'a [Delivery],
+}
+
+/// An envelope as read.
+#[derive(Deserialize)]
+struct Batch {
+    origin: String,
+    deliveries: Vec<Delivery>,
+}
+
+/// One delivery as the previous version published it (instances of both may
+/// run during a rolling update).
+#[derive(Deserialize)]
+struct Single {
     origin: String,
     #[serde(flatten)]
     delivery: Delivery,
@@ -54,11 +74,12 @@ impl RedisFanOut {
         // SUBSCRIBE returns once written; a round trip makes sure it took effect.
         let _: Result<Value, _> = redis.subscriber.ping(None).await;
         let receiver_local = local.clone();
+        let own = own_prefix(&instance_id);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     message = messages.recv() => match message {
-                        Ok(message) => deliver(&*receiver_local, &instance_id, &message.value),
+                        Ok(message) => deliver(&*receiver_local, &own, &message.value),
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                             tracing::warn!(missed, "Redis event receiver lagged; catching up from storage");
                             receiver_local.catch_up();
@@ -93,15 +114,37 @@ impl FanOut for RedisFanOut {
     }
 }
 
-fn deliver(local: &dyn FanOut, instance_id: &str, value: &Value) {
+fn deliver(local: &dyn FanOut, own_prefix: &[u8], value: &Value) {
     let Some(bytes) = value.as_bytes() else {
         return;
     };
-    match serde_json::from_slice::<Envelope>(bytes) {
-        Ok(envelope) if envelope.origin == instance_id => {}
-        Ok(envelope) => local.publish(envelope.delivery),
-        Err(e) => tracing::warn!(error = %e, "ignoring a malformed event on the Redis channel"),
+    // This instance's own envelopes come back too: recognised by their first
+    // bytes (`origin` is serialized first) and not parsed at all.
+    if bytes.starts_with(own_prefix) {
+        return;
     }
+    let own_origin = &own_prefix[OWN_PREFIX_START.len()..own_prefix.len() - 1];
+    match serde_json::from_slice::<Batch>(bytes) {
+        Ok(batch) if batch.origin.as_bytes() == own_origin => {}
+        Ok(batch) => {
+            for delivery in batch.deliveries {
+                local.publish(delivery);
+            }
+        }
+        Err(_) => match serde_json::from_slice::<Single>(bytes) {
+            Ok(single) if single.origin.as_bytes() == own_origin => {}
+            Ok(single) => local.publish(single.delivery),
+            Err(e) => tracing::warn!(error = %e, "ignoring a malformed event on the Redis channel"),
+        },
+    }
+}
+
+/// How a serialized [`Envelope`] starts, up to the origin's value.
+const OWN_PREFIX_START: &str = "{\"origin\":\"";
+
+/// The first bytes of this instance's envelopes: `{"origin":"<id>"`.
+fn own_prefix(instance_id: &str) -> Vec<u8> {
+    format!("{OWN_PREFIX_START}{instance_id}\"").into_bytes()
 }
 
 async fn publish_loop(
@@ -110,13 +153,61 @@ async fn publish_loop(
     origin: String,
     mut queued: mpsc::Receiver<Delivery>,
 ) {
-    while let Some(delivery) = queued.recv().await {
-        let envelope = Envelope { origin: origin.clone(), delivery };
-        let Ok(payload) = serde_json::to_vec(&envelope) else {
+    let mut deliveries = Vec::with_capacity(PUBLISH_BATCH);
+    // One PUBLISH at a time: what queues up meanwhile goes in the next one.
+    while queued.recv_many(&mut deliveries, PUBLISH_BATCH).await > 0 {
+        let envelope = Envelope { origin: &origin, deliveries: &deliveries };
+        let payload = serde_json::to_vec(&envelope);
+        deliveries.clear();
+        let Ok(payload) = payload else {
             continue;
         };
         if let Err(e) = client.publish::<(), _, _>(channel.as_str(), payload).await {
             tracing::warn!(error = %e, "cannot publish an event to Redis");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_domain::{RoomEvent, RoomId};
+
+    struct Collect(std::sync::Mutex<Vec<Delivery>>);
+
+    impl FanOut for Collect {
+        fn publish(&self, delivery: Delivery) {
+            self.0.lock().unwrap().push(delivery);
+        }
+    }
+
+    fn typing(user: &str) -> Delivery {
+        Delivery::to_all(RoomEvent::Typing {
+            room_id: RoomId::new(1).unwrap(),
+            user_id: user.into(),
+        })
+    }
+
+    #[test]
+    fn own_envelopes_are_skipped_and_others_delivered_in_order() {
+        let deliveries = [typing("a"), typing("b")];
+        let ours = serde_json::to_vec(&Envelope { origin: "me", deliveries: &deliveries }).unwrap();
+        let theirs =
+            serde_json::to_vec(&Envelope { origin: "them", deliveries: &deliveries }).unwrap();
+        let local = Collect(Default::default());
+        let prefix = own_prefix("me");
+        assert!(ours.starts_with(&prefix));
+        deliver(&local, &prefix, &Value::Bytes(ours.into()));
+        assert!(local.0.lock().unwrap().is_empty());
+        deliver(&local, &prefix, &Value::Bytes(theirs.into()));
+        assert_eq!(*local.0.lock().unwrap(), deliveries);
+    }
+
+    #[test]
+    fn a_single_delivery_of_the_previous_version_is_delivered() {
+        let old = serde_json::json!({"origin": "old", "event": {"type": "typing", "room_id": 1, "user_id": "a"}});
+        let local = Collect(Default::default());
+        deliver(&local, &own_prefix("me"), &Value::Bytes(old.to_string().into_bytes().into()));
+        assert_eq!(*local.0.lock().unwrap(), [typing("a")]);
     }
 }

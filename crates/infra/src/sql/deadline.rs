@@ -127,8 +127,11 @@ impl<S: RoomRepository> RoomRepository for Deadline<S> {
 
 #[async_trait]
 impl<S: MessageRepository> MessageRepository for Deadline<S> {
-    async fn append(&self, message: NewMessage) -> Result<Posted, DomainError> {
-        self.within("append message", self.inner.append(message)).await
+    async fn append_batch(
+        &self,
+        batch: &[NewMessage],
+    ) -> Result<Vec<Result<Posted, DomainError>>, DomainError> {
+        self.within("append messages", self.inner.append_batch(batch)).await
     }
 
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {

@@ -1,10 +1,10 @@
 //! `MessageRepository` on SQL, including the per-room `seq` allocation.
 //!
-//! A post takes the next seq by incrementing `rooms.last_seq` inside its
-//! transaction. That row lock is held until commit, so writers to one room commit
-//! one after another in seq order: no duplicate, and no gap a reader could see (a
-//! rolled-back post gives its seq back). Writers to different rooms never wait on
-//! each other.
+//! New messages are stored in batches (`append.rs`): a batch takes the next
+//! seqs by incrementing `rooms.last_seq` inside its transaction. That row lock
+//! is held until commit, so writers to one room commit one after another in seq
+//! order: no duplicate, and no gap a reader could see (a rolled-back batch gives
+//! its seqs back). Writers to different rooms never wait on each other.
 //!
 //! Old messages may have been moved to the archive (`archive.rs`): reads by id
 //! and history pages look in both tables, and archived messages can still be
@@ -19,11 +19,8 @@ use chat_domain::{
     MessageContent, MessageId, NewMessage, Posted, RoomId,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{archived_message, message, room};
 use super::errors::map_db_err;
@@ -32,57 +29,11 @@ use super::{SqlStore, outbox};
 
 #[async_trait]
 impl MessageRepository for SqlStore {
-    async fn append(&self, new: NewMessage) -> Result<Posted, DomainError> {
-        let txn = self.begin_write().await?;
-        let locked = room::Entity::update_many()
-            .col_expr(room::Column::LastSeq, Expr::col(room::Column::LastSeq).add(1))
-            .filter(room::Column::Id.eq(new.room_id.get()))
-            .filter(room::Column::IsActive.eq(true))
-            .exec_with_returning(&txn)
-            .await
-            .map_err(map_db_err)?;
-        let Some(room) = locked.into_iter().next() else {
-            return Err(DomainError::NotFound(format!("room {} not found", new.room_id)));
-        };
-        // Checked under the room lock, so two retries of one message cannot both insert.
-        if let Some(key) = &new.client_msg_id
-            && let Some(original) = original_of(&txn, &new, key.as_str()).await?
-        {
-            txn.rollback().await.map_err(map_db_err)?;
-            return Ok(Posted::Duplicate(original));
-        }
-        let notify = new.notify.clone();
-        let correlation = new.correlation_id.clone();
-        let inserted = message::ActiveModel {
-            room_id: Set(new.room_id.get()),
-            seq: Set(room.last_seq),
-            user_id: Set(new.user_id.into_string()),
-            content: Set(new.content.into_string()),
-            message_type: Set(new.message_type.as_str().to_owned()),
-            client_msg_id: Set(new.client_msg_id.map(|k| k.as_str().to_owned())),
-            edited: Set(false),
-            created_at: Set(new.created_at),
-            updated_at: Set(new.created_at),
-            deleted_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(map_db_err)?;
-        let message = Message::try_from(inserted)?;
-        if self.outbox {
-            let event = ChatEvent::message_created(&message).with_correlation(correlation.clone());
-            outbox::enqueue(&txn, &event).await.map_err(map_db_err)?;
-            if let Some(notice) = &notify {
-                outbox::enqueue_notice(&txn, notice, message.room_id, correlation.as_ref())
-                    .await
-                    .map_err(map_db_err)?;
-            }
-        }
-        txn.commit().await.map_err(map_db_err)?;
-        self.stats.message_persisted();
-        self.outbox_wrote();
-        Ok(Posted::Created(message))
+    async fn append_batch(
+        &self,
+        batch: &[NewMessage],
+    ) -> Result<Vec<Result<Posted, DomainError>>, DomainError> {
+        self.append_messages(batch).await
     }
 
     async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {
@@ -209,33 +160,6 @@ impl MessageRepository for SqlStore {
         self.outbox_wrote();
         Ok(Some(deleted))
     }
-}
-
-/// The message this author already sent with `key` to the room, live or archived.
-async fn original_of(
-    txn: &DatabaseTransaction,
-    new: &NewMessage,
-    key: &str,
-) -> Result<Option<Message>, DomainError> {
-    let live = message::Entity::find()
-        .filter(message::Column::RoomId.eq(new.room_id.get()))
-        .filter(message::Column::UserId.eq(new.user_id.as_str()))
-        .filter(message::Column::ClientMsgId.eq(key))
-        .one(txn)
-        .await
-        .map_err(map_db_err)?;
-    if let Some(original) = live {
-        return original.try_into().map(Some);
-    }
-    archived_message::Entity::find()
-        .filter(archived_message::Column::RoomId.eq(new.room_id.get()))
-        .filter(archived_message::Column::UserId.eq(new.user_id.as_str()))
-        .filter(archived_message::Column::ClientMsgId.eq(key))
-        .one(txn)
-        .await
-        .map_err(map_db_err)?
-        .map(archived_message::Entity::into_message)
-        .transpose()
 }
 
 /// Replaces a live message's content in table `T`; `None` if it is not there.

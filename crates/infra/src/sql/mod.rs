@@ -1,6 +1,7 @@
 //! SQL storage: connection set-up, the sea-orm entities and the repository
 //! adapters, working unchanged on PostgreSQL and SQLite.
 
+mod append;
 pub mod archive;
 mod connect;
 mod deadline;

@@ -29,6 +29,22 @@ const RELAY_LOCK: i64 = 0x6368_6174_5f6f_7574; // "chat_out"
 
 /// Adds `event` to the outbox within `conn` (the change's transaction).
 pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &ChatEvent) -> Result<(), DbErr> {
+    event_row(event)?.insert(conn).await.map(|_| ())
+}
+
+/// Adds rows made by [`event_row`] and [`notice_row`] within `conn`, in one statement.
+pub(crate) async fn enqueue_rows<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<outbox::ActiveModel>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::insert_many(rows).exec_without_returning(conn).await.map(|_| ())
+}
+
+/// The outbox row of `event`, with a new event id.
+pub(crate) fn event_row(event: &ChatEvent) -> Result<outbox::ActiveModel, DbErr> {
     let event_id = uuid::Uuid::new_v4().to_string();
     let mut payload = serde_json::to_value(event).map_err(|e| DbErr::Custom(e.to_string()))?;
     if let Some(fields) = payload.as_object_mut() {
@@ -36,7 +52,7 @@ pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &ChatEvent) -> 
     }
     let routing_key = event.event_type.routing_key();
     let row = Row { exchange: CHAT_EVENTS_EXCHANGE, routing_key, room: event.room_id };
-    insert(conn, event_id, row, payload.to_string(), event.correlation_id.as_ref()).await
+    Ok(new_row(event_id, row, payload.to_string(), event.correlation_id.as_ref()))
 }
 
 /// Where an outbox row goes.
@@ -46,13 +62,12 @@ struct Row<'a> {
     room: chat_domain::RoomId,
 }
 
-async fn insert<C: ConnectionTrait>(
-    conn: &C,
+fn new_row(
     event_id: String,
     row: Row<'_>,
     payload: String,
     request_id: Option<&CorrelationId>,
-) -> Result<(), DbErr> {
+) -> outbox::ActiveModel {
     outbox::ActiveModel {
         event_id: Set(event_id),
         exchange: Set(row.exchange.to_owned()),
@@ -64,26 +79,22 @@ async fn insert<C: ConnectionTrait>(
         sent_at: Set(None),
         ..Default::default()
     }
-    .insert(conn)
-    .await
-    .map(|_| ())
 }
 
 /// The GrainTrade notifications service's queue (default exchange).
 pub const NOTIFICATIONS_QUEUE: &str = "message.events";
 
-/// Adds a conversation notice for the notifications service within `conn`.
-pub(crate) async fn enqueue_notice<C: ConnectionTrait>(
-    conn: &C,
+/// The outbox row of a conversation notice for the notifications service.
+pub(crate) fn notice_row(
     notice: &chat_domain::conversation::NewMessageNotice,
     room: chat_domain::RoomId,
     request_id: Option<&CorrelationId>,
-) -> Result<(), DbErr> {
+) -> Result<outbox::ActiveModel, DbErr> {
     let payload = serde_json::to_string(notice).map_err(|e| DbErr::Custom(e.to_string()))?;
     let event_id = uuid::Uuid::new_v4().to_string();
     // The default exchange routes by queue name.
     let row = Row { exchange: "", routing_key: NOTIFICATIONS_QUEUE, room };
-    insert(conn, event_id, row, payload, request_id).await
+    Ok(new_row(event_id, row, payload, request_id))
 }
 
 /// An event waiting in the outbox.

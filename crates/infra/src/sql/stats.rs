@@ -19,8 +19,8 @@ impl StoreStats {
         self.messages_persisted.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn message_persisted(&self) {
-        self.messages_persisted.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn messages_persisted_add(&self, count: u64) {
+        self.messages_persisted.fetch_add(count, Ordering::Relaxed);
     }
 }
 
