@@ -16,42 +16,56 @@ use super::LegacyMessage;
 use crate::ws::closer::{Closer, codes};
 
 struct Socket {
-    item: String,
-    other: String,
     user: Option<String>,
     tx: mpsc::Sender<Utf8Bytes>,
     closer: Closer,
 }
 
+/// A socket's path: the item and the other party (`/ws/chat/{item}/{other}`).
+type PathKey = (String, String);
+
+/// The sockets by path, so a message touches only the sockets of its two paths
+/// rather than every legacy socket.
 #[derive(Clone, Default)]
 pub struct LegacyHub {
-    sockets: Arc<Mutex<HashMap<String, Socket>>>,
+    paths: Arc<Mutex<HashMap<PathKey, HashMap<String, Socket>>>>,
 }
 
 /// A socket's place in the hub; dropping it removes the socket.
 pub struct Registration {
     hub: LegacyHub,
+    path: PathKey,
     connection: String,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.hub.sockets().remove(&self.connection);
+        let mut paths = self.hub.paths();
+        if let Some(sockets) = paths.get_mut(&self.path) {
+            sockets.remove(&self.connection);
+            if sockets.is_empty() {
+                paths.remove(&self.path);
+            }
+        }
     }
 }
 
 impl Registration {
     /// Records who is on this socket (from the frames it sends).
     pub fn knows_user(&self, user: &str) {
-        if let Some(socket) = self.hub.sockets().get_mut(&self.connection) {
+        let mut paths = self.hub.paths();
+        if let Some(socket) =
+            paths.get_mut(&self.path).and_then(|sockets| sockets.get_mut(&self.connection))
+            && socket.user.as_deref() != Some(user)
+        {
             socket.user = Some(user.to_owned());
         }
     }
 }
 
 impl LegacyHub {
-    fn sockets(&self) -> MutexGuard<'_, HashMap<String, Socket>> {
-        self.sockets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn paths(&self) -> MutexGuard<'_, HashMap<PathKey, HashMap<String, Socket>>> {
+        self.paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn register(
@@ -63,28 +77,41 @@ impl LegacyHub {
         tx: mpsc::Sender<Utf8Bytes>,
         closer: Closer,
     ) -> Registration {
-        self.sockets().insert(connection.clone(), Socket { item, other, user, tx, closer });
-        Registration { hub: self.clone(), connection }
+        let path = (item, other);
+        self.paths()
+            .entry(path.clone())
+            .or_default()
+            .insert(connection.clone(), Socket { user, tx, closer });
+        Registration { hub: self.clone(), path, connection }
     }
 
+    /// To every socket on the sender's path (`{item}/{receiver}`) and to the
+    /// receiver's own sockets on the path back (`{item}/{sender}`).
     fn deliver(&self, item: &str, sender: &str, receiver: &str, frame: Utf8Bytes) {
-        self.sockets().retain(|_, socket| {
-            let on_senders_path = socket.item == item && socket.other == receiver;
-            let receivers_own = socket.item == item
-                && socket.user.as_deref() == Some(receiver)
-                && socket.other == sender;
-            if !(on_senders_path || receivers_own) {
-                return true;
-            }
-            match socket.tx.try_send(frame.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    socket.closer.close(codes::TOO_SLOW);
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
+        let mut paths = self.paths();
+        let senders_path = (item.to_owned(), receiver.to_owned());
+        if let Some(sockets) = paths.get_mut(&senders_path) {
+            sockets.retain(|_, socket| offer(socket, &frame));
+        }
+        let path_back = (item.to_owned(), sender.to_owned());
+        if let Some(sockets) = paths.get_mut(&path_back) {
+            sockets.retain(|_, socket| {
+                socket.user.as_deref() != Some(receiver) || offer(socket, &frame)
+            });
+        }
+    }
+}
+
+/// Queues `frame` to a socket; `false` when the socket is gone or too slow
+/// (it is then closed with 1013 and leaves the hub).
+fn offer(socket: &Socket, frame: &Utf8Bytes) -> bool {
+    match socket.tx.try_send(frame.clone()) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            socket.closer.close(codes::TOO_SLOW);
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 

@@ -8,6 +8,7 @@ use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpg
 use axum::extract::{Path, State};
 use axum::response::Response;
 use chat_domain::{Actor, CorrelationId, DomainError, UserId};
+use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -116,29 +117,46 @@ async fn run(
     let mut pings =
         tokio::time::interval(state.sockets.ping_interval.max(Duration::from_millis(100)));
     pings.tick().await;
+    // Messages waiting for their commit, answered in the order they came.
+    let mut in_flight = FuturesOrdered::new();
+    let max_in_flight = state.sockets.max_in_flight.max(1);
     loop {
-        tokio::select! {
+        let reply = tokio::select! {
             reason = closer.closed() => {
                 let frame = axum::extract::ws::CloseFrame { code: reason.code, reason: reason.reason.into() };
                 let _ = tokio::time::timeout(state.sockets.close_grace, sink.send(WsMessage::Close(Some(frame)))).await;
                 break;
             }
             out = rx.recv() => match out {
-                Some(text) => if sink.send(WsMessage::Text(text)).await.is_err() { break },
+                Some(text) => {
+                    if sink.send(WsMessage::Text(text)).await.is_err() { break }
+                    continue;
+                }
                 None => break,
             },
-            _ = pings.tick() => if sink.send(WsMessage::Ping(Default::default())).await.is_err() { break },
-            frame = stream.next() => match frame {
+            _ = pings.tick() => {
+                if sink.send(WsMessage::Ping(Default::default())).await.is_err() { break }
+                continue;
+            }
+            Some(answer) = in_flight.next(), if !in_flight.is_empty() => answer,
+            frame = stream.next(), if in_flight.len() < max_in_flight => match frame {
                 Some(Ok(WsMessage::Text(text))) => {
-                    if let Some(reply) = handle(&state, &registration, &peer, text.as_str()).await
-                        && tx.try_send(reply.to_string().into()).is_err()
-                    {
-                        break;
+                    match handle(&state, &registration, &peer, text.as_str()).await {
+                        Ok(pending) => {
+                            in_flight.push_back(pending);
+                            continue;
+                        }
+                        Err(reply) => Some(reply),
                     }
                 }
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => continue,
             },
+        };
+        if let Some(reply) = reply
+            && tx.try_send(reply.to_string().into()).is_err()
+        {
+            break;
         }
     }
     tracing::info!("socket closed");
@@ -152,38 +170,41 @@ fn field(frame: &Value, name: &str) -> Option<String> {
     }
 }
 
-/// Stores a frame's message; returns the error frame to send back, if any.
+/// Queues a frame's message for storage: the returned future resolves, once it
+/// is stored, to the error frame to send back, if any. A frame refused at once
+/// is `Err` with its error frame.
 async fn handle(
     state: &AppState,
     registration: &super::hub::Registration,
     peer: &Peer,
     text: &str,
-) -> Option<Value> {
+) -> Result<impl Future<Output = Option<Value>> + use<>, Value> {
     state.metrics.message_received(MessageSource::Legacy);
-    let invalid = || Some(json!({"error": "Invalid message format"}));
-    let Ok(frame) = serde_json::from_str::<Value>(text) else { return invalid() };
+    let invalid = || json!({"error": "Invalid message format"});
+    let Ok(frame) = serde_json::from_str::<Value>(text) else { return Err(invalid()) };
     let (Some(sender), Some(receiver), Some(item), Some(content)) = (
         field(&frame, "sender_id"),
         field(&frame, "receiver_id"),
         field(&frame, "item_id"),
         field(&frame, "content"),
     ) else {
-        return invalid();
+        return Err(invalid());
     };
     if peer.token_user.as_deref().is_some_and(|user| user != sender) {
-        return Some(json!({"error": "sender_id does not match the token"}));
+        return Err(json!({"error": "sender_id does not match the token"}));
     }
     if sender == receiver {
-        return Some(json!({"error": "Cannot send message to yourself."}));
+        return Err(json!({"error": "Cannot send message to yourself."}));
     }
-    let Ok(sender_id) = UserId::parse(&sender) else { return invalid() };
+    let Ok(sender_id) = UserId::parse(&sender) else { return Err(invalid()) };
     registration.knows_user(sender_id.as_str());
     let actor = Actor::user(sender_id).with_correlation(peer.correlation.clone());
-    match state.chat.send_to(&actor, &receiver, &item, &content).await {
-        Ok(_) => None,
+    let sent = match state.chat.submit_to(&actor, &receiver, &item, &content).await {
+        Ok(sent) => sent,
         Err(DomainError::Validation { reason, .. }) if reason.starts_with("Cannot send") => {
-            Some(json!({"error": "Cannot send message to yourself."}))
+            return Err(json!({"error": "Cannot send message to yourself."}));
         }
-        Err(e) => Some(json!({"error": e.to_string()})),
-    }
+        Err(e) => return Err(json!({"error": e.to_string()})),
+    };
+    Ok(async move { sent.await.err().map(|e| json!({"error": e.to_string()})) })
 }
