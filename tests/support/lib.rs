@@ -158,6 +158,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         ws_max_frame_bytes: 65536,
         ws_queue_capacity: 256,
         ws_close_grace_ms: 5_000,
+        ws_presence_coalesce_above: 100,
+        ws_presence_interval_ms: 1_000,
         // Off, except in the tests of the limits themselves: the other tests
         // send fast on purpose.
         rate_limit_messages_per_second: 0.0,

@@ -82,6 +82,7 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
         ("WS_PONG_TIMEOUT_MS", s.ws_pong_timeout_ms),
         ("WS_MAX_FRAME_BYTES", s.ws_max_frame_bytes as u64),
         ("WS_QUEUE_CAPACITY", s.ws_queue_capacity as u64),
+        ("WS_PRESENCE_INTERVAL_MS", s.ws_presence_interval_ms),
     ] {
         if value == 0 {
             return Err(SettingsError::Setting { name, reason: "must be at least 1".to_owned() });

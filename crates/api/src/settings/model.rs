@@ -62,6 +62,12 @@ pub struct Settings {
     pub ws_max_frame_bytes: usize,
     pub ws_queue_capacity: usize,
     pub ws_close_grace_ms: u64,
+    /// Sockets of a room on this instance above which presence changes go out
+    /// as one `presence` frame per interval instead of `user_joined`/`user_left`;
+    /// 0 coalesces in every room.
+    pub ws_presence_coalesce_above: usize,
+    /// How often a coalescing room sends its `presence` frame (when anything changed).
+    pub ws_presence_interval_ms: u64,
     /// Messages per user per second (REST and sockets together, shared by every
     /// instance through Redis when it is configured); 0 switches it off.
     pub rate_limit_messages_per_second: f64,
@@ -109,6 +115,13 @@ impl Settings {
             queue_capacity: self.ws_queue_capacity,
             close_grace: Duration::from_millis(self.ws_close_grace_ms),
             flood_strikes: self.ws_flood_strikes,
+        }
+    }
+
+    pub fn presence(&self) -> crate::ws::hub::PresenceSettings {
+        crate::ws::hub::PresenceSettings {
+            coalesce_above: self.ws_presence_coalesce_above,
+            interval: Duration::from_millis(self.ws_presence_interval_ms),
         }
     }
 
