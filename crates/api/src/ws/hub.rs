@@ -398,11 +398,13 @@ impl Pump {
         };
         let settings = self.hub.inner.presence;
         // While a frame is pending every change joins it, even if the room shrank
-        // meanwhile: sent on its own, a change would overtake an older one of the
-        // same user still pending, and the pending one would win in clients.
+        // meanwhile: sent on its own, a change would reach clients before an older
+        // one of the same user still pending, and the older one would win.
         if presence.is_empty() && self.hub.socket_count(self.room) <= settings.coalesce_above {
             return false;
         }
+        // The delivery's skipped connection (the joiner) is ignored: one frame,
+        // serialized once, goes to every socket.
         presence.record(user, joined, at);
         if flush.is_none() {
             let mut interval =
