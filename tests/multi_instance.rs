@@ -1,5 +1,6 @@
 //! Two service instances on different ports sharing Postgres and Redis act as
-//! one service: messages, order, presence and deletions cross between them.
+//! one service: messages, order, presence (also coalesced) and deletions cross
+//! between them.
 
 use std::collections::HashSet;
 
@@ -145,4 +146,40 @@ async fn item_conversations_cross_instances() {
     let unread: Value = b.get("/chat/501/unread?current_user=buyer").await.json().await.unwrap();
     assert_eq!(unread["unread"], 1, "counters are shared through Redis");
     let _ = b.delete("/chat/501/unread?current_user=buyer").await;
+}
+
+/// Joins and departures on instance A reach a room that B coalesces (its
+/// threshold 0: every room) in B's `presence` frames, never as `user_joined`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_from_another_instance_is_coalesced() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a
+        .another(|s| {
+            s.ws_presence_coalesce_above = 0;
+            s.ws_presence_interval_ms = 50;
+        })
+        .await;
+    let room = a.create_room("Coalesced across").await;
+    let (mut watcher, _) = b.joined_socket(room, "watcher").await;
+    let (visitor, _) = a.joined_socket(room, "visitor").await;
+    presence_names(&mut watcher, "joined", "visitor").await;
+    visitor.close().await;
+    presence_names(&mut watcher, "left", "visitor").await;
+    chat_tests::clean_up(&a.settings).await;
+}
+
+/// Reads `presence` frames (each valid against the OpenAPI `ServerFrame`
+/// schema; any other frame fails) until one names `user` in its `list`. Frames
+/// before it may name others (a coalesced frame reaches the joiner too).
+async fn presence_names(socket: &mut chat_tests::socket::Socket, list: &str, user: &str) {
+    use chat_tests::contract::Contract;
+    let contract = Contract::new(serde_json::to_value(chat_api::http::openapi()).unwrap());
+    loop {
+        let frame = socket.next_json().await;
+        assert_eq!(frame["type"], "presence", "the room is coalesced: {frame}");
+        contract.validate(&Contract::component("ServerFrame"), &frame, "presence frame");
+        if frame[list].as_array().unwrap().contains(&json!(user)) {
+            return;
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use chat_api::settings::AuthMode;
 use chat_tests::TestApp;
 use chat_tests::contract::Contract;
+use chat_tests::socket::Socket;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -640,6 +641,21 @@ async fn socket_frames_match_the_frame_schemas() {
     assert_eq!(app.delete(&format!("/rooms/{room}")).await.status(), 204);
     contract.validate(&server, &alice.next_of_type("room_deleted").await, "room_deleted");
 
+    // A room that coalesces presence (threshold 0: every room): `presence` frames.
+    let coalescing = app
+        .another(|s| {
+            s.ws_presence_coalesce_above = 0;
+            s.ws_presence_interval_ms = 20;
+        })
+        .await;
+    let room = coalescing.create_room("Frames, coalesced").await;
+    let (mut carol, _) = coalescing.joined_socket(room, "carol").await;
+    let (dave, _) = coalescing.joined_socket(room, "dave").await;
+    presence_naming(&contract, &mut carol, "joined", "dave").await;
+    dave.close().await;
+    presence_naming(&contract, &mut carol, "left", "dave").await;
+    coalescing.shutdown().await;
+
     // The GrainTrade socket.
     let legacy_server = Contract::component("LegacyServerFrame");
     let mut buyer = app.socket_at("/ws/chat/77/seller7?user_id=buyer1").await;
@@ -651,6 +667,19 @@ async fn socket_frames_match_the_frame_schemas() {
     buyer.send_json(json!({"sender_id": "buyer1"})).await;
     contract.validate(&legacy_server, &buyer.next_json().await, "legacy error");
     buyer.close().await;
+}
+
+/// Reads `presence` frames, each validated, until one names `user` in its
+/// `list`; frames naming others (the reader's own join) may come first.
+async fn presence_naming(contract: &Contract, socket: &mut Socket, list: &str, user: &str) {
+    loop {
+        let frame = socket.next_json().await;
+        assert_eq!(frame["type"], "presence", "{frame}");
+        contract.validate(&Contract::component("ServerFrame"), &frame, "presence");
+        if frame[list].as_array().unwrap().contains(&json!(user)) {
+            return;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,11 @@
 //! `WS /ws/{room_id}` with real tokio-tungstenite clients against the running
-//! service, on SQLite and on Postgres: frames, presence, ordering under
-//! concurrency, resume, limits, heartbeat and shutdown.
+//! service, on SQLite and on Postgres: frames, presence (coalesced in big rooms),
+//! ordering under concurrency, resume, limits, heartbeat and shutdown.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use chat_tests::contract::Contract;
 use chat_tests::socket::{Ended, Socket};
 use chat_tests::{TestApp, assert_error, on_every_adapter_set};
 use futures_util::SinkExt;
@@ -28,6 +29,8 @@ on_every_adapter_set!(
     shutdown_closes_sockets_with_1001,
     development_mode_addresses_rooms_by_name,
     only_allowed_origins_open_sockets,
+    big_rooms_get_presence_frames_instead_of_user_joined_and_left,
+    a_join_storm_closes_no_socket,
 );
 
 async fn only_allowed_origins_open_sockets(app: TestApp) {
@@ -532,4 +535,123 @@ async fn wait_until_absent(app: &TestApp, room: i64, user: &str) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
+}
+
+async fn big_rooms_get_presence_frames_instead_of_user_joined_and_left(app: TestApp) {
+    const ABOVE: usize = 3;
+    const USERS: usize = 10;
+    const LEAVING: usize = 3;
+    let app = app
+        .another(|s| {
+            s.ws_presence_coalesce_above = ABOVE;
+            s.ws_presence_interval_ms = 50;
+        })
+        .await;
+    let contract = Contract::new(serde_json::to_value(chat_api::http::openapi()).unwrap());
+    let room = app.create_room("Auditorium").await;
+    let user = |i: usize| format!("user{i}");
+    let mut sockets: Vec<Socket> = Vec::new();
+    // Up to the threshold each join is announced on its own, as in small rooms
+    // (each announcement is awaited, so the room's size at the time is known).
+    for i in 0..ABOVE {
+        let (socket, _) = app.joined_socket(room, &user(i)).await;
+        for earlier in &mut sockets {
+            let frame = earlier.next_json().await;
+            assert_eq!(frame["type"], "user_joined", "{frame}");
+            assert_eq!(frame["user_id"], user(i));
+        }
+        sockets.push(socket);
+    }
+    // Beyond it, every join reaches each socket already there through `presence`.
+    for i in ABOVE..USERS {
+        sockets.push(app.joined_socket(room, &user(i)).await.0);
+    }
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let later: HashSet<String> = (ABOVE.max(i + 1)..USERS).map(user).collect();
+        read_presence_until(socket, "joined", &later, &contract).await;
+    }
+    // Departures of a big room are coalesced too.
+    let leaving: HashSet<String> = (USERS - LEAVING..USERS).map(user).collect();
+    for socket in sockets.drain(USERS - LEAVING..) {
+        socket.close().await;
+    }
+    for socket in &mut sockets {
+        read_presence_until(socket, "left", &leaving, &contract).await;
+    }
+}
+
+/// Reads frames until the `list` (`joined` or `left`) of the `presence` frames
+/// read names every one of `users`. Every frame must be a `presence` frame that
+/// validates against the OpenAPI `ServerFrame` schema and names each user once.
+async fn read_presence_until(
+    socket: &mut Socket,
+    list: &str,
+    users: &HashSet<String>,
+    contract: &Contract,
+) {
+    let schema = Contract::component("ServerFrame");
+    let mut named = HashSet::new();
+    while !users.is_subset(&named) {
+        let frame = socket.next_json().await;
+        assert_eq!(frame["type"], "presence", "only presence frames: {frame}");
+        contract.validate(&schema, &frame, "presence frame");
+        let joined = frame["joined"].as_array().unwrap();
+        let left = frame["left"].as_array().unwrap();
+        assert!(!joined.is_empty() || !left.is_empty(), "an empty frame is not sent: {frame}");
+        let mut once = HashSet::new();
+        for name in joined.iter().chain(left) {
+            assert!(once.insert(name.as_str().unwrap()), "a user is named once: {frame}");
+        }
+        named
+            .extend(frame[list].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_owned()));
+    }
+}
+
+/// 300 users join one room with the default settings (presence coalesced above
+/// 100 sockets, socket queues of 256 frames): no socket is closed, every socket
+/// learns of everyone who joined after it and can still talk at the end.
+async fn a_join_storm_closes_no_socket(app: TestApp) {
+    const USERS: usize = 300;
+    let above = app.settings.ws_presence_coalesce_above;
+    assert!(USERS > above, "the storm is big enough to be coalesced");
+    let room = app.create_room("Storm").await;
+    let user = |i: usize| format!("storm{i}");
+    // One after the other, reading nothing meanwhile: whatever is sent to a
+    // socket waits in its queue (and the network buffers) until the end.
+    let mut sockets = Vec::with_capacity(USERS);
+    for i in 0..USERS {
+        sockets.push(app.joined_socket(room, &user(i)).await.0);
+    }
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let later: HashSet<String> = (i + 1..USERS).map(user).collect();
+        let mut seen = HashSet::new();
+        while !later.is_subset(&seen) {
+            let frame = socket.next_json().await;
+            match frame["type"].as_str() {
+                Some("user_joined") => {
+                    let name = frame["user_id"].as_str().unwrap();
+                    let index: usize = name.trim_start_matches("storm").parse().unwrap();
+                    // Its join reached the pump when the room had index + 1 sockets at least.
+                    assert!(index < above, "{name} joined a room of over {above} sockets");
+                    seen.insert(name.to_owned());
+                }
+                Some("presence") => seen.extend(
+                    frame["joined"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|u| u.as_str().unwrap().to_owned()),
+                ),
+                _ => panic!("socket {i}: only presence frames so far, got {frame}"),
+            }
+        }
+    }
+    let last = sockets.last_mut().unwrap();
+    last.send_json(json!({"type": "message", "content": "after the storm"})).await;
+    for socket in &mut sockets {
+        let message = socket.next_of_type("message").await;
+        assert_eq!(message["content"], "after the storm");
+        socket.send_json(json!({"type": "ping"})).await;
+        socket.next_of_type("pong").await;
+    }
 }

@@ -94,7 +94,8 @@ impl Application {
             store.clone(),
             Duration::from_secs(settings.database_query_timeout_secs),
         ));
-        let hub = Hub::new(repository.clone(), repository.clone(), ROOM_EVENT_QUEUE);
+        let hub =
+            Hub::new(repository.clone(), repository.clone(), ROOM_EVENT_QUEUE, settings.presence());
         let legacy = LegacyHub::default();
         let local: Arc<dyn FanOut> =
             Arc::new(Tee(vec![Arc::new(hub.clone()), Arc::new(legacy.clone())]));

@@ -84,6 +84,7 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
         ("WS_QUEUE_CAPACITY", s.ws_queue_capacity as u64),
         ("WS_MAX_IN_FLIGHT", s.ws_max_in_flight as u64),
         ("MESSAGE_QUEUE_CAPACITY", s.message_queue_capacity as u64),
+        ("WS_PRESENCE_INTERVAL_MS", s.ws_presence_interval_ms),
     ] {
         if value == 0 {
             return Err(SettingsError::Setting { name, reason: "must be at least 1".to_owned() });
@@ -121,4 +122,30 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn presence_coalescing_settings() {
+        let defaults = from_vars(vars(&[])).unwrap();
+        assert_eq!(defaults.ws_presence_coalesce_above, 100);
+        assert_eq!(defaults.ws_presence_interval_ms, 1000);
+        let set = from_vars(vars(&[
+            ("WS_PRESENCE_COALESCE_ABOVE", "0"),
+            ("WS_PRESENCE_INTERVAL_MS", "250"),
+        ]))
+        .unwrap();
+        assert_eq!(set.presence().coalesce_above, 0);
+        assert_eq!(set.presence().interval, std::time::Duration::from_millis(250));
+        // A zero period would make the pump's timer panic.
+        let zero = from_vars(vars(&[("WS_PRESENCE_INTERVAL_MS", "0")])).unwrap_err();
+        assert!(zero.to_string().contains("WS_PRESENCE_INTERVAL_MS"), "{zero}");
+    }
 }

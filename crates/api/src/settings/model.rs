@@ -69,6 +69,12 @@ pub struct Settings {
     pub message_batch_max: usize,
     /// Messages that may wait for storage; beyond that a post is `unavailable`.
     pub message_queue_capacity: usize,
+    /// Sockets of a room on this instance above which presence changes go out
+    /// as one `presence` frame per interval instead of `user_joined`/`user_left`;
+    /// 0 coalesces in every room.
+    pub ws_presence_coalesce_above: usize,
+    /// How often a coalescing room sends its `presence` frame (when anything changed).
+    pub ws_presence_interval_ms: u64,
     /// Messages per user per second (REST and sockets together, shared by every
     /// instance through Redis when it is configured); 0 switches it off.
     pub rate_limit_messages_per_second: f64,
@@ -124,6 +130,13 @@ impl Settings {
         chat_infra::group_commit::GroupCommitSettings {
             max_batch: self.message_batch_max,
             queue: self.message_queue_capacity,
+        }
+    }
+
+    pub fn presence(&self) -> crate::ws::hub::PresenceSettings {
+        crate::ws::hub::PresenceSettings {
+            coalesce_above: self.ws_presence_coalesce_above,
+            interval: Duration::from_millis(self.ws_presence_interval_ms),
         }
     }
 

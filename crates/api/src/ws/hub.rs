@@ -7,6 +7,12 @@
 //! committed, so a jump is filled from the database. Each broadcast is
 //! serialized once and the same bytes are queued to every socket; a socket whose
 //! bounded queue is full is closed with 1013 instead of slowing the room.
+//!
+//! Presence in big rooms is coalesced: a join announced to every socket costs a
+//! room of N users N frames, so N users arriving together cost N² and overflow
+//! the socket queues. Above [`PresenceSettings::coalesce_above`] sockets of the
+//! room here, the pump collects `user_joined`/`user_left` (from this instance and
+//! from others alike) and sends one `presence` frame per interval instead.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -16,9 +22,12 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use chat_domain::ports::{FanOut, MessageRepository, RoomRepository};
 use chat_domain::{Delivery, DomainError, HistoryQuery, Limit, RoomEvent, RoomId};
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::closer::{CloseReason, Closer, codes};
+use super::protocol::PresenceFrame;
 
 /// A frame queued for one socket. `seq` is set for new messages, so a socket
 /// can drop one it already sent (resume replay overlapping the live stream).
@@ -28,6 +37,16 @@ pub struct Outbound {
     pub text: Utf8Bytes,
     /// A new message's timestamp, for the delivery latency.
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// When presence is coalesced (`WS_PRESENCE_COALESCE_ABOVE`, `WS_PRESENCE_INTERVAL_MS`).
+#[derive(Debug, Clone, Copy)]
+pub struct PresenceSettings {
+    /// Sockets of a room on this instance above which presence changes go out as
+    /// `presence` frames; 0: in every room.
+    pub coalesce_above: usize,
+    /// How often a room with pending changes sends its `presence` frame.
+    pub interval: Duration,
 }
 
 /// Floor value before the pump has read the room's last seq.
@@ -65,6 +84,7 @@ struct Inner {
     messages: Arc<dyn MessageRepository>,
     room_store: Arc<dyn RoomRepository>,
     pump_capacity: usize,
+    presence: PresenceSettings,
     shutting_down: AtomicBool,
 }
 
@@ -73,6 +93,7 @@ impl Hub {
         messages: Arc<dyn MessageRepository>,
         room_store: Arc<dyn RoomRepository>,
         pump_capacity: usize,
+        presence: PresenceSettings,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -80,6 +101,7 @@ impl Hub {
                 messages,
                 room_store,
                 pump_capacity,
+                presence,
                 shutting_down: AtomicBool::new(false),
             }),
         }
@@ -185,20 +207,8 @@ impl Hub {
         let Some(slot) = rooms.get_mut(&room) else {
             return;
         };
-        slot.subscribers.retain(|connection, subscriber| {
-            if delivery.skip_connection.as_deref() == Some(connection.as_str()) {
-                return true;
-            }
-            match subscriber.tx.try_send(Outbound { seq, text: text.clone(), created_at }) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::info!(%connection, "socket too slow; closing with 1013");
-                    subscriber.closer.close(codes::TOO_SLOW);
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
+        let out = Outbound { seq, text, created_at };
+        queue_to_all(&mut slot.subscribers, &out, delivery.skip_connection.as_deref());
         if let Some(seq) = seq {
             // Under the same lock as the subscriber list, so a new subscriber
             // reads a floor consistent with what it was sent.
@@ -209,6 +219,27 @@ impl Hub {
                 subscriber.closer.close(codes::ROOM_DELETED);
             }
         }
+    }
+
+    /// Queues a coalesced `presence` frame to every socket of the room,
+    /// serialized once. Runs on the room's pump.
+    fn broadcast_presence(&self, room: RoomId, frame: &PresenceFrame) {
+        let text: Utf8Bytes = match serde_json::to_string(frame) {
+            Ok(text) => text.into(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize a presence frame");
+                return;
+            }
+        };
+        if let Some(slot) = self.rooms().get_mut(&room) {
+            let out = Outbound { seq: None, text, created_at: None };
+            queue_to_all(&mut slot.subscribers, &out, None);
+        }
+    }
+
+    /// The room's sockets on this instance.
+    fn socket_count(&self, room: RoomId) -> usize {
+        self.rooms().get(&room).map_or(0, |slot| slot.subscribers.len())
     }
 
     fn set_floor(&self, room: RoomId, seq: i64) {
@@ -233,6 +264,25 @@ impl Hub {
             }
         }
     }
+}
+
+/// Queues `out` to each subscriber but `skip`, dropping those that are gone and
+/// closing (1013) those whose queue is full.
+fn queue_to_all(subscribers: &mut HashMap<String, Subscriber>, out: &Outbound, skip: Option<&str>) {
+    subscribers.retain(|connection, subscriber| {
+        if skip == Some(connection.as_str()) {
+            return true;
+        }
+        match subscriber.tx.try_send(out.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(%connection, "socket too slow; closing with 1013");
+                subscriber.closer.close(codes::TOO_SLOW);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    });
 }
 
 impl FanOut for Hub {
@@ -284,7 +334,24 @@ impl Pump {
             return;
         };
         self.hub.set_floor(self.room, last);
-        while let Some(input) = inputs.recv().await {
+        let mut presence = PendingPresence::default();
+        // Armed only while presence changes are pending: an idle room has no timer.
+        let mut flush: Option<Interval> = None;
+        loop {
+            let input = tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => input,
+                    None => return,
+                },
+                () = tick(&mut flush) => {
+                    match presence.take(self.room) {
+                        Some(frame) => self.hub.broadcast_presence(self.room, &frame),
+                        // A whole interval without changes: disarm until the next one.
+                        None => flush = None,
+                    }
+                    continue;
+                }
+            };
             let delivery = match input {
                 PumpInput::Event(delivery) => delivery,
                 PumpInput::CatchUp => {
@@ -302,7 +369,11 @@ impl Pump {
                     self.hub.broadcast(self.room, &delivery);
                     last = seq;
                 }
-                None => self.hub.broadcast(self.room, &delivery),
+                None => {
+                    if !self.coalesce(&delivery.event, &mut presence, &mut flush) {
+                        self.hub.broadcast(self.room, &delivery);
+                    }
+                }
             }
             let behind = self.resync_to.load(Ordering::Acquire);
             if behind > last {
@@ -310,6 +381,38 @@ impl Pump {
                 last = newest;
             }
         }
+    }
+
+    /// Takes a `user_joined`/`user_left` into the pending `presence` frame when
+    /// the room is big; false when `event` is to be broadcast as it is.
+    fn coalesce(
+        &self,
+        event: &RoomEvent,
+        presence: &mut PendingPresence,
+        flush: &mut Option<Interval>,
+    ) -> bool {
+        let (user, joined, at) = match event {
+            RoomEvent::UserJoined { user_id, timestamp, .. } => (user_id, true, *timestamp),
+            RoomEvent::UserLeft { user_id, timestamp, .. } => (user_id, false, *timestamp),
+            _ => return false,
+        };
+        let settings = self.hub.inner.presence;
+        // While a frame is pending every change joins it, even if the room shrank
+        // meanwhile: sent on its own, a change would reach clients before an older
+        // one of the same user still pending, and the older one would win.
+        if presence.is_empty() && self.hub.socket_count(self.room) <= settings.coalesce_above {
+            return false;
+        }
+        // The delivery's skipped connection (the joiner) is ignored: one frame,
+        // serialized once, goes to every socket.
+        presence.record(user, joined, at);
+        if flush.is_none() {
+            let mut interval =
+                tokio::time::interval_at(Instant::now() + settings.interval, settings.interval);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            *flush = Some(interval);
+        }
+        true
     }
 
     /// The room's last seq, read once the pump exists (so no later commit can
@@ -384,5 +487,94 @@ impl Pump {
             }
         }
         Err(last_error.unwrap_or_else(|| DomainError::Internal("unreachable".to_owned())))
+    }
+}
+
+/// The next tick of an armed timer; never, for none.
+async fn tick(timer: &mut Option<Interval>) {
+    match timer {
+        Some(timer) => {
+            timer.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The presence changes of a room since its last `presence` frame: per user
+/// only the last one counts (joined then left is left; left then joined is joined).
+#[derive(Debug, Default)]
+struct PendingPresence {
+    /// User → (position of the user's last change, joined).
+    changes: HashMap<String, (u64, bool)>,
+    next: u64,
+    /// The time of the newest change: the frame's timestamp.
+    newest: Option<DateTime<Utc>>,
+}
+
+impl PendingPresence {
+    fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    fn record(&mut self, user: &str, joined: bool, at: DateTime<Utc>) {
+        self.next += 1;
+        match self.changes.get_mut(user) {
+            Some(change) => *change = (self.next, joined),
+            None => {
+                self.changes.insert(user.to_owned(), (self.next, joined));
+            }
+        }
+        self.newest = Some(self.newest.map_or(at, |newest| newest.max(at)));
+    }
+
+    /// The frame of the pending changes (users in the order of their last
+    /// change), or `None` when there are none; starts over empty.
+    fn take(&mut self, room: RoomId) -> Option<PresenceFrame> {
+        let newest = self.newest.take()?;
+        let mut changes: Vec<(String, (u64, bool))> = self.changes.drain().collect();
+        if changes.is_empty() {
+            return None;
+        }
+        changes.sort_unstable_by_key(|(_, (position, _))| *position);
+        let (joined, left): (Vec<_>, Vec<_>) =
+            changes.into_iter().partition(|(_, (_, joined))| *joined);
+        let names =
+            |list: Vec<(String, (u64, bool))>| list.into_iter().map(|(user, _)| user).collect();
+        Some(PresenceFrame::new(room, names(joined), names(left), newest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_767_268_800_000 + ms).unwrap()
+    }
+
+    #[test]
+    fn the_last_change_of_each_user_wins() {
+        let room = RoomId::new(7).unwrap();
+        let mut pending = PendingPresence::default();
+        assert!(pending.take(room).is_none(), "nothing pending, no frame");
+        pending.record("ann", true, at(1));
+        pending.record("bob", false, at(2));
+        pending.record("cid", true, at(3));
+        pending.record("ann", false, at(4));
+        pending.record("bob", true, at(5));
+        pending.record("dan", true, at(0));
+        let frame = serde_json::to_value(pending.take(room).unwrap()).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({
+                "type": "presence",
+                "room_id": 7,
+                "joined": ["cid", "bob", "dan"],
+                "left": ["ann"],
+                "timestamp": "2026-01-01T12:00:00.005Z",
+            })
+        );
+        assert!(pending.is_empty());
+        assert!(pending.take(room).is_none(), "a frame starts the next one over");
     }
 }

@@ -37,6 +37,32 @@ impl<'a> JoinedFrame<'a> {
     }
 }
 
+/// The presence changes of a big room over one interval, sent instead of a
+/// `user_joined`/`user_left` per change (see the hub). A user is in one list:
+/// the one of its last change in the interval.
+#[derive(Debug, Serialize)]
+pub struct PresenceFrame {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    pub room_id: chat_domain::RoomId,
+    pub joined: Vec<String>,
+    pub left: Vec<String>,
+    /// The time of the newest change in the frame.
+    #[serde(with = "chat_domain::timestamp::rfc3339_millis")]
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+impl PresenceFrame {
+    pub fn new(
+        room_id: chat_domain::RoomId,
+        joined: Vec<String>,
+        left: Vec<String>,
+        timestamp: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self { kind: "presence", room_id, joined, left, timestamp }
+    }
+}
+
 /// A rejected frame: the `error` frame to send back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorFrame {

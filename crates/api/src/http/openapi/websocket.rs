@@ -79,12 +79,33 @@ pub enum ServerFrame {
     /// A message was deleted.
     #[schema(title = "message_deleted", example = json!({"type": "message_deleted", "id": 5, "room_id": 1, "seq": 3}))]
     MessageDeleted { id: i64, room_id: i64, seq: i64 },
-    /// A user's first socket in the room opened.
+    /// A user's first socket in the room opened (in rooms of at most
+    /// `WS_PRESENCE_COALESCE_ABOVE` sockets on the instance; bigger rooms get `presence`).
     #[schema(title = "user_joined", example = json!({"type": "user_joined", "room_id": 1, "user_id": "bob", "timestamp": "2026-01-01T12:00:00.123Z"}))]
     UserJoined { room_id: i64, user_id: String, timestamp: DateTime<Utc> },
-    /// A user's last socket in the room closed.
+    /// A user's last socket in the room closed (in rooms of at most
+    /// `WS_PRESENCE_COALESCE_ABOVE` sockets on the instance; bigger rooms get `presence`).
     #[schema(title = "user_left")]
     UserLeft { room_id: i64, user_id: String, timestamp: DateTime<Utc> },
+    /// Sent instead of `user_joined`/`user_left` while the room has more than
+    /// `WS_PRESENCE_COALESCE_ABOVE` sockets on the instance (0: in every room):
+    /// the joins (a user's first socket opened) and departures (its last one
+    /// closed) of the last `WS_PRESENCE_INTERVAL_MS`, at most one frame per
+    /// interval and none when nothing changed. Each user is named once, in the
+    /// list of its last change (joined then left: only in `left`; left then
+    /// joined: only in `joined`), so applying the lists to the `joined` frame's
+    /// `users` gives who is present. It goes to every socket of the room, the
+    /// joiner's own included, and may name users the `joined` frame already
+    /// listed or that the client never saw join; `timestamp` is the newest change's.
+    #[schema(title = "presence", example = json!({"type": "presence", "room_id": 1, "joined": ["bob", "carol"], "left": ["dave"], "timestamp": "2026-01-01T12:00:01.123Z"}))]
+    Presence {
+        room_id: i64,
+        /// Users whose last change in the interval was a join, in order of that change.
+        joined: Vec<String>,
+        /// Users whose last change in the interval was a departure, in order of that change.
+        left: Vec<String>,
+        timestamp: DateTime<Utc>,
+    },
     /// Someone else is typing.
     #[schema(title = "typing", example = json!({"type": "typing", "room_id": 1, "user_id": "bob"}))]
     Typing { room_id: i64, user_id: String },
@@ -168,9 +189,15 @@ on first use.
 included), `typing` (to the others, not persisted), `ping` (answered with `pong`).
 
 **Server → client** (schema `ServerFrame`): `joined` first, then `message`, `message_updated`, `message_deleted`, \
-`user_joined`, `user_left`, `typing`, `room_deleted`, `pong`, and `error` when a frame was rejected (codes \
-`invalid_json`, `unknown_type`, `validation_failed`, `forbidden`, `rate_limited` with `retry_after_ms`, `unavailable`: \
-not persisted, retry) — the socket stays open.
+`user_joined`, `user_left` (or `presence`, below), `typing`, `room_deleted`, `pong`, and `error` when a frame was \
+rejected (codes `invalid_json`, `unknown_type`, `validation_failed`, `forbidden`, `rate_limited` with \
+`retry_after_ms`, `unavailable`: not persisted, retry) — the socket stays open.
+
+**Presence in big rooms**: while a room has more than `WS_PRESENCE_COALESCE_ABOVE` sockets (default 100; 0: every \
+room) on the instance serving the socket, joins and departures are not sent one by one but as one `presence` frame \
+per `WS_PRESENCE_INTERVAL_MS` (default 1000): `{\"type\": \"presence\", \"room_id\", \"joined\": [user ids], \
+\"left\": [user ids], \"timestamp\"}`, each user once, in the list of its last change in the interval; no frame when \
+nothing changed.
 
 **Guarantees**: a message is broadcast only after it is committed; every socket receives every message once, in `seq` \
 order, on every instance. With `since=N` every message with seq > N is replayed first, then the live ones, with no gap \

@@ -756,6 +756,14 @@
         stopTyping(room, frame.user_id);
         renderPeople(room);
         break;
+      case 'presence': // big rooms: the joins and departures of an interval at once
+        for (const user of frame.joined) room.people.set(user, Math.max(1, room.people.get(user) || 0));
+        for (const user of frame.left) {
+          room.people.delete(user);
+          stopTyping(room, user);
+        }
+        renderPeople(room);
+        break;
       case 'typing': if (frame.user_id !== room.me) startTyping(room, frame.user_id); break;
       case 'room_deleted': roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`); break;
       case 'error': onErrorFrame(room, frame); break;
