@@ -10,7 +10,9 @@
 use chat_domain::{
     DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageId, MessageType, RoomId,
 };
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::sea_query::{
+    Asterisk, Condition, Expr, ExprTrait, Func, Order, Query, SelectStatement, UnionType,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic,
     Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select, Statement,
@@ -244,9 +246,8 @@ fn window_condition<T: MessageTable>(room: RoomId, window: Window) -> Condition 
     condition = match window.low {
         Low::Open => condition,
         Low::From(low) => condition.add(seq.clone().gte(low)),
-        // A scalar subquery, not the joined room's column: Postgres computes it
-        // once before the scan, so it is always part of the index condition,
-        // whichever join the planner picks.
+        // A scalar subquery: Postgres computes it once before the scan, so it
+        // is part of the index condition whichever plan it picks.
         Low::Newest(span) => condition.add(seq.clone().gt(last_seq_of(room).sub(span))),
     };
     match window.high {
@@ -283,46 +284,51 @@ fn window_select<T: MessageTable>(
 /// Column alias of the room's last seq in the first read.
 const LAST_SEQ: &str = "room_last_seq";
 
-/// The first read of a page: the room's row `LEFT JOIN` table `T` on the
-/// window, so the room's last seq comes back in the same statement (and
-/// snapshot) as the rows, and also when the window holds none.
+/// The first read of a page: [`window_select`]'s rows `UNION ALL` one row of
+/// nulls but for `rooms.last_seq`, so the room's last seq comes back in the
+/// same statement (and snapshot) as the rows, also when the window holds none.
+/// A union rather than a join, so the page keeps its own plan: with fresh
+/// statistics an index scan that stops after `rows` rows, not a sort of the
+/// whole window.
 fn first_select<T: MessageTable>(
     room: RoomId,
     window: Window,
     direction: Direction,
     rows: u64,
-) -> Select<room::Entity> {
-    let mut select = room::Entity::find()
-        .select_only()
-        .column_as(room::Column::LastSeq, LAST_SEQ)
-        .columns(T::Column::iter())
-        .filter(room::Column::Id.eq(room.get()))
-        .order_by(T::SEQ, direction.order())
-        .limit(rows);
-    QueryTrait::query(&mut select).join(
-        JoinType::LeftJoin,
-        T::default().table_ref(),
-        window_condition::<T>(room, window),
-    );
-    select
+) -> SelectStatement {
+    let mut page = window_select::<T>(room, window, direction, rows).into_query();
+    // Typed: Postgres takes a bare NULL leaving a subquery for text, which
+    // would not match the room's bigint.
+    page.expr_as(Func::cast_as(Expr::null(), "BIGINT"), LAST_SEQ);
+    let mut room_row = Query::select();
+    for _ in T::Column::iter() {
+        room_row.expr(Expr::null());
+    }
+    room_row
+        .column((room::Entity, room::Column::LastSeq))
+        .from(room::Entity)
+        .and_where(Expr::col((room::Entity, room::Column::Id)).eq(room.get()));
+    Query::select()
+        .column(Asterisk)
+        .from_subquery(page, "page")
+        .union(UnionType::All, room_row)
+        .to_owned()
 }
 
-/// A row of [`first_select`]: the room's last seq, and a message of table `T`
-/// unless the window held none (the `LEFT JOIN`'s row of nulls).
-struct RoomRow<T: MessageTable> {
-    last_seq: i64,
-    message: Option<T::Model>,
+/// A row of [`first_select`]: a message of table `T`, or the room's row (no
+/// message, the last seq).
+enum FirstRow<T: MessageTable> {
+    Message(T::Model),
+    Room { last_seq: i64 },
 }
 
-impl<T: MessageTable> FromQueryResult for RoomRow<T> {
+impl<T: MessageTable> FromQueryResult for FirstRow<T> {
     fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
-        let last_seq = row.try_get(prefix, LAST_SEQ)?;
         let id: Option<i64> = row.try_get(prefix, T::ID.as_str())?;
-        let message = match id {
-            Some(_) => Some(T::Model::from_query_result(row, prefix)?),
-            None => None,
-        };
-        Ok(Self { last_seq, message })
+        Ok(match id {
+            Some(_) => FirstRow::Message(T::Model::from_query_result(row, prefix)?),
+            None => FirstRow::Room { last_seq: row.try_get(prefix, LAST_SEQ)? },
+        })
     }
 }
 
@@ -335,16 +341,20 @@ async fn first_read<T: MessageTable, C: ConnectionTrait>(
     walk: &Walk,
     rows: u64,
 ) -> Result<Option<(i64, Vec<Message>)>, DomainError> {
-    let found = first_select::<T>(room, walk.window, walk.direction, rows)
-        .into_model::<RoomRow<T>>()
+    let statement = first_select::<T>(room, walk.window, walk.direction, rows);
+    let found = FirstRow::<T>::find_by_statement(conn.get_database_backend().build(&statement))
         .all(conn)
         .await
         .map_err(map_db_err)?;
-    let Some(last_seq) = found.first().map(|row| row.last_seq) else {
-        return Ok(None);
-    };
-    let messages = found.into_iter().filter_map(|row| row.message).map(T::into_message);
-    Ok(Some((last_seq, messages.collect::<Result<_, _>>()?)))
+    let mut last_seq = None;
+    let mut messages = Vec::with_capacity(found.len());
+    for row in found {
+        match row {
+            FirstRow::Message(model) => messages.push(T::into_message(model)?),
+            FirstRow::Room { last_seq: seq } => last_seq = Some(seq),
+        }
+    }
+    Ok(last_seq.map(|last_seq| (last_seq, messages)))
 }
 
 /// Up to `rows` live messages of table `T` in the walk's window, nearest the
@@ -433,11 +443,12 @@ pub fn history_statements(
     let wanted = u64::from(limit.get()) + 1;
     let mut walk = Walk::start(query, wanted);
     let first = first_select::<message::Entity>(room, walk.window, walk.direction, wanted);
+    let first = backend.build(&first);
     walk.pin(last_seq);
     let archived =
         window_select::<archived_message::Entity>(room, walk.window, walk.direction, wanted);
     let later = window_select::<message::Entity>(room, walk.window, walk.direction, wanted);
-    vec![first.build(backend), archived.build(backend), later.build(backend)]
+    vec![first, archived.build(backend), later.build(backend)]
 }
 
 #[cfg(test)]
@@ -518,18 +529,23 @@ mod tests {
     }
 
     #[test]
-    fn every_read_but_the_first_has_no_join() {
+    fn the_first_read_adds_the_rooms_row_to_the_page() {
         let room = RoomId::new(7).unwrap();
         let limit = Limit::parse(50).unwrap();
-        let statements =
-            history_statements(DatabaseBackend::Postgres, room, HistoryQuery::Latest, limit, 900);
+        let query = HistoryQuery::Before(500);
+        let statements = history_statements(DatabaseBackend::Postgres, room, query, limit, 900);
         let sql: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
-        assert!(sql[0].contains(r#"FROM "rooms" LEFT JOIN "messages""#), "{}", sql[0]);
-        assert!(sql[0].contains(r#"(SELECT "latest"."last_seq" FROM "rooms" AS "latest""#));
-        assert!(
-            sql[1].starts_with("SELECT") && sql[1].contains(r#"FROM "messages_archive" WHERE"#)
+        // The first read is the later reads' page plus the room's row.
+        let (columns, rest) = sql[2].split_once(" FROM ").unwrap();
+        let first = format!(
+            "SELECT * FROM ({columns}, CAST(NULL AS BIGINT) AS \"room_last_seq\" FROM {rest}) \
+             AS \"page\" UNION ALL (SELECT {}\"rooms\".\"last_seq\" FROM \"rooms\" \
+             WHERE \"rooms\".\"id\" = $5)",
+            "NULL, ".repeat(11),
         );
-        assert!(sql[2].contains(r#"FROM "messages" WHERE"#), "{}", sql[2]);
-        assert!(!sql[1].contains("JOIN") && !sql[2].contains("JOIN"));
+        assert_eq!(sql[0], first);
+        assert!(rest.starts_with(r#""messages" WHERE"#), "{rest}");
+        assert!(sql[1].contains(r#"FROM "messages_archive" WHERE"#), "{}", sql[1]);
+        assert!(!sql[1].contains("UNION") && !sql[2].contains("UNION"));
     }
 }
