@@ -297,8 +297,8 @@ fn first_select<T: MessageTable>(
     rows: u64,
 ) -> SelectStatement {
     let mut page = window_select::<T>(room, window, direction, rows).into_query();
-    // Typed: Postgres takes a bare NULL leaving a subquery for text, which
-    // would not match the room's bigint.
+    // Typed: to Postgres a bare NULL coming out of a subquery is text, which
+    // the union could not match with `rooms.last_seq`, a bigint.
     page.expr_as(Func::cast_as(Expr::null(), "BIGINT"), LAST_SEQ);
     let mut room_row = Query::select();
     for _ in T::Column::iter() {
