@@ -18,6 +18,8 @@ use sea_orm::DatabaseConnection;
 
 pub use connect::{DatabaseSettings, normalize_url};
 pub use deadline::Deadline;
+#[doc(hidden)]
+pub use message_table::history_statements;
 pub use stats::{PoolStats, StoreStats};
 
 /// The SQL adapter for both repository ports. Cheap to clone (a pool handle).
