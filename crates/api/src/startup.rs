@@ -160,7 +160,12 @@ impl Application {
             },
         };
         // New messages go through group commit, which also broadcasts them.
-        let writer = GroupCommit::start(messages.clone(), fan_out.clone(), settings.group_commit());
+        let mut group_commit = settings.group_commit();
+        if store.backend_name() == "sqlite" {
+            // One writer at a time anyway: parallel transactions would only wait on its lock.
+            group_commit.writers = 1;
+        }
+        let writer = GroupCommit::start(messages.clone(), fan_out.clone(), group_commit);
         let writer_stats = writer.stats();
         let chat = ChatService::new(Ports {
             rooms,

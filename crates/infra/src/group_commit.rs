@@ -3,11 +3,13 @@
 //! for all of them. There is no timer: a lone message is a batch of one and
 //! goes at once; under load batches grow by themselves, up to a bound.
 //!
-//! One writer task per store takes the queue in order, so messages keep the
-//! order they were submitted in (a socket's messages get increasing seqs). After
-//! each commit the stored messages are handed to the fan-out in that order —
-//! before any sender is answered — so the sockets' pumps receive each room's
-//! messages in seq order and need not fill gaps from the database.
+//! Each room belongs to one of a few writer tasks, which takes its queue in
+//! order, so messages keep the order they were submitted in (a socket's
+//! messages get increasing seqs), while the writers' transactions run side by
+//! side on disjoint rooms. After each commit the stored messages are handed to
+//! the fan-out in that order — before any sender is answered — so the sockets'
+//! pumps receive each room's messages in seq order and need not fill gaps from
+//! the database.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +26,10 @@ pub struct GroupCommitSettings {
     /// Messages that may wait for a transaction; beyond that a submission is
     /// refused `Unavailable` at once rather than queued.
     pub queue: usize,
+    /// Transactions in flight at once, each for its own share of the rooms (a
+    /// room always goes to the same one, so its messages keep their order).
+    /// SQLite has one writer whatever this says.
+    pub writers: usize,
 }
 
 /// Counts since start, read by the metrics.
@@ -63,7 +69,8 @@ struct Job {
 }
 
 pub struct GroupCommit {
-    queue: mpsc::Sender<Job>,
+    /// One queue per writer task; a room's messages go to `room % queues`.
+    queues: Vec<mpsc::Sender<Job>>,
     stats: Arc<WriterStats>,
 }
 
@@ -75,11 +82,22 @@ impl GroupCommit {
         fan_out: Arc<dyn FanOut>,
         settings: GroupCommitSettings,
     ) -> Self {
-        let (queue, jobs) = mpsc::channel(settings.queue.max(1));
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer { repository, fan_out, stats: stats.clone() };
-        tokio::spawn(writer.run(jobs, settings.max_batch.max(1)));
-        Self { queue, stats }
+        let writers = settings.writers.max(1);
+        let queue = settings.queue.div_ceil(writers).max(1);
+        let queues = (0..writers)
+            .map(|_| {
+                let (queue, jobs) = mpsc::channel(queue);
+                let writer = Writer {
+                    repository: repository.clone(),
+                    fan_out: fan_out.clone(),
+                    stats: stats.clone(),
+                };
+                tokio::spawn(writer.run(jobs, settings.max_batch.max(1)));
+                queue
+            })
+            .collect();
+        Self { queues, stats }
     }
 
     pub fn stats(&self) -> Arc<WriterStats> {
@@ -90,7 +108,8 @@ impl GroupCommit {
 impl MessageWriter for GroupCommit {
     fn submit(&self, message: NewMessage) -> PendingPost {
         let (reply, outcome) = oneshot::channel();
-        match self.queue.try_send(Job { message, reply }) {
+        let shard = message.room_id.get().unsigned_abs() as usize % self.queues.len();
+        match self.queues[shard].try_send(Job { message, reply }) {
             Ok(()) => {
                 PendingPost::new(
                     async move { outcome.await.unwrap_or_else(|_| Err(writer_gone())) },
@@ -125,7 +144,9 @@ impl Writer {
             let (messages, replies): (Vec<NewMessage>, Vec<_>) =
                 jobs.drain(..).map(|job| (job.message, job.reply)).unzip();
             self.record(messages.len());
+            let started = std::time::Instant::now();
             let outcomes = self.store(&messages).await;
+            tracing::debug!(size = messages.len(), took = ?started.elapsed(), "batch stored");
             for (message, outcome) in messages.iter().zip(&outcomes) {
                 if let Ok(Posted::Created(stored)) = outcome {
                     for delivery in message.broadcasts(stored) {

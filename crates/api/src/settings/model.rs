@@ -69,6 +69,8 @@ pub struct Settings {
     pub message_batch_max: usize,
     /// Messages that may wait for storage; beyond that a post is `unavailable`.
     pub message_queue_capacity: usize,
+    /// Message transactions in flight at once, on disjoint rooms (Postgres; SQLite: 1).
+    pub message_writers: usize,
     /// Sockets of a room on this instance above which presence changes go out
     /// as one `presence` frame per interval instead of `user_joined`/`user_left`;
     /// 0 coalesces in every room.
@@ -130,6 +132,7 @@ impl Settings {
         chat_infra::group_commit::GroupCommitSettings {
             max_batch: self.message_batch_max,
             queue: self.message_queue_capacity,
+            writers: self.message_writers,
         }
     }
 

@@ -61,6 +61,8 @@ impl RedisConnection {
                 c.connection_timeout = settings.command_timeout.max(Duration::from_secs(1));
                 c.internal_command_timeout = settings.command_timeout;
                 c.max_command_attempts = 1;
+                // Commands are small and latency-bound: no Nagle delay behind an unacknowledged one.
+                c.tcp.nodelay = Some(true);
                 // A connection that hangs without closing is replaced.
                 c.unresponsive.max_timeout = Some(Duration::from_secs(2));
             })

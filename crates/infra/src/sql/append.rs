@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use chat_domain::{ChatEvent, DomainError, Message, NewMessage, Posted};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
-    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, FromQueryResult, QueryFilter,
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, Statement,
 };
 
 use super::entity::{archived_message, message, room};
@@ -76,11 +76,11 @@ impl SqlStore {
             }
             seq.next += 1;
             plans.push(Plan::Store(rows.len()));
-            rows.push(row_of(new, seq.next));
+            rows.push((new, seq.next));
         }
         give_back_unused(&txn, &next_seq).await?;
 
-        let stored = insert_rows(&txn, rows).await?;
+        let stored = insert_rows(&txn, &rows).await?;
         if self.outbox {
             let mut events = Vec::with_capacity(stored.len());
             for (new, plan) in batch.iter().zip(&plans) {
@@ -135,6 +135,39 @@ async fn take_seqs(
     }
     let mut ids: Vec<i64> = wanted.keys().copied().collect();
     ids.sort_unstable();
+    let rooms: Vec<(i64, i64)> = if is_postgres(txn) {
+        let counts: Vec<i64> = ids.iter().map(|id| wanted[id]).collect();
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                PG_TAKE_SEQS,
+                [ids.into(), counts.into()],
+            ))
+            .await
+            .map_err(map_db_err)?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "last_seq")?)))
+            .collect::<Result<_, sea_orm::DbErr>>()
+            .map_err(map_db_err)?
+    } else {
+        take_seqs_generic(txn, &wanted, ids).await?
+    };
+    Ok(rooms
+        .into_iter()
+        .map(|(id, last_seq)| {
+            let taken = wanted.get(&id).copied().unwrap_or_default();
+            (id, Seqs { reserved: last_seq, next: last_seq - taken })
+        })
+        .collect())
+}
+
+/// [`take_seqs`] in portable SQL: the increments as a `CASE`, the lock as a
+/// sub-select (`FOR UPDATE` is left out on SQLite, whose writer is alone anyway).
+async fn take_seqs_generic(
+    txn: &DatabaseTransaction,
+    wanted: &HashMap<i64, i64>,
+    ids: Vec<i64>,
+) -> Result<Vec<(i64, i64)>, DomainError> {
     let locked = Query::select()
         .column(room::Column::Id)
         .from(room::Entity)
@@ -143,20 +176,14 @@ async fn take_seqs(
         .order_by(room::Column::Id, sea_orm::Order::Asc)
         .lock_exclusive()
         .to_owned();
-    let increment = by_room(&wanted);
+    let increment = by_room(wanted);
     let rooms = room::Entity::update_many()
         .col_expr(room::Column::LastSeq, Expr::col(room::Column::LastSeq).add(increment))
         .filter(room::Column::Id.in_subquery(locked))
         .exec_with_returning(txn)
         .await
         .map_err(map_db_err)?;
-    Ok(rooms
-        .into_iter()
-        .map(|room| {
-            let taken = wanted.get(&room.id).copied().unwrap_or_default();
-            (room.id, Seqs { reserved: room.last_seq, next: room.last_seq - taken })
-        })
-        .collect())
+    Ok(rooms.into_iter().map(|room| (room.id, room.last_seq)).collect())
 }
 
 /// `CASE WHEN id = … THEN n … END` over the rooms of `per_room` (just `n` for one).
@@ -214,13 +241,21 @@ async fn originals_of<'a>(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut live = keyed_select::<message::Entity>(&keys);
-    live.union(UnionType::All, keyed_select::<archived_message::Entity>(&keys));
-    let backend = txn.get_database_backend();
-    let found = message::Model::find_by_statement(backend.build(&live))
-        .all(txn)
-        .await
-        .map_err(map_db_err)?;
+    let statement = if is_postgres(txn) {
+        let rooms: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let users: Vec<String> = keys.iter().map(|k| k.1.to_owned()).collect();
+        let ids: Vec<String> = keys.iter().map(|k| k.2.to_owned()).collect();
+        Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            PG_ORIGINALS,
+            [rooms.into(), users.into(), ids.into()],
+        )
+    } else {
+        let mut live = keyed_select::<message::Entity>(&keys);
+        live.union(UnionType::All, keyed_select::<archived_message::Entity>(&keys));
+        txn.get_database_backend().build(&live)
+    };
+    let found = message::Model::find_by_statement(statement).all(txn).await.map_err(map_db_err)?;
     let mut originals = HashMap::with_capacity(found.len());
     for model in found {
         let message = Message::try_from(model)?;
@@ -269,7 +304,78 @@ fn keyed_select<T: EntityTrait>(keys: &[Key<'_>]) -> sea_orm::sea_query::SelectS
         .to_owned()
 }
 
-fn row_of(new: &NewMessage, seq: i64) -> message::ActiveModel {
+/// The new rows as [`PG_INSERT`]'s arrays, one per column.
+fn pg_insert(rows: &[NewRow<'_>]) -> Statement {
+    let rooms: Vec<i64> = rows.iter().map(|(new, _)| new.room_id.get()).collect();
+    let seqs: Vec<i64> = rows.iter().map(|(_, seq)| *seq).collect();
+    let users: Vec<&str> = rows.iter().map(|(new, _)| new.user_id.as_str()).collect();
+    let contents: Vec<&str> = rows.iter().map(|(new, _)| new.content.as_str()).collect();
+    let kinds: Vec<&str> = rows.iter().map(|(new, _)| new.message_type.as_str()).collect();
+    // Arrays of text carry no NULL here: '' (never a valid key) stands for none.
+    let keys: Vec<&str> =
+        rows.iter().map(|(new, _)| new.client_msg_id.as_ref().map_or("", |k| k.as_str())).collect();
+    let at: Vec<_> = rows.iter().map(|(new, _)| new.created_at).collect();
+    let text = |column: Vec<&str>| -> sea_orm::Value {
+        column.into_iter().map(str::to_owned).collect::<Vec<String>>().into()
+    };
+    Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        PG_INSERT,
+        [
+            rooms.into(),
+            seqs.into(),
+            text(users),
+            text(contents),
+            text(kinds),
+            text(keys),
+            at.into(),
+        ],
+    )
+}
+
+fn is_postgres(txn: &DatabaseTransaction) -> bool {
+    txn.get_database_backend() == DatabaseBackend::Postgres
+}
+
+// On Postgres each step is one statement whose text does not depend on the
+// batch's size (arrays instead of a parameter per value): prepared once per
+// connection, planned once, and cheap to bind.
+
+/// Reserves seqs: `$1` room ids (ascending), `$2` messages per room. The
+/// sub-select locks the active rooms in id order.
+const PG_TAKE_SEQS: &str = "UPDATE rooms AS r SET last_seq = r.last_seq + w.n \
+    FROM unnest($1::int8[], $2::int8[]) AS w(id, n) \
+    WHERE r.id = w.id AND r.id IN \
+      (SELECT id FROM rooms WHERE id = ANY($1::int8[]) AND is_active ORDER BY id FOR UPDATE) \
+    RETURNING r.id, r.last_seq";
+
+/// The messages that `($1 room, $2 user, $3 client_msg_id)` name, live or
+/// archived. `LIMIT 1` keeps each key a probe of the unique index, whatever
+/// the table's statistics say.
+const PG_ORIGINALS: &str = "SELECT m.* FROM unnest($1::int8[], $2::text[], $3::text[]) AS k(r, u, c) \
+    CROSS JOIN LATERAL (SELECT id, room_id, seq, user_id, content, message_type, client_msg_id, \
+        edited, created_at, updated_at, deleted_at FROM messages \
+        WHERE room_id = k.r AND user_id = k.u AND client_msg_id = k.c LIMIT 1) AS m \
+    UNION ALL \
+    SELECT a.* FROM unnest($1::int8[], $2::text[], $3::text[]) AS k(r, u, c) \
+    CROSS JOIN LATERAL (SELECT id, room_id, seq, user_id, content, message_type, client_msg_id, \
+        edited, created_at, updated_at, deleted_at FROM messages_archive \
+        WHERE room_id = k.r AND user_id = k.u AND client_msg_id = k.c LIMIT 1) AS a";
+
+/// Stores the rows given as arrays (room, seq, user, content, type, key or '', created).
+const PG_INSERT: &str = "INSERT INTO messages \
+    (room_id, seq, user_id, content, message_type, client_msg_id, edited, created_at, updated_at) \
+    SELECT r, s, u, c, t, NULLIF(k, ''), false, at, at \
+    FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
+        $7::timestamptz[]) AS v(r, s, u, c, t, k, at) \
+    RETURNING id, room_id, seq, user_id, content, message_type, client_msg_id, edited, \
+        created_at, updated_at, deleted_at";
+
+/// A message to store and its seq.
+type NewRow<'a> = (&'a NewMessage, i64);
+
+fn row_of((new, seq): &NewRow<'_>) -> message::ActiveModel {
+    let seq = *seq;
     message::ActiveModel {
         id: NotSet,
         room_id: Set(new.room_id.get()),
@@ -288,26 +394,23 @@ fn row_of(new: &NewMessage, seq: i64) -> message::ActiveModel {
 /// Inserts the rows in one statement; returns them as stored, in `rows`' order.
 async fn insert_rows(
     txn: &DatabaseTransaction,
-    rows: Vec<message::ActiveModel>,
+    rows: &[NewRow<'_>],
 ) -> Result<Vec<Message>, DomainError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let order: Vec<(i64, i64)> = rows
-        .iter()
-        .map(|row| match (&row.room_id, &row.seq) {
-            (Set(room), Set(seq)) => (*room, *seq),
-            _ => (0, 0),
-        })
-        .collect();
-    let inserted =
-        message::Entity::insert_many(rows).exec_with_returning(txn).await.map_err(map_db_err)?;
+    let inserted = if is_postgres(txn) {
+        message::Model::find_by_statement(pg_insert(rows)).all(txn).await
+    } else {
+        message::Entity::insert_many(rows.iter().map(row_of)).exec_with_returning(txn).await
+    }
+    .map_err(map_db_err)?;
     // RETURNING's row order is not promised: match the rows up by (room, seq).
     let mut by_position: HashMap<(i64, i64), message::Model> =
         inserted.into_iter().map(|m| ((m.room_id, m.seq), m)).collect();
-    order
-        .into_iter()
-        .map(|position| {
+    rows.iter()
+        .map(|(new, seq)| {
+            let position = (new.room_id.get(), *seq);
             by_position
                 .remove(&position)
                 .ok_or_else(|| DomainError::Internal("an inserted message was not returned".into()))

@@ -90,6 +90,9 @@ pub(crate) async fn connect(
         .connect_timeout(settings.connect_timeout)
         .acquire_timeout(settings.connect_timeout)
         .sqlx_logging(false)
+        // No ping before each use: a dead connection fails its statement as
+        // `unavailable` just the same, and the ping was a round trip per batch.
+        .test_before_acquire(false)
         .map_sqlx_sqlite_opts(|opts| {
             // WAL lets readers run beside the single writer; the busy timeout makes
             // concurrent writers queue instead of failing with SQLITE_BUSY.
@@ -98,6 +101,15 @@ pub(crate) async fn connect(
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
+    if let Ok(pg) = url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>() {
+        let port = pg.get_port();
+        options.map_sqlx_postgres_pool_opts(move |pool| {
+            pool.after_connect(move |_connection, _meta| {
+                super::nodelay::disable_nagle(port);
+                Box::pin(async { Ok(()) })
+            })
+        });
+    }
     if in_memory {
         // Every new connection to `:memory:` is a new, empty database: keep one forever.
         options.min_connections(1).idle_timeout(None).max_lifetime(None);

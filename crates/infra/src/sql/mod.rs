@@ -9,6 +9,7 @@ mod entity;
 mod errors;
 mod message_table;
 mod messages;
+mod nodelay;
 pub mod outbox;
 mod rooms;
 mod search;
