@@ -125,6 +125,7 @@ impl Settings {
             close_grace: Duration::from_millis(self.ws_close_grace_ms),
             flood_strikes: self.ws_flood_strikes,
             max_in_flight: self.ws_max_in_flight,
+            joined_users_at_most: self.ws_presence_coalesce_above.max(1),
         }
     }
 

@@ -37,6 +37,9 @@ pub struct SocketSettings {
     pub flood_strikes: u32,
     /// Messages that may wait for their commit at once (pipelining).
     pub max_in_flight: usize,
+    /// Users listed in `joined` at most (a big room's presence is coalesced, and
+    /// its full list would make every join cost as much as the room is big).
+    pub joined_users_at_most: usize,
 }
 
 const REPLAY_PAGE: i64 = 100;
@@ -64,6 +67,8 @@ pub struct Connection {
     pub hub: Hub,
     pub actor: Actor,
     pub room: RoomId,
+    /// The room as it was authorized at the upgrade.
+    pub authorized: Room,
     pub since: Option<i64>,
     pub settings: SocketSettings,
     /// This socket's place in its user's socket limit, given back when it ends.
@@ -97,7 +102,13 @@ impl Connection {
         let mut subscription =
             self.hub.subscribe(self.room, id.clone(), tx.clone(), closer.clone());
 
-        let joined = match self.chat.join_room(&self.actor, self.room, &id).await {
+        let joined = self.chat.join_room(
+            &self.actor,
+            self.authorized.clone(),
+            &id,
+            self.settings.joined_users_at_most,
+        );
+        let joined = match joined.await {
             Ok(joined) => joined,
             Err(e) => {
                 let reason = match e {

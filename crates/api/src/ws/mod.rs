@@ -82,7 +82,7 @@ pub async fn upgrade(
     {
         return Err(ApiError::BadRequest("since: must be zero or a positive seq".to_owned()));
     }
-    state.chat.authorize_socket(&actor, room).await?;
+    let authorized = state.chat.authorize_socket(&actor, room).await?;
     let slot = state.limits.socket_slot(actor.user_id.as_str())?;
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
@@ -96,6 +96,7 @@ pub async fn upgrade(
         hub: state.hub.clone(),
         actor,
         room,
+        authorized,
         since: query.since,
         settings,
         _slot: slot,

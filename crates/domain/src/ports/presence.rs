@@ -38,4 +38,17 @@ pub trait PresenceRegistry: Send + Sync + 'static {
 
     /// Users present in the room, in order of arrival.
     async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError>;
+
+    /// At most `limit` of the users present (all of them when there are no
+    /// more), for a joiner of a big room; which ones is the adapter's choice,
+    /// so that the cost does not grow with the room.
+    async fn some_users(
+        &self,
+        room: RoomId,
+        limit: usize,
+    ) -> Result<Vec<PresenceEntry>, DomainError> {
+        let mut users = self.users(room).await?;
+        users.truncate(limit);
+        Ok(users)
+    }
 }

@@ -24,15 +24,19 @@ impl ChatService {
         self.get_room(actor, room).await
     }
 
-    /// Records the socket `connection` in the room; the user's first socket there
-    /// announces `user_joined` to everybody else.
+    /// Records the socket `connection` in `room` (checked by
+    /// [`Self::authorize_socket`]); the user's first socket there announces
+    /// `user_joined` to everybody else. The users returned are at most
+    /// `list_at_most`, the joiner among them, so joining a big room costs the
+    /// same as a small one.
     pub async fn join_room(
         &self,
         actor: &Actor,
-        room_id: RoomId,
+        room: Room,
         connection: &str,
+        list_at_most: usize,
     ) -> Result<Joined, DomainError> {
-        let room = self.get_room(actor, room_id).await?;
+        let room_id = room.id;
         let at = timestamp::now();
         let first = self.presence.socket_opened(room_id, &actor.user_id, connection, at).await?;
         let mut event_error = None;
@@ -49,7 +53,16 @@ impl ChatService {
                 skip_connection: Some(connection.to_owned()),
             });
         }
-        let users = self.presence.users(room_id).await?;
+        let mut users = self.presence.some_users(room_id, list_at_most.max(1)).await?;
+        if !users.iter().any(|u| u.user_id == actor.user_id.as_str()) {
+            // A big room's sample may leave the joiner out: it is always listed.
+            users.truncate(list_at_most.max(1) - 1);
+            users.push(PresenceEntry {
+                user_id: actor.user_id.to_string(),
+                connections: 1,
+                since: at,
+            });
+        }
         Ok(Joined { room, users, event_error })
     }
 

@@ -26,12 +26,27 @@ pub struct Cached<R> {
     /// Rooms whose cache entries could not be updated after a write: read from
     /// the database until their entries are dropped.
     dirty: Arc<Mutex<HashSet<RoomId>>>,
+    /// Item conversations' rooms by conversation key, in this process: a
+    /// conversation keeps its room for good (only an admin may delete it, which
+    /// this instance forgets at once and others after [`CONVERSATION_TTL`]).
+    conversations: moka::sync::Cache<String, Room>,
 }
+
+/// How long this instance trusts a conversation's room without asking the database.
+const CONVERSATION_TTL: Duration = Duration::from_secs(600);
+/// Conversations remembered at most.
+const CONVERSATIONS_CACHED: u64 = 100_000;
 
 impl<R> Cached<R> {
     /// Wraps `inner`; starts the task that clears dirty rooms once the cache is back.
     pub fn new(inner: Arc<R>, cache: Arc<dyn CacheBackend>) -> Self {
-        let cached = Self { inner, cache, stats: Arc::default(), dirty: Arc::default() };
+        let conversations = moka::sync::Cache::builder()
+            .max_capacity(CONVERSATIONS_CACHED)
+            .time_to_live(CONVERSATION_TTL)
+            .support_invalidation_closures()
+            .build();
+        let cached =
+            Self { inner, cache, stats: Arc::default(), dirty: Arc::default(), conversations };
         let (cache, dirty) = (cached.cache.clone(), cached.dirty.clone());
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_millis(500));
@@ -128,7 +143,15 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
         &self,
         conversation: &Conversation,
     ) -> Result<Option<Room>, DomainError> {
-        self.inner.find_conversation(conversation).await
+        let key = conversation.key();
+        if let Some(room) = self.conversations.get(&key) {
+            return Ok(Some(room));
+        }
+        let room = self.inner.find_conversation(conversation).await?;
+        if let Some(room) = &room {
+            self.conversations.insert(key, room.clone());
+        }
+        Ok(room)
     }
 
     async fn open_conversation(
@@ -137,7 +160,13 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
         at: DateTime<Utc>,
         correlation: Option<&CorrelationId>,
     ) -> Result<Room, DomainError> {
-        self.inner.open_conversation(conversation, at, correlation).await
+        let key = conversation.key();
+        if let Some(room) = self.conversations.get(&key) {
+            return Ok(room);
+        }
+        let room = self.inner.open_conversation(conversation, at, correlation).await?;
+        self.conversations.insert(key, room.clone());
+        Ok(room)
     }
 
     async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
@@ -157,6 +186,8 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
     ) -> Result<bool, DomainError> {
         let done = self.inner.deactivate(id, by, at, correlation).await?;
         if done {
+            // A closure that only reads the room: it cannot fail.
+            let _ = self.conversations.invalidate_entries_if(move |_, room| room.id == id);
             self.settle(id, self.cache.invalidate(id, true).await);
         }
         Ok(done)

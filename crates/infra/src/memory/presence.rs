@@ -8,8 +8,13 @@ use chat_domain::ports::{PresenceEntry, PresenceRegistry};
 use chat_domain::{DomainError, RoomId, UserId};
 use chrono::{DateTime, Utc};
 
-/// A room's open connections: connection id → (user, connected at).
-type Sockets = HashMap<String, (UserId, DateTime<Utc>)>;
+/// A room's open connections: connection id → (user, connected at), and how
+/// many each user has (so first and last socket are found without a scan).
+#[derive(Default)]
+struct Sockets {
+    open: HashMap<String, (UserId, DateTime<Utc>)>,
+    per_user: HashMap<UserId, u32>,
+}
 
 /// Per room: each open connection's user and start time.
 #[derive(Default)]
@@ -39,8 +44,12 @@ impl PresenceRegistry for InProcessPresence {
     ) -> Result<bool, DomainError> {
         let mut rooms = self.lock();
         let sockets = rooms.entry(room).or_default();
-        sockets.insert(connection.to_owned(), (user.clone(), at));
-        Ok(sockets.values().filter(|(u, _)| u == user).count() == 1)
+        if sockets.open.insert(connection.to_owned(), (user.clone(), at)).is_some() {
+            return Ok(false);
+        }
+        let count = sockets.per_user.entry(user.clone()).or_default();
+        *count += 1;
+        Ok(*count == 1)
     }
 
     async fn socket_closed(
@@ -53,11 +62,20 @@ impl PresenceRegistry for InProcessPresence {
         let Some(sockets) = rooms.get_mut(&room) else {
             return Ok(false);
         };
-        if sockets.remove(connection).is_none() {
+        if sockets.open.remove(connection).is_none() {
             return Ok(false);
         }
-        let last = !sockets.values().any(|(u, _)| u == user);
-        if sockets.is_empty() {
+        let last = match sockets.per_user.get_mut(user) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            _ => {
+                sockets.per_user.remove(user);
+                true
+            }
+        };
+        if sockets.open.is_empty() {
             rooms.remove(&room);
         }
         Ok(last)
@@ -65,7 +83,24 @@ impl PresenceRegistry for InProcessPresence {
 
     async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError> {
         let rooms = self.lock();
-        Ok(rooms.get(&room).map(|sockets| group_sockets(sockets.values())).unwrap_or_default())
+        Ok(rooms.get(&room).map(|sockets| group_sockets(sockets.open.values())).unwrap_or_default())
+    }
+
+    async fn some_users(
+        &self,
+        room: RoomId,
+        limit: usize,
+    ) -> Result<Vec<PresenceEntry>, DomainError> {
+        let rooms = self.lock();
+        let Some(sockets) = rooms.get(&room) else {
+            return Ok(Vec::new());
+        };
+        if sockets.per_user.len() <= limit {
+            return Ok(group_sockets(sockets.open.values()));
+        }
+        let picked: std::collections::HashSet<&UserId> =
+            sockets.per_user.keys().take(limit).collect();
+        Ok(group_sockets(sockets.open.values().filter(|(user, _)| picked.contains(user))))
     }
 }
 
@@ -112,5 +147,25 @@ mod tests {
             "closing twice is harmless"
         );
         assert_eq!(presence.users(room).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_big_room_lists_only_as_many_users_as_asked() {
+        let presence = InProcessPresence::new();
+        let room = RoomId::new(1).unwrap();
+        let now = chat_domain::timestamp::now();
+        for n in 0..10 {
+            let user = UserId::parse(&format!("u{n}")).unwrap();
+            presence.socket_opened(room, &user, &format!("c{n}"), now).await.unwrap();
+            presence.socket_opened(room, &user, &format!("d{n}"), now).await.unwrap();
+        }
+        let some = presence.some_users(room, 3).await.unwrap();
+        assert_eq!(some.len(), 3);
+        assert!(some.iter().all(|u| u.connections == 2), "each listed user with all sockets");
+        assert_eq!(presence.some_users(room, 10).await.unwrap().len(), 10);
+        assert_eq!(
+            presence.some_users(room, 50).await.unwrap(),
+            presence.users(room).await.unwrap()
+        );
     }
 }

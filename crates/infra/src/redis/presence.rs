@@ -1,7 +1,8 @@
 //! Presence shared by all instances, in one Redis hash per room
 //! (`{prefix}room:{id}:active`, TTL 5 minutes, refreshed while sockets are
-//! open): field = connection id, value = `since_ms \t instance \t user`. Lua
-//! scripts make "first/last socket of this user" atomic across instances.
+//! open): field = connection id, value = `since_ms \t instance \t user`; beside
+//! it `{prefix}room:{id}:users` counts each user's sockets. Lua scripts make
+//! "first/last socket of this user" atomic across instances, in constant time.
 //! Entries of an instance that stopped refreshing its liveness key
 //! (`{prefix}instance:{id}`) are ignored and cleaned up. If Redis fails, presence
 //! degrades to "nobody here" rather than failing a socket.
@@ -22,30 +23,53 @@ const ROOM_TTL_SECS: i64 = 300;
 const INSTANCE_TTL_SECS: i64 = 30;
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
-/// KEYS[1] room hash, KEYS[2] session hash; ARGV: connection, value, "\t" .. user,
-/// ttl, user, room, instance, since → the user's socket count.
+/// KEYS[1] room hash, KEYS[2] session hash, KEYS[3] the room's sockets per
+/// user; ARGV: connection, value, ttl, user, room, instance, since → the
+/// user's socket count in the room (1: the first).
 const OPEN: &str = r#"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('HSET', KEYS[2], 'user', ARGV[5], 'room', ARGV[6], 'instance', ARGV[7], 'since', ARGV[8])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-local n = 0
-for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
-  if string.sub(v, -string.len(ARGV[3])) == ARGV[3] then n = n + 1 end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], 'user', ARGV[4], 'room', ARGV[5], 'instance', ARGV[6], 'since', ARGV[7])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local n = redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return n
+"#;
+
+/// KEYS[1] room hash, KEYS[2] sockets per user; ARGV: connection, user pairs
+/// → how many of those connections were still there. Forgets each one.
+const FORGET: &str = r#"
+local gone = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+    gone = gone + 1
+    if redis.call('HINCRBY', KEYS[2], ARGV[i + 1], -1) <= 0 then
+      redis.call('HDEL', KEYS[2], ARGV[i + 1])
+    end
+  end
+end
+return gone
+"#;
+
+/// KEYS[1] room hash, KEYS[2] session hash, KEYS[3] sockets per user; ARGV:
+/// connection, user → -1 if unknown, else the user's remaining sockets.
+const CLOSE: &str = r#"
+redis.call('DEL', KEYS[2])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+local n = redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
+if n <= 0 then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  return 0
 end
 return n
 "#;
 
-/// KEYS[1] room hash, KEYS[2] session hash; ARGV: connection, "\t" .. user
-/// → -1 if unknown, else the user's remaining sockets.
-const CLOSE: &str = r#"
-redis.call('DEL', KEYS[2])
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
-local n = 0
-for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
-  if string.sub(v, -string.len(ARGV[2])) == ARGV[2] then n = n + 1 end
+/// KEYS[1] room hash; ARGV: limit → every field and value, or `limit` random ones.
+const SOME: &str = r#"
+if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[1]) then
+  return redis.call('HGETALL', KEYS[1])
 end
-return n
+return redis.call('HRANDFIELD', KEYS[1], ARGV[1], 'WITHVALUES')
 "#;
 
 #[derive(Clone)]
@@ -87,8 +111,9 @@ impl RedisPresence {
             .await;
         let rooms: Vec<RoomId> = self.local().keys().copied().collect();
         for room in rooms {
-            let _: Result<(), _> =
-                self.redis.client.expire(self.room_key(room), ROOM_TTL_SECS, None).await;
+            for key in [self.room_key(room), self.users_key(room)] {
+                let _: Result<(), _> = self.redis.client.expire(key, ROOM_TTL_SECS, None).await;
+            }
         }
         let sessions: Vec<String> = self.sessions().iter().cloned().collect();
         for connection in sessions {
@@ -112,6 +137,12 @@ impl RedisPresence {
 
     fn room_key(&self, room: RoomId) -> String {
         self.redis.key(&format!("room:{room}:active"))
+    }
+
+    /// `{prefix}room:{id}:users`: open sockets per user, so that "first" and
+    /// "last socket of this user" cost the same in a room of any size.
+    fn users_key(&self, room: RoomId) -> String {
+        self.redis.key(&format!("room:{room}:users"))
     }
 
     fn count_local(&self, room: RoomId, delta: isize) {
@@ -143,14 +174,13 @@ impl PresenceRegistry for RedisPresence {
         let args = vec![
             connection.to_owned(),
             value,
-            format!("\t{user}"),
             ROOM_TTL_SECS.to_string(),
             user.to_string(),
             room.to_string(),
             self.instance.clone(),
             at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ];
-        let keys = vec![self.room_key(room), self.session_key(connection)];
+        let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
         match self.redis.client.eval::<i64, _, _, _>(OPEN, keys, args).await {
             Ok(count) => Ok(count == 1),
             Err(e) => {
@@ -168,8 +198,8 @@ impl PresenceRegistry for RedisPresence {
     ) -> Result<bool, DomainError> {
         self.count_local(room, -1);
         self.sessions().remove(connection);
-        let args = vec![connection.to_owned(), format!("\t{user}")];
-        let keys = vec![self.room_key(room), self.session_key(connection)];
+        let args = vec![connection.to_owned(), user.to_string()];
+        let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
         match self.redis.client.eval::<i64, _, _, _>(CLOSE, keys, args).await {
             Ok(remaining) => Ok(remaining == 0),
             Err(e) => {
@@ -180,14 +210,50 @@ impl PresenceRegistry for RedisPresence {
     }
 
     async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError> {
-        let key = self.room_key(room);
-        let sockets: HashMap<String, String> = match self.redis.client.hgetall(&key).await {
-            Ok(sockets) => sockets,
+        let sockets: Vec<(String, String)> = match self
+            .redis
+            .client
+            .hgetall::<HashMap<String, String>, _>(self.room_key(room))
+            .await
+        {
+            Ok(sockets) => sockets.into_iter().collect(),
             Err(e) => {
                 degraded("list", &e);
                 return Ok(Vec::new());
             }
         };
+        Ok(self.live_users(room, sockets).await)
+    }
+
+    async fn some_users(
+        &self,
+        room: RoomId,
+        limit: usize,
+    ) -> Result<Vec<PresenceEntry>, DomainError> {
+        let keys = vec![self.room_key(room)];
+        let fields =
+            match self.redis.client.eval::<Vec<String>, _, _, _>(SOME, keys, vec![limit]).await {
+                Ok(fields) => fields,
+                Err(e) => {
+                    degraded("list", &e);
+                    return Ok(Vec::new());
+                }
+            };
+        let mut pairs = Vec::with_capacity(fields.len() / 2);
+        let mut fields = fields.into_iter();
+        while let (Some(connection), Some(value)) = (fields.next(), fields.next()) {
+            pairs.push((connection, value));
+        }
+        let mut users = self.live_users(room, pairs).await;
+        users.truncate(limit);
+        Ok(users)
+    }
+}
+
+impl RedisPresence {
+    /// The users of `sockets` (connection, value) whose instance is alive;
+    /// the sockets of instances that stopped are forgotten on the way.
+    async fn live_users(&self, room: RoomId, sockets: Vec<(String, String)>) -> Vec<PresenceEntry> {
         let mut alive: HashMap<String, bool> = HashMap::new();
         let mut entries = Vec::new();
         let mut dead = Vec::new();
@@ -215,6 +281,7 @@ impl PresenceRegistry for RedisPresence {
             };
             if !live {
                 dead.push(connection);
+                dead.push(user.to_owned());
                 continue;
             }
             let (Ok(since), Ok(user)) = (since.parse::<i64>(), UserId::parse(user)) else {
@@ -224,8 +291,9 @@ impl PresenceRegistry for RedisPresence {
             entries.push((user, since));
         }
         if !dead.is_empty() {
-            let _: Result<i64, _> = self.redis.client.hdel(&key, dead).await;
+            let keys = vec![self.room_key(room), self.users_key(room)];
+            let _: Result<i64, _> = self.redis.client.eval(FORGET, keys, dead).await;
         }
-        Ok(crate::memory::group_sockets(entries.iter()))
+        crate::memory::group_sockets(entries.iter())
     }
 }
