@@ -39,6 +39,7 @@ pub struct WriterStats {
     messages: AtomicU64,
     refused: AtomicU64,
     largest: AtomicU64,
+    waiting: AtomicU64,
 }
 
 impl WriterStats {
@@ -60,6 +61,11 @@ impl WriterStats {
     /// The largest batch so far.
     pub fn largest_batch(&self) -> u64 {
         self.largest.load(Ordering::Relaxed)
+    }
+
+    /// Messages queued and not yet taken into a transaction.
+    pub fn waiting(&self) -> u64 {
+        self.waiting.load(Ordering::Relaxed)
     }
 }
 
@@ -109,7 +115,13 @@ impl MessageWriter for GroupCommit {
     fn submit(&self, message: NewMessage) -> PendingPost {
         let (reply, outcome) = oneshot::channel();
         let shard = message.room_id.get().unsigned_abs() as usize % self.queues.len();
-        match self.queues[shard].try_send(Job { message, reply }) {
+        // Counted before it is queued, so the writer never takes it first.
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        let queued = self.queues[shard].try_send(Job { message, reply });
+        if queued.is_err() {
+            self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        match queued {
             Ok(()) => {
                 PendingPost::new(
                     async move { outcome.await.unwrap_or_else(|_| Err(writer_gone())) },
@@ -162,6 +174,7 @@ impl Writer {
     }
 
     fn record(&self, size: usize) {
+        self.stats.waiting.fetch_sub(size as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.messages.fetch_add(size as u64, Ordering::Relaxed);
         self.stats.largest.fetch_max(size as u64, Ordering::Relaxed);

@@ -24,6 +24,7 @@ pub const WRITE_BATCHES: &str = "chat_write_batches_total";
 pub const WRITE_BATCHED: &str = "chat_write_batched_messages_total";
 pub const WRITE_REFUSED: &str = "chat_write_queue_refused_total";
 pub const WRITE_LARGEST: &str = "chat_write_largest_batch";
+pub const WRITE_WAITING: &str = "chat_write_queue_waiting";
 
 /// Where a message came from (`source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +92,7 @@ const HELP: &[(&str, Option<Unit>, &str)] = &[
     (WRITE_BATCHED, None, "Messages those transactions carried; ÷ batches = mean batch size"),
     (WRITE_REFUSED, None, "Posts refused `unavailable` because the write queue was full"),
     (WRITE_LARGEST, None, "The largest batch the message writer stored so far"),
+    (WRITE_WAITING, None, "Messages queued for the message writer, not yet in a transaction"),
 ];
 
 /// Registers the help texts (`# HELP` lines).

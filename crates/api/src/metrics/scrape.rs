@@ -43,6 +43,7 @@ impl Metrics {
         self.counter(names::WRITE_BATCHED, vec![]).absolute(writer.messages());
         self.counter(names::WRITE_REFUSED, vec![]).absolute(writer.refused());
         self.gauge(names::WRITE_LARGEST, vec![]).set(writer.largest_batch() as f64);
+        self.gauge(names::WRITE_WAITING, vec![]).set(writer.waiting() as f64);
         if let Some(pool) = sources.store.pool_stats() {
             let state = |value: &'static str| vec![::metrics::Label::new("state", value)];
             self.gauge(names::POOL_CONNECTIONS, state("in_use")).set(pool.in_use());
