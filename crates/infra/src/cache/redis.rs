@@ -4,6 +4,8 @@
 //! older messages exist, and `{p}room:{id}:ver` the room's version (2 h). Every
 //! check-and-write is one Lua script, so it is atomic across instances.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chat_domain::{Message, Room, RoomId};
 use fred::prelude::*;
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::backend::{CacheBackend, CacheError, Recent};
 use crate::redis::RedisConnection;
+use crate::redis::script::LuaScript;
 
 const ROOM_TTL: i64 = 3600;
 const RECENT_TTL: i64 = 1800;
@@ -18,7 +21,7 @@ const VERSION_TTL: i64 = 7200;
 
 /// KEYS: ver, recent, older. ARGV: limit, version ttl, then seq/json pairs of
 /// new messages (new seqs: nothing to replace).
-const APPEND: &str = r#"
+const APPEND_LUA: &str = r#"
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
@@ -35,7 +38,7 @@ return 1
 "#;
 
 /// KEYS: ver, room. ARGV: seen ('' = none), json, ttl.
-const FILL_ROOM: &str = r#"
+const FILL_ROOM_LUA: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if (v == false and ARGV[1] == '') or v == ARGV[1] then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -45,7 +48,7 @@ return 0
 "#;
 
 /// KEYS: ver, recent, older. ARGV: seen, has_older, ttl, then seq/json pairs.
-const FILL_RECENT: &str = r#"
+const FILL_RECENT_LUA: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if not ((v == false and ARGV[1] == '') or v == ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[2])
@@ -56,7 +59,7 @@ return 1
 "#;
 
 /// KEYS: recent, older. → false, or {older, {json…}} (ascending seq).
-const READ_RECENT: &str = r#"
+const READ_RECENT_LUA: &str = r#"
 local o = redis.call('GET', KEYS[2])
 if o == false then return false end
 return {o, redis.call('ZRANGE', KEYS[1], 0, -1)}
@@ -64,7 +67,7 @@ return {o, redis.call('ZRANGE', KEYS[1], 0, -1)}
 
 /// KEYS: ver, recent, older. ARGV: seq, json, version ttl. Replaces an edited
 /// message in a cached page (a page without it is left alone).
-const REPLACE: &str = r#"
+const REPLACE_LUA: &str = r#"
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
@@ -77,7 +80,7 @@ return 1
 "#;
 
 /// KEYS: ver, recent, older, room. ARGV: version ttl, room_too.
-const INVALIDATE: &str = r#"
+const INVALIDATE_LUA: &str = r#"
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2], KEYS[3])
@@ -86,6 +89,13 @@ return 1
 "#;
 
 /// The room as cached, `last_seq` included (the API's Room leaves it out).
+static APPEND: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(APPEND_LUA));
+static FILL_RECENT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(FILL_RECENT_LUA));
+static FILL_ROOM: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(FILL_ROOM_LUA));
+static INVALIDATE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(INVALIDATE_LUA));
+static READ_RECENT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(READ_RECENT_LUA));
+static REPLACE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(REPLACE_LUA));
+
 #[derive(Serialize, Deserialize)]
 struct CachedRoom {
     id: RoomId,
@@ -182,20 +192,14 @@ impl CacheBackend for RedisCache {
         let json = serde_json::to_string(&CachedRoom::from(room))
             .map_err(|e| CacheError(e.to_string()))?;
         let args = vec![seen_arg(seen), json, ROOM_TTL.to_string()];
-        self.redis
-            .client
-            .eval::<i64, _, _, _>(FILL_ROOM, vec![ver, key], args)
-            .await
-            .map_err(failed)?;
+        FILL_ROOM.run::<i64, _>(&self.redis.client, vec![ver, key], args).await.map_err(failed)?;
         Ok(())
     }
 
     async fn recent(&self, room: RoomId) -> Result<Option<Recent>, CacheError> {
         let [_, recent, older, _] = self.keys(room);
-        let value: Value = self
-            .redis
-            .client
-            .eval(READ_RECENT, vec![recent, older], Vec::<String>::new())
+        let value: Value = READ_RECENT
+            .run(&self.redis.client, vec![recent, older], Vec::<String>::new())
             .await
             .map_err(failed)?;
         let Value::Array(mut parts) = value else {
@@ -231,9 +235,8 @@ impl CacheBackend for RedisCache {
             args.push(message.seq.to_string());
             args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
         }
-        self.redis
-            .client
-            .eval::<i64, _, _, _>(FILL_RECENT, vec![ver, key, older], args)
+        FILL_RECENT
+            .run::<i64, _>(&self.redis.client, vec![ver, key, older], args)
             .await
             .map_err(failed)?;
         Ok(())
@@ -248,9 +251,8 @@ impl CacheBackend for RedisCache {
             args.push(message.seq.to_string());
             args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
         }
-        self.redis
-            .client
-            .eval::<i64, _, _, _>(APPEND, vec![ver, recent, older], args)
+        APPEND
+            .run::<i64, _>(&self.redis.client, vec![ver, recent, older], args)
             .await
             .map_err(failed)?;
         Ok(())
@@ -263,9 +265,8 @@ impl CacheBackend for RedisCache {
     async fn invalidate(&self, room: RoomId, room_too: bool) -> Result<(), CacheError> {
         let [ver, recent, older, key] = self.keys(room);
         let args = vec![VERSION_TTL.to_string(), if room_too { "1" } else { "0" }.to_owned()];
-        self.redis
-            .client
-            .eval::<i64, _, _, _>(INVALIDATE, vec![ver, recent, older, key], args)
+        INVALIDATE
+            .run::<i64, _>(&self.redis.client, vec![ver, recent, older, key], args)
             .await
             .map_err(failed)?;
         Ok(())
@@ -277,9 +278,8 @@ impl RedisCache {
         let [ver, recent, older, _] = self.keys(message.room_id);
         let json = serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?;
         let args = vec![message.seq.to_string(), json, VERSION_TTL.to_string()];
-        self.redis
-            .client
-            .eval::<i64, _, _, _>(REPLACE, vec![ver, recent, older], args)
+        REPLACE
+            .run::<i64, _>(&self.redis.client, vec![ver, recent, older], args)
             .await
             .map_err(failed)?;
         Ok(())

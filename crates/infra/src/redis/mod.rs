@@ -5,6 +5,7 @@
 
 mod fan_out;
 mod presence;
+pub(crate) mod script;
 mod unread;
 
 use std::time::Duration;

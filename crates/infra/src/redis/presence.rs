@@ -8,7 +8,7 @@
 //! degrades to "nobody here" rather than failing a socket.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +18,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use fred::prelude::*;
 
 use super::RedisConnection;
+use super::script::LuaScript;
 
 const ROOM_TTL_SECS: i64 = 300;
 const INSTANCE_TTL_SECS: i64 = 30;
@@ -26,7 +27,7 @@ const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// KEYS[1] room hash, KEYS[2] session hash, KEYS[3] the room's sockets per
 /// user; ARGV: connection, value, ttl, user, room, instance, since → the
 /// user's socket count in the room (1: the first).
-const OPEN: &str = r#"
+const OPEN_LUA: &str = r#"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[2], 'user', ARGV[4], 'room', ARGV[5], 'instance', ARGV[6], 'since', ARGV[7])
@@ -38,7 +39,7 @@ return n
 
 /// KEYS[1] room hash, KEYS[2] sockets per user; ARGV: connection, user pairs
 /// → how many of those connections were still there. Forgets each one.
-const FORGET: &str = r#"
+const FORGET_LUA: &str = r#"
 local gone = 0
 for i = 1, #ARGV, 2 do
   if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
@@ -53,7 +54,7 @@ return gone
 
 /// KEYS[1] room hash, KEYS[2] session hash, KEYS[3] sockets per user; ARGV:
 /// connection, user → -1 if unknown, else the user's remaining sockets.
-const CLOSE: &str = r#"
+const CLOSE_LUA: &str = r#"
 redis.call('DEL', KEYS[2])
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
 local n = redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
@@ -65,12 +66,17 @@ return n
 "#;
 
 /// KEYS[1] room hash; ARGV: limit → every field and value, or `limit` random ones.
-const SOME: &str = r#"
+const SOME_LUA: &str = r#"
 if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[1]) then
   return redis.call('HGETALL', KEYS[1])
 end
 return redis.call('HRANDFIELD', KEYS[1], ARGV[1], 'WITHVALUES')
 "#;
+
+static CLOSE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CLOSE_LUA));
+static FORGET: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(FORGET_LUA));
+static SOME: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(SOME_LUA));
+static OPEN: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(OPEN_LUA));
 
 #[derive(Clone)]
 pub struct RedisPresence {
@@ -181,7 +187,7 @@ impl PresenceRegistry for RedisPresence {
             at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ];
         let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
-        match self.redis.client.eval::<i64, _, _, _>(OPEN, keys, args).await {
+        match OPEN.run::<i64, _>(&self.redis.client, keys, args).await {
             Ok(count) => Ok(count == 1),
             Err(e) => {
                 degraded("open", &e);
@@ -200,7 +206,7 @@ impl PresenceRegistry for RedisPresence {
         self.sessions().remove(connection);
         let args = vec![connection.to_owned(), user.to_string()];
         let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
-        match self.redis.client.eval::<i64, _, _, _>(CLOSE, keys, args).await {
+        match CLOSE.run::<i64, _>(&self.redis.client, keys, args).await {
             Ok(remaining) => Ok(remaining == 0),
             Err(e) => {
                 degraded("close", &e);
@@ -231,14 +237,13 @@ impl PresenceRegistry for RedisPresence {
         limit: usize,
     ) -> Result<Vec<PresenceEntry>, DomainError> {
         let keys = vec![self.room_key(room)];
-        let fields =
-            match self.redis.client.eval::<Vec<String>, _, _, _>(SOME, keys, vec![limit]).await {
-                Ok(fields) => fields,
-                Err(e) => {
-                    degraded("list", &e);
-                    return Ok(Vec::new());
-                }
-            };
+        let fields = match SOME.run::<Vec<String>, _>(&self.redis.client, keys, vec![limit]).await {
+            Ok(fields) => fields,
+            Err(e) => {
+                degraded("list", &e);
+                return Ok(Vec::new());
+            }
+        };
         let mut pairs = Vec::with_capacity(fields.len() / 2);
         let mut fields = fields.into_iter();
         while let (Some(connection), Some(value)) = (fields.next(), fields.next()) {
@@ -292,7 +297,7 @@ impl RedisPresence {
         }
         if !dead.is_empty() {
             let keys = vec![self.room_key(room), self.users_key(room)];
-            let _: Result<i64, _> = self.redis.client.eval(FORGET, keys, dead).await;
+            let _: Result<i64, _> = FORGET.run(&self.redis.client, keys, dead).await;
         }
         crate::memory::group_sockets(entries.iter())
     }
