@@ -37,7 +37,9 @@ pub enum ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The first frame: everything up to `last_seq` is history, everything after
-    /// arrives live; `users` are those present now.
+    /// arrives live; `users` are those present now — in a room with more than
+    /// `WS_PRESENCE_COALESCE_ABOVE` users at most that many, the joiner always
+    /// among them (`GET /rooms/{room_id}/users` lists everyone).
     #[schema(title = "joined", example = json!({"type": "joined", "room_id": 1, "user_id": "alice", "last_seq": 42, "users": [{"user_id": "alice", "connections": 1, "since": "2026-01-01T12:00:00.123Z"}]}))]
     Joined {
         room_id: i64,
@@ -186,7 +188,10 @@ bad or missing token (authentication required) → 401, a private room the calle
 on first use.
 
 **Client → server** (schema `ClientFrame`): `message` (persisted, then broadcast to everyone in the room, the sender \
-included), `typing` (to the others, not persisted), `ping` (answered with `pong`).
+included), `typing` (to the others, not persisted), `ping` (answered with `pong`). A client need not wait for one \
+message before sending the next: up to `WS_MAX_IN_FLIGHT` (default 16) of a socket's messages wait for their commit \
+at once, they are stored in the order sent (increasing `seq`), and their outcomes (the broadcast, a repeat's original, \
+an `error` with the `client_msg_id`) come in that order; the socket's next frames are read as soon as one is answered.
 
 **Server → client** (schema `ServerFrame`): `joined` first, then `message`, `message_updated`, `message_deleted`, \
 `user_joined`, `user_left` (or `presence`, below), `typing`, `room_deleted`, `pong`, and `error` when a frame was \
@@ -197,7 +202,8 @@ rejected (codes `invalid_json`, `unknown_type`, `validation_failed`, `forbidden`
 room) on the instance serving the socket, joins and departures are not sent one by one but as one `presence` frame \
 per `WS_PRESENCE_INTERVAL_MS` (default 1000): `{\"type\": \"presence\", \"room_id\", \"joined\": [user ids], \
 \"left\": [user ids], \"timestamp\"}`, each user once, in the list of its last change in the interval; no frame when \
-nothing changed.
+nothing changed. In a room with more users than that, `joined` lists at most `WS_PRESENCE_COALESCE_ABOVE` of them (at \
+least the joiner), so joining costs the same in a room of any size; `GET /rooms/{room_id}/users` lists everyone.
 
 **Guarantees**: a message is broadcast only after it is committed; every socket receives every message once, in `seq` \
 order, on every instance. With `since=N` every message with seq > N is replayed first, then the live ones, with no gap \
