@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The performance targets of docs/BENCHMARKS.md, three runs each, against the
+# release build: `scripts/bench_targets.sh [OUT_DIR] [SCENARIO...]`.
+# Needs Postgres and Redis on localhost (as in .ci/run) and nothing else busy on
+# the machine. Each run writes OUT_DIR/<scenario>-<n>.json; summarise them with
+# `python3 scripts/bench_summary.py OUT_DIR`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${1:-bench-results}
+shift || true
+SCENARIOS=${*:-"pg-throughput sqlite-throughput pg-latency pg-fanout pg-legacy pg-connections pg-history"}
+RUNS=${RUNS:-3}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+BIN=$PWD/target/release
+B=$BIN/chat-bench
+PG_URL=postgres://postgres@127.0.0.1:5432/chat_bench
+
+cargo build --release --locked -p chat-api -p chat-bench
+
+# One load generator on one address: the rate limits would throttle it.
+export RATE_LIMIT_MESSAGES_PER_SECOND=0 RATE_LIMIT_HTTP_PER_SECOND=0 \
+  RATE_LIMIT_WS_CONNECTS_PER_SECOND=0 WS_MAX_SOCKETS_PER_USER=0 LOG_LEVEL=warn
+
+SERVICE_PID=""
+stop_service() {
+  if [ -n "$SERVICE_PID" ]; then
+    kill "$SERVICE_PID" 2>/dev/null || true
+    wait "$SERVICE_PID" 2>/dev/null || true
+    SERVICE_PID=""
+  fi
+}
+trap stop_service EXIT
+
+wait_healthy() {
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$1/health" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the service on :$1 did not come up" >&2
+  return 1
+}
+
+# A fresh database and Redis prefix each time, so every scenario starts alike.
+start_pg() {
+  stop_service
+  psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS chat_bench" -c "CREATE DATABASE chat_bench"
+  PORT=8102 DATABASE_URL=$PG_URL REDIS_URL=redis://127.0.0.1:6379 \
+    REDIS_KEY_PREFIX="chatbench-$RANDOM:" "$BIN/chat-room" >"$OUT/service-pg.log" 2>&1 &
+  SERVICE_PID=$!
+  wait_healthy 8102
+  T=http://127.0.0.1:8102
+}
+
+start_sqlite() {
+  stop_service
+  local dir
+  dir=$(mktemp -d)
+  (cd "$dir" && PORT=8101 "$BIN/chat-room" >"$OUT/service-sqlite.log" 2>&1) &
+  SERVICE_PID=$!
+  wait_healthy 8101
+  T=http://127.0.0.1:8101
+}
+
+# run NAME ARGS...: RUNS runs of one chat-bench scenario, the load before each noted.
+run() {
+  local name=$1
+  shift
+  for n in $(seq "$RUNS"); do
+    echo "== $name run $n, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$B" "$@" --quiet --json "$OUT/$name-$n.json" | tail -n +2
+  done
+}
+
+for scenario in $SCENARIOS; do
+  case $scenario in
+    pg-throughput) start_pg; run "$scenario" throughput --target "$T" --baseline --duration 10 ;;
+    sqlite-throughput) start_sqlite; run "$scenario" throughput --target "$T" --baseline --duration 10 ;;
+    pg-latency) start_pg; run "$scenario" throughput --target "$T" --baseline --rate 1000 --duration 10 ;;
+    pg-fanout) start_pg; run "$scenario" fanout --target "$T" --baseline --sockets 2000 --rate 50 --duration 10 ;;
+    pg-legacy) start_pg; run "$scenario" legacy --target "$T" --baseline --pairs 100 --duration 10 ;;
+    pg-connections)
+      "$B" baseline --port 9101 >"$OUT/baseline.log" 2>&1 &
+      baseline=$!
+      for n in $(seq "$RUNS"); do
+        # A fresh service each time: RSS per socket is measured from its start.
+        start_pg
+        RUNS=1 run "$scenario-$n" connections --target "$T" --baseline-url http://127.0.0.1:9101 \
+          --sockets 18000 --source-ips 8 --hold 10
+        mv "$OUT/$scenario-$n-1.json" "$OUT/$scenario-$n.json"
+      done
+      kill "$baseline"
+      ;;
+    pg-history)
+      # Filled by the tool as fast as it can, on a fresh database; no ANALYZE by hand.
+      start_pg
+      room=$(curl -sf -X POST "$T/rooms" -H 'content-type: application/json' -d '{"name":"history 1M"}' |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+      echo "== filling room $room with 1,000,000 messages, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+      start=$(date +%s)
+      "$B" history --target "$T" --room "$room" --seed 1000000 --duration 1 --quiet --json "$OUT/$scenario-fill.json" | tail -n +2
+      echo "filled in $(($(date +%s) - start)) s"
+      run "$scenario-16" history --target "$T" --baseline --room "$room" --concurrency 16 --duration 5
+      run "$scenario-1" history --target "$T" --baseline --room "$room" --concurrency 1 --duration 5
+      ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
+done
+echo "results in $OUT"
