@@ -530,3 +530,13 @@ pub async fn fresh_postgres_database() -> Option<String> {
     let (base, _) = admin_url.rsplit_once('/').expect("postgres url has a database");
     Some(format!("{base}/{name}"))
 }
+
+/// The `chat-room` binary beside this test's (both in `target/<profile>/`);
+/// `cargo test --workspace` builds it, `cargo build -p chat-api` for one test.
+pub fn service_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join("chat-room");
+    assert!(path.exists(), "{} is missing: `cargo build -p chat-api` builds it", path.display());
+    path
+}
