@@ -126,7 +126,8 @@ async fn the_docs_scripts_fetch_nothing_from_a_cdn() {
     let bundle = redoc.text().await.unwrap();
     assert!(bundle.len() > 1_000_000, "the whole bundle is served");
     assert!(bundle.contains("redocly logo"), "the footer logo is still there, as an empty image");
-    for script in [bundle, app.get("/docs/assets/swagger-initializer.js").await.text().await.unwrap()]
+    for script in
+        [bundle, app.get("/docs/assets/swagger-initializer.js").await.text().await.unwrap()]
     {
         assert!(!script.contains("cdn.redoc.ly") && !script.contains("cdn.jsdelivr"), "no CDN");
         assert!(!script.contains("validator.swagger.io"), "no online validator");

@@ -416,7 +416,7 @@ pub fn postgres_address(url: &str) -> String {
     if host.contains(':') { host.to_owned() } else { format!("{host}:5432") }
 }
 
-/// Reads a response that must be an API.md error: the status, the code, and a
+/// Reads a response that must be an PROTOCOL.md error: the status, the code, and a
 /// message and request id that are present.
 pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");
