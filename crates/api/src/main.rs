@@ -84,7 +84,7 @@ fn healthcheck() -> ExitCode {
 fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => {
-            tracing::debug!(open_files = limit, "open-file limit raised to the hard limit")
+            tracing::info!(open_files = limit, "open-file limit raised to the hard limit")
         }
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
