@@ -1,8 +1,6 @@
-//! The real `chat-room` binary as an operator meets it: `--help`, `--version`
-//! and typos answer without serving; `token` and `migrate` give exact errors;
-//! every bad setting stops start-up with one line; logs carry no colour codes
-//! when they go to a file, the start-up line names the addresses to open, and a
-//! fresh Postgres database starts quietly.
+//! The real `chat-room` binary as an operator meets it: help, version and typos
+//! never serve; `token`, `migrate` and bad settings give exact one-line errors;
+//! start-up logs have no colour codes in a pipe, name the addresses, stay quiet.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

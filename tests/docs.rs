@@ -1,7 +1,6 @@
-//! The documentation stands alone and stays in step with the code:
-//! docs/PROTOCOL.md names every route, method, socket frame and error code of the
-//! service's own OpenAPI description and nothing it lacks, and no document of the
-//! repository points outside it (a clone has no `../shared`).
+//! The documentation stands alone and in step with the code: docs/PROTOCOL.md
+//! names exactly the OpenAPI description's routes, its frames and error codes, and
+//! no document of the repository points outside it (a clone has no `../shared`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
