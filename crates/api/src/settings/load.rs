@@ -166,7 +166,9 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
     )?;
     if let Some(origins) = &s.cors_origins {
         let list = origins.trim();
-        if list != "*" && !list.split(',').map(str::trim).all(is_origin) {
+        // Empty entries (a trailing comma) are skipped, as `cors_origin_list` does.
+        let mut entries = list.split(',').map(str::trim).filter(|o| !o.is_empty());
+        if list != "*" && !entries.all(is_origin) {
             return Err(SettingsError::expected(
                 "CORS_ORIGINS",
                 "comma-separated origins like https://app.example (scheme and host, no path), or *",
@@ -332,7 +334,7 @@ mod tests {
             ("JWT_SECRET", ""),
             ("RATE_LIMIT_MESSAGES_PER_SECOND", "0.5"),
             ("ARCHIVE_AFTER_DAYS", ""),
-            ("CORS_ORIGINS", "https://a.example, http://localhost:8001"),
+            ("CORS_ORIGINS", "https://a.example, http://localhost:8001,"),
         ]))
         .unwrap();
         assert!(set.debug);
