@@ -948,7 +948,7 @@
       return 'offline';
     }
     if ([401, 403, 404, 429].includes(response.status)) return response.status;
-    if (response.status >= 500) return 'offline';
+    if (response.status >= 500) return 'unavailable';
     return 'refused'; // every check passed: the upgrade itself was turned down
   }
 
@@ -968,7 +968,7 @@
         + 'What you send is still delivered.');
       return scheduleReconnect(room, 'refused');
     }
-    return scheduleReconnect(room, 'offline');
+    return scheduleReconnect(room, why === 'unavailable' ? 'unavailable' : 'offline');
   }
 
   /** Exponential backoff with jitter, capped; reset by the next `joined`. */
@@ -979,6 +979,7 @@
     const wait = `retrying in ${Math.max(1, Math.round(delay / 1000))} s`;
     if (why === 'refused') setConn('refused', `refused — ${wait}`);
     else if (why === 'busy') setConn('reconnecting', `server busy — ${wait}`);
+    else if (why === 'unavailable') setConn('reconnecting', `server unavailable — ${wait}`);
     else setConn('reconnecting', `offline — ${wait}`);
     clearTimeout(room.retryTimer);
     room.retryTimer = setTimeout(() => reconnect(room), delay);
