@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
 # The chat-room image: dependencies compiled in their own cached layer
 # (cargo-chef), a --locked release build, and a small non-root runtime with
-# the service (`chat-room`) and the migration tool (`migration`), port 8001.
+# the one binary `chat-room` (serve, migrate, token, healthcheck), port 8001.
 #
 #   docker build -t graintrade/chat-room .
 #   docker run -p 8001:8001 graintrade/chat-room            # SQLite in /app/data
-#   docker run --rm --entrypoint migration -e DATABASE_URL=postgres://… graintrade/chat-room up
+#   docker run --rm -e DATABASE_URL=postgres://… graintrade/chat-room migrate up
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -22,10 +22,10 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json -p chat-api -p migration
+RUN cargo chef cook --release --locked --recipe-path recipe.json -p chat-api
 COPY . .
-RUN cargo build --release --locked -p chat-api -p migration --bins \
- && cp target/release/chat-room target/release/migration /usr/local/bin/
+RUN cargo build --release --locked -p chat-api --bin chat-room \
+ && cp target/release/chat-room /usr/local/bin/
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
@@ -35,7 +35,7 @@ RUN apt-get update \
  && mkdir -p /app/data \
  && chown chat:chat /app/data
 WORKDIR /app
-COPY --from=build /usr/local/bin/chat-room /usr/local/bin/migration /usr/local/bin/
+COPY --from=build /usr/local/bin/chat-room /usr/local/bin/
 COPY config ./config
 USER 10001:10001
 ENV HOST=0.0.0.0 \

@@ -1,4 +1,4 @@
-//! With authentication required, every cell of API.md's authorization matrix,
+//! With authentication required, every cell of PROTOCOL.md's authorization matrix,
 //! identity and roles taken from real tokens: HS256 for the matrix, and RS256
 //! and ES256 (the GrainTrade backend's key pairs) for token verification.
 

@@ -1,7 +1,7 @@
 //! The deployment files against the code (no Docker engine needed): the
 //! compose file's chat-room replicas set only settings the service reads, all of
-//! API.md's settings among them, and those values load as the service would
-//! load them; `.env.prod.example` documents every variable the compose file
+//! docs/PROTOCOL.md's settings among them, and those values load as the service
+//! would load them; the README documents exactly the settings the service reads; `.env.prod.example` documents every variable the compose file
 //! interpolates and nothing else; the stack has what issue 7 asks for (health
 //! checks, volumes, migrations once, two replicas behind nginx passing
 //! WebSocket upgrades); the Dockerfile is multi-stage, cached, locked, non-root
@@ -40,45 +40,49 @@ fn settings_names() -> BTreeSet<String> {
     names
 }
 
-/// The variables of API.md's Settings table.
-const CONTRACT_SETTINGS: &[&str] = &[
-    "HOST",
-    "PORT",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "RABBITMQ_URL",
-    "APP_ENV",
-    "DEBUG",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "AUTH_MODE",
-    "JWT_SECRET",
-    "JWT_PUBLIC_KEY",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "CORS_ORIGINS",
-    "REDIS_KEY_PREFIX",
-    "RUN_MIGRATIONS",
-];
-
-/// API.md's settings; checked against the contract itself (`../shared/API.md`)
-/// when it lies beside the repository, as on developers' machines and in CI.
-fn contract_settings() -> BTreeSet<String> {
-    let listed: BTreeSet<String> = CONTRACT_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/API.md");
-    let Ok(api) = std::fs::read_to_string(&path) else {
-        eprintln!("note: {} not found; using the settings listed in this test", path.display());
-        return listed;
-    };
-    let table = api.split("## Settings").nth(1).expect("API.md has a Settings section");
-    let parsed: BTreeSet<String> = table
+/// The variable names in the first column of the table under `heading` in a
+/// repository file (`| `HOST`, `PORT` | … |`).
+fn table_names(path: &str, heading: &str) -> BTreeSet<String> {
+    let text = repo_file(path);
+    let section = text
+        .split(&format!("\n{heading}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{path} has a {heading:?} section"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let names: BTreeSet<String> = section
         .lines()
         .filter(|line| line.starts_with("| `"))
-        .flat_map(|line| line.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|line| line.split('|').nth(1))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
         .filter(|name| name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
         .collect();
-    assert_eq!(parsed, listed, "this test lists API.md's settings");
-    parsed
+    assert!(names.len() > 10, "{path} {heading}: {names:?}");
+    names
+}
+
+/// The settings GrainTrade's deployments rely on by name (docs/PROTOCOL.md,
+/// "Settings"): every replica sets each of them explicitly.
+fn contract_settings() -> BTreeSet<String> {
+    table_names("docs/PROTOCOL.md", "## Settings")
+}
+
+#[test]
+fn the_readme_documents_every_setting_and_the_protocol_names_only_real_ones() {
+    let known = settings_names();
+    let readme = table_names("README.md", "## Settings");
+    let undocumented: Vec<&String> = known.difference(&readme).collect();
+    assert!(undocumented.is_empty(), "README's Settings table leaves out {undocumented:?}");
+    let unknown: Vec<&String> = readme.difference(&known).collect();
+    assert!(
+        unknown.is_empty(),
+        "README's Settings table lists what the service never reads: {unknown:?}"
+    );
+    let contract = contract_settings();
+    let unread: Vec<&String> = contract.difference(&known).collect();
+    assert!(
+        unread.is_empty(),
+        "docs/PROTOCOL.md names settings the service does not read: {unread:?}"
+    );
 }
 
 /// `docker-compose.yaml`, with `<<` merge keys applied.
@@ -154,6 +158,13 @@ fn is_chat_room_image(service: &Yaml) -> bool {
     service["image"].as_str().is_some_and(|image| image.starts_with("graintrade/chat-room"))
 }
 
+/// A chat-room replica: the image run with its default command (serve).
+fn is_replica(service: &Yaml) -> bool {
+    is_chat_room_image(service)
+        && strings(&service["entrypoint"]).is_empty()
+        && strings(&service["command"]).is_empty()
+}
+
 fn depends_on(service: &Yaml, name: &str) -> Option<String> {
     service["depends_on"][name]["condition"].as_str().map(str::to_owned)
 }
@@ -223,10 +234,8 @@ fn compose_replicas_set_only_settings_the_service_reads() {
     let compose = compose();
     let known = settings_names();
     let contract = contract_settings();
-    let replicas: Vec<(String, Yaml)> = services(&compose)
-        .into_iter()
-        .filter(|(_, s)| is_chat_room_image(s) && strings(&s["entrypoint"]).is_empty())
-        .collect();
+    let replicas: Vec<(String, Yaml)> =
+        services(&compose).into_iter().filter(|(_, s)| is_replica(s)).collect();
     assert_eq!(
         replicas.len(),
         2,
@@ -238,7 +247,7 @@ fn compose_replicas_set_only_settings_the_service_reads() {
         let unknown: Vec<&String> = env.keys().filter(|k| !known.contains(*k)).collect();
         assert!(unknown.is_empty(), "{name} sets variables the service does not read: {unknown:?}");
         let missing: Vec<&String> = contract.iter().filter(|k| !env.contains_key(*k)).collect();
-        assert!(missing.is_empty(), "{name} leaves out API.md settings: {missing:?}");
+        assert!(missing.is_empty(), "{name} leaves out PROTOCOL.md's settings: {missing:?}");
         assert_eq!(
             env["RUN_MIGRATIONS"], "false",
             "{name}: migrations are the migrate service's job"
@@ -263,10 +272,8 @@ fn compose_replicas_set_only_settings_the_service_reads() {
 fn compose_values_load_as_production_settings() {
     let compose = compose();
     let (example, _) = env_example();
-    let (_, replica) = services(&compose)
-        .into_iter()
-        .find(|(_, s)| is_chat_room_image(s) && strings(&s["entrypoint"]).is_empty())
-        .expect("a replica");
+    let (_, replica) =
+        services(&compose).into_iter().find(|(_, s)| is_replica(s)).expect("a replica");
     let vars: Vec<(String, String)> =
         environment(&replica).into_iter().map(|(k, v)| (k, interpolate(&v, &example))).collect();
     let settings = chat_api::settings::from_vars(vars).expect("the replicas' settings load");
@@ -294,10 +301,8 @@ fn env_example_documents_exactly_what_compose_interpolates() {
     // A setting passed through keeps its name, so the operator's LOG_LEVEL is LOG_LEVEL.
     let known = settings_names();
     let compose = compose();
-    let (_, replica) = services(&compose)
-        .into_iter()
-        .find(|(_, s)| is_chat_room_image(s) && strings(&s["entrypoint"]).is_empty())
-        .expect("a replica");
+    let (_, replica) =
+        services(&compose).into_iter().find(|(_, s)| is_replica(s)).expect("a replica");
     for (key, value) in environment(&replica) {
         for name in interpolated(&value) {
             if known.contains(&name) {
@@ -312,18 +317,26 @@ fn compose_runs_migrations_once_and_keeps_data_in_volumes() {
     let compose = compose();
     let all = services(&compose);
     let migrate: Vec<&(String, Yaml)> =
-        all.iter().filter(|(_, s)| strings(&s["entrypoint"]) == ["migration"]).collect();
+        all.iter().filter(|(_, s)| strings(&s["command"]) == ["migrate", "up"]).collect();
     assert_eq!(migrate.len(), 1, "one migration service");
     let (_, migrate) = migrate[0];
-    assert!(is_chat_room_image(migrate), "it runs the image's migration binary");
-    assert_eq!(strings(&migrate["command"]), ["up"]);
+    assert!(is_chat_room_image(migrate), "it runs the image's own `chat-room migrate up`");
+    assert!(strings(&migrate["entrypoint"]).is_empty(), "through the image's entrypoint");
     assert_eq!(migrate["restart"].as_str(), Some("no"), "it runs once");
     let env = environment(migrate);
+    let known = settings_names();
+    assert!(env.contains_key("DATABASE_URL"), "it migrates the replicas' database");
+    assert!(env.keys().all(|k| known.contains(k)), "it sets only settings: {env:?}");
+    let (example, _) = env_example();
+    let vars = env.iter().map(|(k, v)| (k.clone(), interpolate(v, &example)));
+    let settings = chat_api::settings::from_vars(vars).expect("its settings load");
+    let (_, replica) = all.iter().find(|(_, s)| is_replica(s)).expect("a replica");
     assert_eq!(
-        env.keys().collect::<Vec<_>>(),
-        ["DATABASE_URL"],
-        "the migration tool reads DATABASE_URL only"
+        interpolate(&environment(migrate)["DATABASE_URL"], &example),
+        interpolate(&environment(replica)["DATABASE_URL"], &example),
+        "the same database as the replicas"
     );
+    assert!(settings.database_url.starts_with("postgres://"), "{}", settings.database_url);
     assert_eq!(depends_on(migrate, "postgres").as_deref(), Some("service_healthy"));
 
     let volumes = compose["volumes"].as_hash().expect("named volumes");
@@ -368,6 +381,8 @@ fn nginx_balances_both_replicas_and_passes_websocket_upgrades() {
         "proxy_http_version 1.1;",
         "proxy_set_header Upgrade $http_upgrade;",
         "proxy_set_header Connection $connection_upgrade;",
+        // With its port: the service's own page passes the socket Origin check.
+        "proxy_set_header Host $http_host;",
         "proxy_set_header X-Request-Id $chat_request_id;",
     ] {
         assert!(config.contains(line), "nginx.conf has {line}");

@@ -9,18 +9,9 @@ use std::time::{Duration, Instant};
 
 use chat_tests::load::{Load, LoadSpec};
 use chat_tests::rabbit::EventTap;
-use chat_tests::{fresh_postgres_database, reachable_rabbitmq};
+use chat_tests::{fresh_postgres_database, reachable_rabbitmq, service_binary};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
-
-/// The service binary beside this test's (both in `target/<profile>/`).
-fn binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("chat-room");
-    assert!(path.exists(), "{} is missing: `cargo test --workspace` builds it", path.display());
-    path
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -45,7 +36,7 @@ impl Drop for Service {
 }
 
 fn start(database_url: &str, rabbitmq_url: &str, port: u16) -> Service {
-    let child = Command::new(binary())
+    let child = Command::new(service_binary())
         .env("DATABASE_URL", database_url)
         .env("RABBITMQ_URL", rabbitmq_url)
         .env("HOST", "127.0.0.1")

@@ -93,7 +93,7 @@ async fn seeded_room(app: &TestApp) -> i64 {
     room
 }
 
-/// The page API.md describes, from the list of live seqs: the `limit` nearest
+/// The page PROTOCOL.md describes, from the list of live seqs: the `limit` nearest
 /// the cursor, ascending, and whether more live messages lie beyond them.
 fn expected_page(live: &[i64], query: HistoryQuery, limit: usize) -> (Vec<i64>, bool) {
     match query {

@@ -183,3 +183,35 @@ async fn every_line_of_a_socket_carries_its_connection_request_id_user_and_room(
         assert_eq!(fields["room"], room, "{line}");
     }
 }
+
+/// A browser shows its page nothing of a refused upgrade, so the log says which
+/// origin was refused, inside the upgrade request's span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_socket_upgrade_is_logged_with_its_origin() {
+    let logs = captured();
+    let app = TestApp::sqlite().await;
+    let app = app.another(|s| s.cors_origins = Some("https://graintrade.example".to_owned())).await;
+    let room = app.create_room("Refusals").await;
+    let request_id = format!("refused-{}", uuid::Uuid::new_v4());
+    let refused = app
+        .client
+        .get(app.url(&format!("/ws/{room}?user_id=alice")))
+        .header("x-request-id", request_id.as_str())
+        .header("origin", "https://elsewhere.example")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let lines = logs.lines();
+    let warning = lines_of_request(&lines, &request_id)
+        .into_iter()
+        .find(|l| l["level"] == "WARN")
+        .unwrap_or_else(|| panic!("a warning for the refused upgrade: {lines:#?}"));
+    assert_eq!(warning["fields"]["origin"], "https://elsewhere.example", "{warning}");
+    assert_eq!(warning["fields"]["allowed"], "https://graintrade.example", "{warning}");
+    assert!(warning["fields"]["message"].as_str().unwrap().contains("CORS_ORIGINS"), "{warning}");
+}

@@ -1,4 +1,4 @@
-//! Messages over REST, on SQLite and on Postgres: API.md's Messages table, the
+//! Messages over REST, on SQLite and on Postgres: PROTOCOL.md's Messages table, the
 //! `seq` guarantees under concurrency, idempotency and history paging.
 
 use std::collections::BTreeSet;
@@ -61,7 +61,7 @@ async fn post_returns_the_full_message(app: TestApp) {
     assert_eq!(message["edited"], false);
     assert!(message["created_at"].as_str().unwrap().ends_with('Z'));
     let keys: Vec<&str> = message.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys.len(), 10, "exactly API.md's fields: {keys:?}");
+    assert_eq!(keys.len(), 10, "exactly PROTOCOL.md's fields: {keys:?}");
 
     let fetched: Value =
         app.get(&format!("/messages/{}", message["id"])).await.json().await.unwrap();

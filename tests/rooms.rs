@@ -1,4 +1,4 @@
-//! Rooms over REST, on SQLite and on Postgres: API.md's Rooms table including
+//! Rooms over REST, on SQLite and on Postgres: PROTOCOL.md's Rooms table including
 //! every error case, plus the conventions (trailing slash, request ids, errors).
 
 use chat_tests::{TestApp, assert_error, on_every_adapter_set};
@@ -117,7 +117,7 @@ async fn create_returns_the_room_with_location(app: TestApp) {
     );
     assert_eq!(room["created_at"], room["updated_at"]);
     let keys: Vec<&str> = room.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys.len(), 8, "exactly API.md's fields: {keys:?}");
+    assert_eq!(keys.len(), 8, "exactly PROTOCOL.md's fields: {keys:?}");
 
     let fetched: Value = app.get(&location).await.json().await.unwrap();
     assert_eq!(fetched, room);

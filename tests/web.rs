@@ -114,3 +114,22 @@ async fn unknown_paths_keep_the_json_404() {
     assert_eq!(rooms.status(), 200);
     assert_eq!(header(&rooms, "content-type"), "application/json", "the API is unchanged");
 }
+
+/// The documentation pages claim to work offline: their scripts fetch nothing
+/// from another host (ReDoc's bundle loads its footer logo from a CDN unless the
+/// service swaps it out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_scripts_fetch_nothing_from_a_cdn() {
+    let app = TestApp::sqlite().await;
+    let redoc = app.get("/docs/assets/redoc.standalone.js").await;
+    assert_eq!(redoc.status(), 200);
+    let bundle = redoc.text().await.unwrap();
+    assert!(bundle.len() > 1_000_000, "the whole bundle is served");
+    assert!(bundle.contains("redocly logo"), "the footer logo is still there, as an empty image");
+    for script in
+        [bundle, app.get("/docs/assets/swagger-initializer.js").await.text().await.unwrap()]
+    {
+        assert!(!script.contains("cdn.redoc.ly") && !script.contains("cdn.jsdelivr"), "no CDN");
+        assert!(!script.contains("validator.swagger.io"), "no online validator");
+    }
+}

@@ -2,7 +2,11 @@
 // fresh SQLite file, driven through Debian's Chromium by playwright-core. Two
 // users chat in one room (messages, presence, typing, edits, deletions, search),
 // a hostile message stays text, history pages load on scroll, a reload shows the
-// history, and the page reconnects by itself after a server restart.
+// history, and the page reconnects by itself after a server restart. Moderators
+// and admins get their delete buttons; with CORS_ORIGINS set the page at the
+// service's own address still goes live, and a refused socket is explained. The
+// API docs pages load nothing from another host. Screenshots of every screen at
+// 1280×800 and 390×844.
 //
 //   cargo build -p chat-api && (cd tests/e2e && npm ci && npm test)
 //
@@ -12,6 +16,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,9 +121,10 @@ class Service {
   }
 
   /** A token from the binary's own `chat-room token` command. */
-  mintToken(sub) {
+  mintToken(sub, roles = []) {
     const env = { PATH: process.env.PATH, HOME: this.dir, JWT_SECRET: this.settings.JWT_SECRET };
-    const run = spawnSync(BIN, ['token', '--sub', sub, '--ttl', '1h'], { cwd: this.dir, env, encoding: 'utf8' });
+    const args = ['token', '--sub', sub, '--ttl', '1h', ...roles.flatMap((role) => ['--role', role])];
+    const run = spawnSync(BIN, args, { cwd: this.dir, env, encoding: 'utf8' });
     assert.equal(run.status, 0, `chat-room token failed: ${run.stderr}`);
     return run.stdout.trim();
   }
@@ -138,6 +144,49 @@ class Service {
   }
 }
 
+/**
+ * A reverse proxy that sends the service a `Host` other than the one the browser
+ * used, as a proxy configured with its upstream's name does: the browser's
+ * `Origin` then names neither the service nor anything in CORS_ORIGINS.
+ */
+async function hostRewritingProxy(targetPort) {
+  const host = `chat-room.internal:${targetPort}`;
+  const forward = (req) => http.request({
+    host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: { ...req.headers, host },
+  });
+  const server = http.createServer((req, res) => {
+    const upstream = forward(req);
+    upstream.on('response', (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(upstream);
+  });
+  server.on('upgrade', (req, socket) => {
+    const upstream = forward(req);
+    const relay = (status, message, rawHeaders) => {
+      const lines = [`HTTP/1.1 ${status} ${message}`];
+      for (let i = 0; i < rawHeaders.length; i += 2) lines.push(`${rawHeaders[i]}: ${rawHeaders[i + 1]}`);
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    };
+    upstream.on('upgrade', (answer, upstreamSocket) => {
+      relay(101, 'Switching Protocols', answer.rawHeaders);
+      upstreamSocket.pipe(socket);
+      socket.pipe(upstreamSocket);
+    });
+    upstream.on('response', (answer) => {
+      relay(answer.statusCode, answer.statusMessage, answer.rawHeaders);
+      answer.pipe(socket);
+    });
+    upstream.on('error', () => socket.destroy());
+    upstream.end();
+  });
+  const port = await freePort();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+}
+
 // ---- the page --------------------------------------------------------------
 
 /** A page with everything that must not happen recorded: dialogs, script errors, CSP violations. */
@@ -155,10 +204,11 @@ async function openPage(context, label, problems) {
   return page;
 }
 
-async function signIn(page, base, name) {
+async function signIn(page, base, name, role = '') {
   await page.goto(`${base}/`);
   await page.locator('#login-user').waitFor();
   await page.locator('#login-user').fill(name);
+  await page.locator('#login-role').selectOption(role);
   await page.locator('#login-user').press('Enter');
   await page.locator('#app').waitFor();
   await until(`${name} to be shown as signed in`, async () => (await page.locator('#whoami').textContent()) === name);
@@ -172,6 +222,47 @@ async function send(page, text) {
   await input.fill(text);
   await input.press('Enter');
   await messageText(page, text).waitFor();
+}
+
+/** The page box of the first element matching `selector` inside `scope`. */
+const box = (scope, selector) => scope.locator(selector).first().boundingBox();
+
+function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+/** The room header's height with the "Delete room" button shown and hidden. */
+async function headHeights(page) {
+  return page.evaluate(() => {
+    const head = document.querySelector('#room .room-head');
+    const button = document.getElementById('delete-room');
+    const was = button.hidden;
+    button.hidden = false;
+    const shown = head.getBoundingClientRect().height;
+    button.hidden = true;
+    const hidden = head.getBoundingClientRect().height;
+    button.hidden = was;
+    return { shown, hidden };
+  });
+}
+
+/** A hovered message's actions sit beside it: over neither neighbour, inside the list. */
+async function assertActionsClear(message) {
+  const geometry = await message.evaluate((li) => {
+    const rect = (node) => (node ? node.getBoundingClientRect().toJSON() : null);
+    return {
+      actions: rect(li.querySelector('.msg-actions')),
+      previous: rect(li.previousElementSibling),
+      next: rect(li.nextElementSibling),
+      list: rect(document.getElementById('messages')),
+    };
+  });
+  const { actions, previous, next, list } = geometry;
+  assert.ok(actions && actions.width > 0, 'the actions are shown');
+  for (const [name, neighbour] of [['previous', previous], ['next', next]]) {
+    if (neighbour) assert.ok(!overlaps(actions, neighbour), `the actions cover the ${name} message: ${JSON.stringify(geometry)}`);
+  }
+  assert.ok(actions.x >= list.x && actions.x + actions.width <= list.x + list.width, `inside the list: ${JSON.stringify(geometry)}`);
 }
 
 /** Saves a screenshot named after the current step: `NN-name.png`. */
@@ -229,25 +320,41 @@ async function main() {
       assert.match(headers['content-security-policy'], /script-src 'self'/);
       await alice.locator('#login-user').waitFor();
       await until('the development-mode hint', async () => /Development mode/.test(await alice.locator('#login-mode').textContent()));
+      assert.ok(await alice.locator('#conn').isHidden(), 'no connection badge before anyone signs in');
+      await alice.locator('#login-role').waitFor();
       await shot(alice, 'login-desktop.png');
+      await bob.goto(`${base}/`);
+      await bob.locator('#login-role').waitFor();
+      await shot(bob, 'login-phone.png');
     });
 
     await step('alice signs in and creates a room', async () => {
       await signIn(alice, base, 'alice');
+      // Signed in, no room open: no socket, so no "not connected" badge either.
+      assert.ok(await alice.locator('#conn').isHidden(), 'the top bar says nothing about a socket it has not opened');
+      await shot(alice, 'alice-desktop-signed-in.png');
       await alice.locator('#new-room-name').fill('Wheat exchange');
       await alice.locator('#new-room-form button[type=submit]').click();
       await until('the new room to open', async () => (await alice.locator('#room-name').textContent()) === 'Wheat exchange');
       await online(alice);
       assert.match(alice.url(), /#\/rooms\/\d+$/);
+      assert.ok(await alice.locator('#delete-room').isVisible(), 'the creator may delete the room');
+      const heights = await headHeights(alice);
+      assert.equal(heights.shown, heights.hidden, 'the Delete room button does not make the header taller');
     });
     const roomId = Number(/#\/rooms\/(\d+)$/.exec(alice.url())[1]);
 
     await step('bob signs in on a phone and opens the room from the list', async () => {
       await signIn(bob, base, 'bob');
       await bob.locator('#rooms-pane').waitFor();
+      assert.ok(await bob.locator('#conn').isHidden(), 'no connection badge without an open room');
+      await shot(bob, 'bob-phone-signed-in.png');
       await bob.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
       await online(bob);
       assert.ok(await bob.locator('#rooms-pane').isHidden(), 'on a phone the room replaces the list');
+      assert.ok(await bob.locator('#delete-room').isHidden(), 'bob did not create it');
+      const heights = await headHeights(bob);
+      assert.equal(heights.shown, heights.hidden, 'the same header height for creators and others');
     });
 
     await step('each sees the other online', async () => {
@@ -301,6 +408,7 @@ async function main() {
       const mine = alice.locator('#message-list li.msg', { hasText: 'Selling 20 t of wheat' });
       await mine.hover();
       await mine.locator('.msg-edit-button').waitFor();
+      await assertActionsClear(mine);
       await shot(alice, 'alice-desktop-message-actions.png');
       await mine.locator('.msg-edit-button').click();
       await mine.locator('.msg-edit textarea').fill('Selling 25 t of wheat at 205 UAH/kg');
@@ -321,6 +429,17 @@ async function main() {
       await messageText(bob, 'oops, wrong room').waitFor({ state: 'detached' });
       assert.equal(await alice.locator('#message-list li.msg .msg-edit-button').count() > 0, true, 'alice may edit her own');
       assert.equal(await alice.locator('#message-list li.msg:not(.own) .msg-edit-button').count(), 0, 'but not bob\'s');
+    });
+
+    await step('a search the server refuses is explained in the page\'s words', async () => {
+      for (const [page, who, size] of [[bob, 'bob', 'phone'], [alice, 'alice', 'desktop']]) {
+        await page.locator('#search-input').fill('?!');
+        await page.locator('#search-input').press('Enter');
+        await until(`${who}'s explanation`, async () => (await page.locator('#search-summary').textContent()) === 'Search for at least one letter or digit.');
+        await shot(page, `${who}-${size}-search-refused.png`);
+        await page.locator('#search-close').click();
+        await page.locator('#search-input').fill('');
+      }
     });
 
     await step('bob searches the room', async () => {
@@ -372,6 +491,51 @@ async function main() {
       await shot(bob, 'bob-phone-after-reload.png');
     });
 
+    await step('a room created elsewhere shows up in the lists by itself', async () => {
+      await service.call('POST', '/rooms', 'carol', { name: 'Barley, Kyiv' });
+      for (const page of [alice, bob]) {
+        await page.locator('#room-list a', { hasText: 'Barley, Kyiv' }).waitFor({ state: 'attached', timeout: 25000 });
+      }
+    });
+
+    await step('a moderator may delete anyone\'s message, an admin any room', async () => {
+      await service.call('POST', `/rooms/${roomId}/messages`, 'bob', { content: 'spam, spam, spam' });
+      await messageText(alice, 'spam, spam, spam').waitFor();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const carol = await openPage(context, 'carol', problems);
+      await signIn(carol, base, 'carol', 'moderator');
+      assert.equal(await carol.locator('#whoami-role').textContent(), 'moderator');
+      await carol.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await online(carol);
+      assert.ok(await carol.locator('#delete-room').isHidden(), 'a moderator does not delete rooms');
+      const spam = carol.locator('#message-list li.msg', { hasText: 'spam, spam, spam' });
+      await spam.hover();
+      await spam.locator('.msg-delete-button').waitFor();
+      assert.equal(await spam.locator('.msg-edit-button').count(), 0, 'but edits only her own');
+      await assertActionsClear(spam);
+      await shot(carol, 'carol-desktop-moderator.png');
+      await spam.locator('.msg-delete-button').click();
+      await spam.locator('.msg-delete-button.confirming').click();
+      await messageText(alice, 'spam, spam, spam').waitFor({ state: 'detached' });
+      await context.close();
+
+      const phone = await browser.newContext({
+        viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
+      });
+      const erin = await openPage(phone, 'erin', problems);
+      await signIn(erin, base, 'erin', 'admin');
+      await erin.locator('#room-list a', { hasText: 'Barley, Kyiv' }).click();
+      await online(erin);
+      await erin.locator('#delete-room').waitFor();
+      const heights = await headHeights(erin);
+      assert.equal(heights.shown, heights.hidden, 'the admin\'s header is as tall as anyone\'s');
+      await shot(erin, 'erin-phone-admin.png');
+      await erin.locator('#delete-room').click();
+      await erin.locator('#delete-room.confirming').click();
+      await until('erin to be told', async () => /was deleted/.test(await erin.locator('#rooms-notice').textContent()));
+      await phone.close();
+    });
+
     await step('a name that is not ASCII works on REST and the socket', async () => {
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       const olena = await openPage(context, 'olena', problems);
@@ -394,6 +558,9 @@ async function main() {
       link.refuse = true;
       link.current.close({ code: 1011, reason: 'network down (test)' });
       await alice.locator('#conn[data-state="reconnecting"]').waitFor();
+      // Offline, the page does not know who is online: it shows nobody, and says so.
+      await alice.locator('#people-unknown').waitFor();
+      assert.equal(await alice.locator('#people-list li').count(), 0, 'no stale names while offline');
       await send(bob, 'while alice was away 1');
       await send(bob, 'while alice was away 2');
       await until('a refused redial', async () => link.urls.length > attempts);
@@ -415,7 +582,9 @@ async function main() {
       await bob.locator('#composer-input').fill('sent while offline');
       await bob.locator('#composer-input').press('Enter');
       await bob.locator('#pending-list li', { hasText: 'sent while offline' }).waitFor();
+      await until('bob\'s online count to be unknown', async () => (await bob.locator('#people-count').textContent()) === '–');
       await shot(alice, 'alice-reconnecting.png');
+      await shot(bob, 'bob-phone-reconnecting.png');
       await service.start();
       await service.call('POST', `/rooms/${roomId}/messages`, 'carol', { content: 'posted right after the restart' });
       for (const page of [alice, bob]) {
@@ -423,6 +592,8 @@ async function main() {
         await messageText(page, 'posted right after the restart').waitFor();
         await messageText(page, 'sent while offline').waitFor();
       }
+      await alice.locator('#people-list li[data-user="bob"]').waitFor();
+      assert.ok(await alice.locator('#people-unknown').isHidden(), 'known again once reconnected');
       await bob.locator('#pending-list li').waitFor({ state: 'detached' });
       for (const page of [alice, bob]) {
         const texts = await page.locator('#message-list .msg-text').allTextContents();
@@ -454,12 +625,26 @@ async function main() {
         await dana.goto(`${secure.base}/`);
         await dana.locator('#login-token').waitFor();
         assert.ok(await dana.locator('#login-user').isHidden(), 'no name field when a token is required');
+        assert.ok(await dana.locator('#login-role').isHidden(), 'roles come from the token');
+        await until('the token hint', async () => /requires a token/.test(await dana.locator('#login-mode').textContent()));
+        assert.equal(await dana.locator('#login-mode code').textContent(), 'chat-room token --sub NAME');
+        assert.ok(!(await dana.locator('#login-mode').textContent()).includes('`'), 'no literal backticks');
+        await shot(dana, 'login-token-desktop.png');
+        const phone = await browser.newContext({
+          viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
+        });
+        const small = await openPage(phone, 'token-phone', problems);
+        await small.goto(`${secure.base}/`);
+        await small.locator('#login-mode code').waitFor();
+        await shot(small, 'login-token-phone.png');
+        await phone.close();
         await dana.locator('#login-token').fill('not-a-token');
         await dana.locator('#login-submit').click();
         await until('the refusal', async () => /refused/.test(await dana.locator('#login-error').textContent()));
-        await dana.locator('#login-token').fill(secure.mintToken('dana'));
+        await dana.locator('#login-token').fill(secure.mintToken('dana', ['moderator']));
         await dana.locator('#login-submit').click();
         await until('dana to be signed in', async () => (await dana.locator('#whoami').textContent()) === 'dana');
+        assert.equal(await dana.locator('#whoami-role').textContent(), 'moderator', 'the token\'s roles');
         await dana.locator('#new-room-name').fill('Token room');
         await dana.locator('#new-room-form button[type=submit]').click();
         await online(dana);
@@ -470,6 +655,69 @@ async function main() {
         await context.close();
       } finally {
         await secure.stop();
+      }
+    });
+
+    await step('with CORS_ORIGINS set the page at the service\'s own address goes live; a socket refused behind a proxy is explained', async () => {
+      const strictDir = path.join(dir, 'origins');
+      fs.mkdirSync(strictDir);
+      const strict = new Service(await freePort(), strictDir, { CORS_ORIGINS: 'https://graintrade.example' });
+      const proxy = await hostRewritingProxy(strict.port);
+      try {
+        await strict.start();
+        const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const frank = await openPage(desktop, 'frank', problems);
+        await signIn(frank, strict.base, 'frank');
+        await frank.locator('#new-room-name').fill('Origins');
+        await frank.locator('#new-room-form button[type=submit]').click();
+        await online(frank);
+        await send(frank, 'live at the service\'s own address');
+
+        const refused = [];
+        for (const [name, options, size] of [
+          ['gina', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 }, 'phone'],
+          ['hugo', { viewport: { width: 1280, height: 800 } }, 'desktop'],
+        ]) {
+          const context = await browser.newContext(options);
+          const page = await openPage(context, name, problems);
+          await signIn(page, proxy.base, name);
+          await page.locator('#room-list a', { hasText: 'Origins' }).click();
+          await page.locator('#conn[data-state="refused"]').waitFor();
+          await until(`${name} to be told why`, async () => /CORS_ORIGINS/.test(await page.locator('#room-alert').textContent()));
+          await messageText(page, 'live at the service\'s own address').waitFor();
+          await send(page, `${name} writes through the proxy`);
+          await messageText(frank, `${name} writes through the proxy`).waitFor();
+          await shot(page, `${name}-${size}-socket-refused.png`);
+          refused.push(context);
+        }
+        await until('the refusal in the server log', async () => {
+          const log = fs.readFileSync(path.join(strictDir, 'server.log'), 'utf8');
+          return log.includes('socket refused') && log.includes(proxy.base);
+        });
+        for (const context of [desktop, ...refused]) await context.close();
+      } finally {
+        await proxy.close();
+        await strict.stop();
+      }
+    });
+
+    await step('the API docs pages load nothing from another host', async () => {
+      for (const [context, size] of [[desktop, 'desktop'], [phone, 'phone']]) {
+        const page = await openPage(context, `docs-${size}`, problems);
+        const elsewhere = [];
+        page.on('request', (request) => {
+          const url = request.url();
+          if (!url.startsWith(`${base}/`) && !url.startsWith('data:') && !url.startsWith('blob:')) elsewhere.push(url);
+        });
+        await page.goto(`${base}/docs`);
+        await page.locator('.swagger-ui .info .title').waitFor();
+        await shot(page, `docs-${size}.png`);
+        await page.goto(`${base}/redoc`);
+        await page.getByText('API docs by Redocly').first().waitFor({ state: 'attached' });
+        await page.locator('h1').first().waitFor();
+        await shot(page, `redoc-${size}.png`);
+        assert.deepEqual(elsewhere, [], `the ${size} docs pages fetched from other hosts`);
+        await page.close();
       }
     });
 

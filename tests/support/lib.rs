@@ -417,7 +417,7 @@ pub fn postgres_address(url: &str) -> String {
     if host.contains(':') { host.to_owned() } else { format!("{host}:5432") }
 }
 
-/// Reads a response that must be an API.md error: the status, the code, and a
+/// Reads a response that must be an PROTOCOL.md error: the status, the code, and a
 /// message and request id that are present.
 pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");
@@ -530,4 +530,14 @@ pub async fn fresh_postgres_database() -> Option<String> {
     let _ = admin.close().await;
     let (base, _) = admin_url.rsplit_once('/').expect("postgres url has a database");
     Some(format!("{base}/{name}"))
+}
+
+/// The `chat-room` binary beside this test's (both in `target/<profile>/`);
+/// `cargo test --workspace` builds it, `cargo build -p chat-api` for one test.
+pub fn service_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join("chat-room");
+    assert!(path.exists(), "{} is missing: `cargo build -p chat-api` builds it", path.display());
+    path
 }

@@ -1,24 +1,22 @@
-//! `chat-room healthcheck`: asks the service on this host for `/health` and
-//! exits 0 on 200 (`ok` or `degraded`), 1 otherwise (503: database down, or no
-//! answer). Container images use it for `HEALTHCHECK`, so they need no curl.
+//! `chat-room healthcheck`: asks the service on this host for `/health` (at the
+//! `HOST` and `PORT` the settings give) and exits 0 on 200 (`ok` or `degraded`),
+//! 1 otherwise. Container images use it for `HEALTHCHECK`, so they need no curl.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::process::ExitCode;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(3);
 
-/// Probes the address given by `HOST` and `PORT` (loopback when `HOST` is a
-/// wildcard such as `0.0.0.0`).
-pub fn run() -> ExitCode {
-    let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8001);
-    let host = std::env::var("HOST")
+/// Probes `host:port` (loopback when `host` is a wildcard such as `0.0.0.0`,
+/// or `localhost`).
+pub fn run(host: &str, port: u16) -> bool {
+    let host = host
+        .parse::<IpAddr>()
         .ok()
-        .and_then(|h| h.parse::<IpAddr>().ok())
         .filter(|ip| !ip.is_unspecified())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    if is_healthy(SocketAddr::new(host, port)) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    is_healthy(SocketAddr::new(host, port))
 }
 
 /// True when `GET /health` at `address` answers 200 within a few seconds.

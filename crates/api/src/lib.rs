@@ -3,11 +3,13 @@
 //! which the integration tests drive directly.
 
 pub mod auth;
+pub mod cli;
 pub mod healthcheck;
 pub mod http;
 pub mod legacy;
 pub mod limits;
 pub mod metrics;
+pub mod migrate;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -49,6 +49,19 @@ const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for sockets to say goodbye.
 const SOCKET_DRAIN: Duration = Duration::from_secs(10);
 
+#[cfg(test)]
+mod tests {
+    use super::browsable;
+
+    #[test]
+    fn addresses_to_open() {
+        assert_eq!(browsable("0.0.0.0:8001".parse().unwrap()), "http://localhost:8001");
+        assert_eq!(browsable("[::]:8001".parse().unwrap()), "http://localhost:8001");
+        assert_eq!(browsable("127.0.0.1:9000".parse().unwrap()), "http://127.0.0.1:9000");
+        assert_eq!(browsable("[::1]:9000".parse().unwrap()), "http://[::1]:9000");
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -246,7 +259,8 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         if let Ok(address) = self.listener.local_addr() {
-            tracing::info!(%address, "listening");
+            let base = browsable(address);
+            tracing::info!(%address, "listening: the chat page at {base}/, the API docs at {base}/docs");
         }
         let hub = self.hub.clone();
         let graceful = async move {
@@ -269,6 +283,17 @@ impl Application {
             tracing::warn!("some sockets did not close in time");
         }
         served
+    }
+}
+
+/// The address to open in a browser: a wildcard listener is reached at
+/// `localhost`, IPv6 addresses go in brackets.
+fn browsable(address: SocketAddr) -> String {
+    let port = address.port();
+    match address.ip() {
+        ip if ip.is_unspecified() => format!("http://localhost:{port}"),
+        std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
+        ip => format!("http://{ip}:{port}"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Property tests of the socket's frame parser (`ws::protocol`) and the value
 //! validation behind it: any text, any JSON value and any message frame give
 //! either a frame whose values are valid or an `error` frame with one of
-//! API.md's codes — never a panic — and the classification is the contract's.
+//! PROTOCOL.md's codes — never a panic — and the classification is the contract's.
 //! A fixed seed keeps CI repeatable; `PROPTEST_CASES` does not apply (the count
 //! is set here), change `CASES` to search longer.
 
@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 const CASES: u32 = 2000;
 
-/// The `error` frame codes of API.md.
+/// The `error` frame codes of PROTOCOL.md.
 const CODES: [&str; 6] = [
     "invalid_json",
     "unknown_type",
@@ -50,16 +50,16 @@ fn answer(text: &str) -> Result<ClientFrame, ErrorFrame> {
     Ok(frame)
 }
 
-/// An error frame is one of API.md's and serializes as such.
+/// An error frame is one of PROTOCOL.md's and serializes as such.
 fn assert_error_frame(error: &ErrorFrame) {
-    assert!(CODES.contains(&error.code), "code {:?} is not in API.md", error.code);
+    assert!(CODES.contains(&error.code), "code {:?} is not in PROTOCOL.md", error.code);
     assert!(!error.message.is_empty(), "an error frame says why");
     let json = serde_json::to_value(error).expect("error frames serialize");
     assert_eq!(json["type"], "error");
     assert_eq!(json["code"], error.code);
 }
 
-/// The content rule of API.md, restated independently of the domain's code.
+/// The content rule of PROTOCOL.md, restated independently of the domain's code.
 fn content_is_valid(content: &str) -> bool {
     let chars = content.chars().count();
     !content.trim().is_empty()
@@ -180,7 +180,7 @@ fn expected(value: &Value) -> Result<ClientFrame, (&'static str, Option<String>)
 proptest! {
     #![proptest_config(config())]
 
-    /// Any text at all: a frame, or an error frame with an API.md code;
+    /// Any text at all: a frame, or an error frame with an PROTOCOL.md code;
     /// text that is not JSON is `invalid_json`.
     #[test]
     fn any_text_is_answered(text in prop_oneof![

@@ -57,7 +57,7 @@ impl Conversation {
     }
 }
 
-/// The notifications service's event for a conversation message (API.md:
+/// The notifications service's event for a conversation message (PROTOCOL.md:
 /// persistent, on the durable queue `message.events`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewMessageNotice {

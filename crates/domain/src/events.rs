@@ -1,5 +1,5 @@
 //! What the sockets of a room are told. The serialized form of a [`RoomEvent`] is
-//! exactly the server→client WebSocket frame of API.md, so a broadcast is
+//! exactly the server→client WebSocket frame of PROTOCOL.md, so a broadcast is
 //! serialized once and the same bytes go to every socket and across instances.
 
 use chrono::{DateTime, Utc};

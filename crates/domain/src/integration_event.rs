@@ -1,5 +1,5 @@
 //! Integration events: what other GrainTrade services are told about chat
-//! activity (API.md "Events on RabbitMQ"). Fields that do not apply are omitted;
+//! activity (PROTOCOL.md "Events on RabbitMQ"). Fields that do not apply are omitted;
 //! the `event_id` is given when the event is stored for delivery.
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,5 @@
 //! The HTTP error type and the single place that renders every error response
-//! in API.md's shape: `{"error": {"code", "message", "request_id"}}`.
+//! in PROTOCOL.md's shape: `{"error": {"code", "message", "request_id"}}`.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Request, State};
@@ -143,12 +143,12 @@ pub async fn route_not_found(request: Request) -> ApiError {
     ApiError::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
 }
 
-/// Marks a 4xx/5xx response whose body is already the one API.md documents for
+/// Marks a 4xx/5xx response whose body is already the one PROTOCOL.md documents for
 /// it (the health report's 503), so [`render_errors`] leaves it alone.
 #[derive(Debug, Clone, Copy)]
 pub struct DocumentedBody;
 
-/// Middleware: gives every 4xx/5xx response API.md's JSON error body with the
+/// Middleware: gives every 4xx/5xx response PROTOCOL.md's JSON error body with the
 /// request id, whether it came from a handler ([`ErrorInfo`]) or from axum and
 /// tower layers (404, 405, 408, 413 …), keeping their headers.
 pub async fn render_errors(State(()): State<()>, request: Request, next: Next) -> Response {

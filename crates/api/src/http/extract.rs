@@ -1,5 +1,5 @@
 //! Extractors that turn axum's rejections into [`ApiError`]s, so malformed input
-//! gets API.md's status and body, and path ids that parse into domain ids.
+//! gets PROTOCOL.md's status and body, and path ids that parse into domain ids.
 
 use axum::extract::{FromRequest, FromRequestParts};
 use chat_domain::{MessageId, RoomId};
@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
 
-/// `axum::Json` with API.md's errors: 400 syntax, 422 wrong values, 415, 413.
+/// `axum::Json` with PROTOCOL.md's errors: 400 syntax, 422 wrong values, 415, 413.
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);

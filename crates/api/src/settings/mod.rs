@@ -5,6 +5,7 @@
 
 mod load;
 mod model;
+mod parse;
 
 pub use load::{SettingsError, from_vars, load};
 pub use model::{AppEnv, AuthMode, LogFormat, Settings};

@@ -1,4 +1,4 @@
-//! Real-time rooms: `GET /ws/{room_id}` upgrades to a WebSocket speaking API.md's
+//! Real-time rooms: `GET /ws/{room_id}` upgrades to a WebSocket speaking PROTOCOL.md's
 //! frames. The hub fans room events out to this instance's sockets in seq order.
 
 pub mod closer;

@@ -1,6 +1,6 @@
-//! The client→server frames of API.md and the server's own replies. Parsing is
+//! The client→server frames of PROTOCOL.md and the server's own replies. Parsing is
 //! strict about shape and lenient about extra fields; every rejection names an
-//! API.md error code so the socket can answer with an `error` frame and stay open.
+//! PROTOCOL.md error code so the socket can answer with an `error` frame and stay open.
 
 use chat_domain::{DomainError, MessageInput};
 use serde::Serialize;

@@ -1,5 +1,5 @@
 //! Inbound commands: other GrainTrade services post messages into rooms through
-//! the durable queue `chat.commands` (API.md). A command is acknowledged only
+//! the durable queue `chat.commands` (PROTOCOL.md). A command is acknowledged only
 //! after its message is committed (and so broadcast and evented); `client_msg_id`
 //! makes redelivery harmless. A command that can never succeed (bad JSON, unknown
 //! command or room, invalid content) is published to the dead-letter exchange

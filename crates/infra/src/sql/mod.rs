@@ -17,7 +17,7 @@ mod stats;
 
 use sea_orm::DatabaseConnection;
 
-pub use connect::{DatabaseSettings, normalize_url};
+pub use connect::{DatabaseSettings, normalize_url, redact};
 pub use deadline::Deadline;
 #[doc(hidden)]
 pub use message_table::history_statements;
@@ -78,6 +78,12 @@ impl SqlStore {
     /// A round trip to the database, for health checks.
     pub async fn ping(&self) -> Result<(), chat_domain::DomainError> {
         self.db.ping().await.map_err(errors::map_db_err)
+    }
+
+    /// The pool, so `chat-room migrate` runs the migrations on the very
+    /// connection the service opens (same URL forms, options and errors).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// The backend's name: `postgres` or `sqlite`.

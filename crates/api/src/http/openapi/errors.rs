@@ -1,4 +1,4 @@
-//! The error body of API.md as a schema, and one reusable response per error
+//! The error body of docs/PROTOCOL.md as a schema, and one reusable response per error
 //! status, so every operation's error responses name the same body.
 
 use utoipa::{ToResponse, ToSchema};
@@ -19,7 +19,7 @@ pub struct ErrorDetail {
     pub request_id: String,
 }
 
-/// The error codes, one per status (API.md "Conventions").
+/// The error codes, one per status (docs/PROTOCOL.md "Conventions").
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

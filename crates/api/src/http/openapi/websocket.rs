@@ -183,8 +183,8 @@ pub const ROOM_SOCKET: &str = "Upgrades to a WebSocket of the room (`ws://HOST:8
 text frame with a `type`.
 
 Before the upgrade the room and the caller are checked and failures are plain HTTP errors: unknown or deleted room → 404, \
-bad or missing token (authentication required) → 401, a private room the caller is not in, or an `Origin` not in \
-`CORS_ORIGINS` → 403, a negative `since` → 400. In development a `room_id` that is not a number names a room, created \
+bad or missing token (authentication required) → 401, a private room the caller is not in, or an `Origin` that is \
+neither in `CORS_ORIGINS` nor the service's own (the host the upgrade was sent to) → 403, a negative `since` → 400. In development a `room_id` that is not a number names a room, created \
 on first use.
 
 **Client → server** (schema `ClientFrame`): `message` (persisted, then broadcast to everyone in the room, the sender \

@@ -34,12 +34,21 @@ const ASSETS: &[Asset] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../../assets/swagger-ui/swagger-initializer.js"),
     ),
-    (
-        "redoc.standalone.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../../assets/redoc/redoc.standalone.js"),
-    ),
+    // Served from `REDOC_OFFLINE` (below).
+    ("redoc.standalone.js", "text/javascript; charset=utf-8", &[]),
 ];
+
+/// ReDoc's footer ("API docs by Redocly") shows a logo fetched from Redocly's
+/// CDN, the bundle's only request to another host. The vendored file stays
+/// byte-for-byte the npm one; what is served has that image swapped for an
+/// empty one, so the page works, and stays silent, with no internet access.
+const REDOC_CDN_LOGO: &str = "https://cdn.redoc.ly/redoc/logo-mini.svg";
+const EMPTY_IMAGE: &str = "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E";
+
+static REDOC_OFFLINE: std::sync::LazyLock<Bytes> = std::sync::LazyLock::new(|| {
+    let bundle = include_str!("../../../assets/redoc/redoc.standalone.js");
+    Bytes::from(bundle.replace(REDOC_CDN_LOGO, EMPTY_IMAGE))
+});
 
 /// The OpenAPI description
 ///
@@ -100,16 +109,20 @@ pub async fn redoc() -> Html<&'static str> {
     )
 )]
 pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
-    let (_, content_type, body) = ASSETS
+    let (name, content_type, body) = ASSETS
         .iter()
         .find(|(name, _, _)| *name == file)
         .ok_or_else(|| ApiError::NotFound(format!("no documentation file {file:?}")))?;
+    let body = match *name {
+        "redoc.standalone.js" => REDOC_OFFLINE.clone(),
+        _ => Bytes::from_static(body),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
         ],
-        Bytes::from_static(body),
+        body,
     )
         .into_response())
 }

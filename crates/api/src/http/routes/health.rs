@@ -1,4 +1,4 @@
-//! `GET /health`: liveness and readiness in one, as API.md describes.
+//! `GET /health`: liveness and readiness in one, as PROTOCOL.md describes.
 
 use std::time::Duration;
 

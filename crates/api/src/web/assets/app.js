@@ -1,6 +1,7 @@
-// GrainTrade Chat, the built-in page: a reference client for API.md. REST for
-// rooms, history pages, edits and search; one WebSocket for the open room, resumed
-// with `since=` after every drop. User content reaches the DOM only as text.
+// GrainTrade Chat, the built-in page: a reference client for docs/PROTOCOL.md.
+// REST for rooms, history pages, edits and search; one WebSocket for the open
+// room, resumed with `since=` after every drop. User content reaches the DOM only
+// as text; the server's error texts are for developers, the page says its own.
 'use strict';
 
 (() => {
@@ -13,6 +14,8 @@
   const BACKOFF_MAX_MS = 30000;
   const NEAR_EDGE_PX = 120;
   const MAX_CONTENT_CHARS = 4000;
+  const ROOMS_REFRESH_MS = 10000;
+  const ROLES = ['moderator', 'admin'];
 
   const $ = (id) => document.getElementById(id);
 
@@ -28,6 +31,8 @@
     auth: null, // 'disabled' | 'required', from the server's answer to an anonymous call
     user: null, // the name (auth disabled) or the token's `sub`
     token: null,
+    roles: [], // 'moderator' / 'admin': the token's, or declared in development
+
     rooms: new Map(),
     room: null, // the open room, see openRoom()
   };
@@ -42,6 +47,44 @@
     }
   }
 
+  /** What the page says about a failed call: the server's `message` names fields
+   * and rules for developers ("q: must contain…"), so users get the page's own words. */
+  const FIELD_HINTS = {
+    name: 'A room name is 1 to 100 characters.',
+    description: 'A description is at most 1000 characters.',
+    content: `A message is 1 to ${MAX_CONTENT_CHARS} characters and not only spaces.`,
+    q: 'Search for at least one letter or digit.',
+    user_id: 'A name is 1 to 64 characters, with no control characters.',
+  };
+
+  function explain(error, doing) {
+    const status = error.status;
+    if (status === 0) return 'Cannot reach the server: check the connection and try again.';
+    if (status === 401) return 'The server no longer accepts your sign-in: sign in again.';
+    if (status === 403) return `You are not allowed to ${doing}.`;
+    if (status === 404) return 'That no longer exists.';
+    if (status === 409) return 'That changed meanwhile: reload the page and try again.';
+    if (status === 413) return 'That is too long.';
+    if (status === 429) return 'Too many requests at once: wait a moment and try again.';
+    if (status >= 500) return `The server could not ${doing} just now: try again in a moment.`;
+    const field = /^(\w+):/.exec(error.message || '');
+    return (field && FIELD_HINTS[field[1]]) || `The server did not accept that (${doing}).`;
+  }
+
+  /** The same for an `error` frame, by its code. */
+  function explainFrame(frame) {
+    switch (frame.code) {
+      case 'validation_failed': return explain({ status: 422, message: frame.message }, 'send that');
+      case 'forbidden': return 'You are not allowed to post in this room.';
+      case 'rate_limited': return 'You are sending too fast: wait a moment.';
+      case 'unavailable': return 'The server could not store that just now: try again in a moment.';
+      default: return 'The server did not understand what this page sent: reload the page.';
+    }
+  }
+
+  const isModerator = () => state.roles.includes('moderator') || state.roles.includes('admin');
+  const isAdmin = () => state.roles.includes('admin');
+
   /** Header values must be ASCII; other names go in `?user_id=`, which the server also reads. */
   const ASCII_NAME = /^[\x20-\x7e]+$/;
 
@@ -55,6 +98,8 @@
     } else if (state.user) {
       url += `${path.includes('?') ? '&' : '?'}user_id=${encodeURIComponent(state.user)}`;
     }
+    // Development mode trusts declared roles, as it trusts the declared name.
+    if (!state.token && state.roles.length) headers['X-User-Roles'] = state.roles.join(',');
     const init = { method, headers, cache: 'no-store' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -90,15 +135,19 @@
     }
   }
 
-  /** The token's `sub`, for showing who you are; the server decides, not this. */
-  function tokenSubject(token) {
+  /** The token's `sub` and `roles`, for showing who you are and which buttons
+   * apply; the server decides, not this. */
+  function tokenClaims(token) {
     try {
       const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
       const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
       const claims = JSON.parse(new TextDecoder().decode(bytes));
-      return typeof claims.sub === 'string' ? claims.sub : null;
+      return {
+        sub: typeof claims.sub === 'string' ? claims.sub : null,
+        roles: Array.isArray(claims.roles) ? claims.roles.filter((r) => ROLES.includes(r)) : [],
+      };
     } catch {
-      return null;
+      return { sub: null, roles: [] };
     }
   }
 
@@ -120,39 +169,58 @@
     }
     const required = state.auth === 'required';
     $('login-user-field').hidden = required;
+    $('login-role-field').hidden = required;
     $('login-token-field').hidden = !required;
-    $('login-mode').textContent = required
-      ? 'This server requires a token. Paste a JWT issued for you (an operator can make one with `chat-room token --sub NAME`).'
-      : 'Development mode: pick any name — no password needed.';
+    if (required) {
+      const command = el('code', null, 'chat-room token --sub NAME');
+      $('login-mode').replaceChildren(
+        'This server requires a token. Paste a JWT issued for you (an operator can make one with ',
+        command, ').');
+    } else {
+      $('login-mode').textContent = 'Development mode: pick any name — no password needed.';
+    }
     const storedToken = sessionStorage.getItem('chat.token');
     const storedUser = localStorage.getItem('chat.user');
+    const storedRole = localStorage.getItem('chat.role') || '';
     if (required && storedToken) {
       await signIn({ token: storedToken });
     } else if (!required && storedUser) {
-      await signIn({ user: storedUser });
+      $('login-role').value = ROLES.includes(storedRole) ? storedRole : '';
+      await signIn({ user: storedUser, role: storedRole });
     } else {
       showLogin();
     }
   }
 
-  async function signIn({ user, token }) {
+  async function signIn({ user, token, role }) {
     state.token = token || null;
-    state.user = token ? tokenSubject(token) || 'you' : user;
+    const claims = token ? tokenClaims(token) : null;
+    state.user = token ? claims.sub || 'you' : user;
+    state.roles = token ? claims.roles : ROLES.filter((r) => r === role);
     try {
       await loadRooms();
     } catch (error) {
       state.token = null;
       state.user = null;
-      showLogin(error.status === 401 ? 'The server refused this token.' : error.message);
+      state.roles = [];
+      showLogin(error.status === 401 ? 'The server refused this token.' : explain(error, 'sign you in'));
       return;
     }
-    if (token) sessionStorage.setItem('chat.token', token);
-    else localStorage.setItem('chat.user', user);
+    if (token) {
+      sessionStorage.setItem('chat.token', token);
+    } else {
+      localStorage.setItem('chat.user', user);
+      localStorage.setItem('chat.role', state.roles[0] || '');
+    }
     $('login').hidden = true;
     $('app').hidden = false;
     $('whoami').textContent = state.user;
+    $('whoami').title = state.roles.length ? `${state.user} (${state.roles.join(', ')})` : state.user;
+    $('whoami-role').textContent = state.roles.join(', ');
+    $('whoami-role').hidden = !state.roles.length;
     $('whoami').hidden = false;
     $('logout').hidden = false;
+    startRoomsRefresh();
     route();
   }
 
@@ -160,9 +228,12 @@
     closeRoom();
     sessionStorage.removeItem('chat.token');
     localStorage.removeItem('chat.user');
+    localStorage.removeItem('chat.role');
     state.token = null;
     state.user = null;
+    state.roles = [];
     state.rooms.clear();
+    clearInterval(state.roomsTimer);
     showLogin(reason);
   }
 
@@ -171,6 +242,7 @@
     $('app').hidden = true;
     $('login').hidden = false;
     $('whoami').hidden = true;
+    $('whoami-role').hidden = true;
     $('logout').hidden = true;
     $('login-error').textContent = error || '';
     const field = state.auth === 'required' ? $('login-token') : $('login-user');
@@ -189,8 +261,21 @@
       cursor = result.next_cursor;
       if (!cursor) break;
     }
+    const before = JSON.stringify([...state.rooms.values()]);
     state.rooms = new Map(rooms.map((room) => [room.id, room]));
-    renderRooms();
+    // Unchanged: keep the list's nodes (and any hover or focus on them).
+    if (JSON.stringify(rooms) !== before || !$('room-list').childElementCount) renderRooms();
+  }
+
+  /** Rooms others create show up without a reload (until a live list of the
+   * caller's rooms replaces this); only while the page is in view. */
+  function startRoomsRefresh() {
+    clearInterval(state.roomsTimer);
+    state.roomsTimer = setInterval(() => {
+      if (document.visibilityState === 'visible' && (state.user || state.token)) {
+        loadRooms().catch(() => {});
+      }
+    }, ROOMS_REFRESH_MS);
   }
 
   function renderRooms() {
@@ -223,7 +308,7 @@
       renderRooms();
       location.hash = `#/rooms/${room.id}`;
     } catch (error) {
-      $('rooms-error').textContent = error.message;
+      $('rooms-error').textContent = explain(error, 'create a room');
     }
   }
 
@@ -251,7 +336,7 @@
       await api('DELETE', `/rooms/${room.id}`);
       roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`);
     } catch (error) {
-      $('composer-error').textContent = error.message;
+      $('composer-error').textContent = explain(error, 'delete this room');
     }
   }
 
@@ -333,6 +418,7 @@
     $('pending-list').replaceChildren();
     $('history-status').textContent = 'Loading…';
     $('composer-error').textContent = '';
+    setRoomAlert(null);
     hideSearch();
     renderRooms();
     renderRoomHead(room);
@@ -361,7 +447,7 @@
       if (state.room !== room) return;
       if (error.status === 404) roomGone(room, 'That room does not exist (any more).');
       else if (error.status === 403) roomGone(room, 'That room is private and you are not a member.');
-      else $('history-status').textContent = `Could not load the room: ${error.message}`;
+      else $('history-status').textContent = explain(error, 'load this room');
     }
   }
 
@@ -382,7 +468,8 @@
     $('no-room').hidden = false;
     $('room-notice').textContent = 'Pick a room, or create one.';
     document.title = 'GrainTrade Chat';
-    setConn('idle', 'not connected');
+    setRoomAlert(null);
+    setConn('idle', '');
     renderRooms();
   }
 
@@ -391,7 +478,7 @@
     $('room-name').textContent = info ? info.name : `Room ${room.id}`;
     $('room-description').textContent = info && info.description ? info.description : '';
     document.title = `${info ? info.name : room.id} · GrainTrade Chat`;
-    $('delete-room').hidden = !(info && info.created_by && info.created_by === room.me);
+    $('delete-room').hidden = !(info && ((info.created_by && info.created_by === room.me) || isAdmin()));
   }
 
   // ---- messages ------------------------------------------------------------
@@ -420,7 +507,8 @@
     edited.hidden = !message.edited;
     meta.append(edited);
     li.append(meta, el('p', 'msg-text', message.content));
-    const mayDelete = own || (room.info && room.info.created_by === room.me);
+    // As the server rules: the author, the room's creator, moderators and admins.
+    const mayDelete = own || isModerator() || Boolean(room.info && room.info.created_by === room.me);
     if (own || mayDelete) {
       const actions = el('div', 'msg-actions');
       if (own && message.message_type !== 'system') {
@@ -527,7 +615,7 @@
         known.message = { ...known.message, ...updated };
         finish();
       } catch (error) {
-        note.textContent = error.message;
+        note.textContent = explain(error, 'edit this message');
         save.disabled = false;
       }
     });
@@ -539,7 +627,7 @@
       removeMessage(room, id);
     } catch (error) {
       if (error.status === 404) removeMessage(room, id);
-      else $('composer-error').textContent = error.message;
+      else $('composer-error').textContent = explain(error, 'delete this message');
     }
   }
 
@@ -566,7 +654,7 @@
         room.hasOlder = page.has_more && page.items.length > 0;
         box.scrollTop = top + (box.scrollHeight - height);
       } catch (error) {
-        $('history-status').textContent = `Could not load older messages: ${error.message}`;
+        $('history-status').textContent = `Older messages did not load. ${explain(error, 'load them')}`;
         throw error;
       } finally {
         room.loadingOlder = null;
@@ -655,7 +743,7 @@
       if (error.status === 0 || error.status >= 500) {
         pending.node.querySelector('.msg-status').textContent = 'waiting for the connection…';
       } else {
-        failPending(room, id, error.message);
+        failPending(room, id, explain(error, 'post in this room'));
       }
     }
   }
@@ -713,21 +801,38 @@
 
   // ---- the socket ----------------------------------------------------------
 
+  /** The top bar's connection badge: only while a room is open (it is about
+   * that room's socket); hidden otherwise. */
   function setConn(name, text) {
     const badge = $('conn');
     badge.dataset.state = name;
     badge.textContent = text;
+    badge.hidden = name === 'idle';
+  }
+
+  /** Why the live connection is down, where the room is read (`null` clears it). */
+  function setRoomAlert(text) {
+    $('room-alert').textContent = text || '';
+    $('room-alert').hidden = !text;
+  }
+
+  function socketUrl(room) {
+    const params = new URLSearchParams({ since: String(room.lastSeq) });
+    if (state.token) params.set('token', state.token);
+    else params.set('user_id', state.user);
+    return `/ws/${room.id}?${params}`;
   }
 
   function connect(room) {
     if (room.closed) return;
-    setConn(room.joinedOnce ? 'reconnecting' : 'connecting', room.joinedOnce ? 'reconnecting…' : 'connecting…');
-    const params = new URLSearchParams({ since: String(room.lastSeq) });
-    if (state.token) params.set('token', state.token);
-    else params.set('user_id', state.user);
+    if (!room.refused) {
+      setConn(room.joinedOnce ? 'reconnecting' : 'connecting', room.joinedOnce ? 'reconnecting…' : 'connecting…');
+    }
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new WebSocket(`${scheme}//${location.host}/ws/${room.id}?${params}`);
+    const socket = new WebSocket(`${scheme}//${location.host}${socketUrl(room)}`);
     room.socket = socket;
+    let opened = false;
+    socket.addEventListener('open', () => { opened = true; });
     socket.addEventListener('message', (event) => {
       if (room.socket !== socket) return;
       let frame;
@@ -738,9 +843,8 @@
       }
       onFrame(room, frame);
     });
-    socket.addEventListener('close', (event) => onSocketClosed(room, socket, event.code));
+    socket.addEventListener('close', (event) => onSocketClosed(room, socket, event.code, opened));
   }
-
   function onFrame(room, frame) {
     switch (frame.type) {
       case 'joined': onJoined(room, frame); break;
@@ -777,6 +881,8 @@
     room.me = frame.user_id;
     room.joinedOnce = true;
     room.attempt = 0;
+    room.refused = false;
+    setRoomAlert(null);
     setConn('online', 'online');
     setPeople(room, frame.users);
     startHeartbeat(room);
@@ -802,14 +908,14 @@
         room.pending.get(id).node.querySelector('.msg-status').textContent = 'busy, retrying…';
         setTimeout(() => { if (state.room === room) deliver(room, id); }, wait);
       } else {
-        failPending(room, id, frame.message);
+        failPending(room, id, explainFrame(frame));
       }
       return;
     }
-    $('composer-error').textContent = frame.message;
+    $('composer-error').textContent = explainFrame(frame);
   }
 
-  function onSocketClosed(room, socket, code) {
+  function onSocketClosed(room, socket, code, opened) {
     if (room.socket !== socket) return;
     room.socket = null;
     clearInterval(room.pingTimer);
@@ -817,6 +923,8 @@
     room.typing.forEach((timer) => clearTimeout(timer));
     room.typing.clear();
     renderTyping(room);
+    // Who is online is only known while connected.
+    setPeople(room, null);
     if (code === 4404) {
       roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`);
       return;
@@ -825,35 +933,63 @@
       signOut('Your token expired: paste a new one.');
       return;
     }
-    scheduleReconnect(room);
+    if (opened) scheduleReconnect(room, 'offline');
+    else whyRefused(room).then((why) => onRefused(room, why));
+  }
+
+  /** A browser tells a page nothing about an upgrade that failed. The same URL
+   * as a plain request runs the same checks (all but `Origin`, which browsers
+   * send only with the upgrade) and answers with a status that says why. */
+  async function whyRefused(room) {
+    let response;
+    try {
+      response = await fetch(socketUrl(room), { cache: 'no-store', headers: { Accept: 'application/json' } });
+    } catch {
+      return 'offline';
+    }
+    if ([401, 403, 404, 429].includes(response.status)) return response.status;
+    if (response.status >= 500) return 'unavailable';
+    return 'refused'; // every check passed: the upgrade itself was turned down
+  }
+
+  function onRefused(room, why) {
+    if (room.closed || state.room !== room) return;
+    if (why === 404) return roomGone(room, 'This room was deleted.');
+    if (why === 403) return roomGone(room, 'You are not a member of this private room.');
+    if (why === 401) return signOut('The server no longer accepts your sign-in: sign in again.');
+    if (why === 429) {
+      setRoomAlert('Too many live connections from you or this network just now: this page keeps trying.');
+      return scheduleReconnect(room, 'busy');
+    }
+    if (why === 'refused') {
+      room.refused = true;
+      setRoomAlert('Live updates refused: the server answers this page but not its socket. This address may be '
+        + 'missing from CORS_ORIGINS, or a proxy drops WebSocket upgrades; the server’s log says which. '
+        + 'What you send is still delivered.');
+      return scheduleReconnect(room, 'refused');
+    }
+    return scheduleReconnect(room, why === 'unavailable' ? 'unavailable' : 'offline');
   }
 
   /** Exponential backoff with jitter, capped; reset by the next `joined`. */
-  function scheduleReconnect(room) {
+  function scheduleReconnect(room, why) {
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** room.attempt);
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));
     room.attempt += 1;
-    setConn('reconnecting', `offline — retrying in ${Math.max(1, Math.round(delay / 1000))} s`);
+    const wait = `retrying in ${Math.max(1, Math.round(delay / 1000))} s`;
+    if (why === 'refused') setConn('refused', `refused — ${wait}`);
+    else if (why === 'busy') setConn('reconnecting', `server busy — ${wait}`);
+    else if (why === 'unavailable') setConn('reconnecting', `server unavailable — ${wait}`);
+    else setConn('reconnecting', `offline — ${wait}`);
     clearTimeout(room.retryTimer);
     room.retryTimer = setTimeout(() => reconnect(room), delay);
   }
 
-  /** A refused upgrade looks like any drop to a browser: ask REST whether the room is still ours. */
-  async function reconnect(room) {
+  function reconnect(room) {
     if (room.closed || room.socket) return;
     clearTimeout(room.retryTimer);
-    setConn('reconnecting', 'reconnecting…');
-    try {
-      await api('GET', `/rooms/${room.id}`);
-    } catch (error) {
-      if (room.closed) return;
-      if (error.status === 404) return roomGone(room, 'This room was deleted.');
-      if (error.status === 403) return roomGone(room, 'You are no longer a member of this room.');
-      if (error.status === 401) return undefined;
-      if (error.status === 0) return scheduleReconnect(room);
-    }
-    if (!room.closed && !room.socket) connect(room);
-    return undefined;
+    if (!room.refused) setConn('reconnecting', 'reconnecting…');
+    connect(room);
   }
 
   /** Pings the server now and then; a socket that stops answering is dropped and redialled
@@ -877,7 +1013,9 @@
 
   function onSocketClosedLocally(room) {
     clearInterval(room.pingTimer);
-    if (!room.closed) scheduleReconnect(room);
+    if (room.closed) return;
+    setPeople(room, null);
+    scheduleReconnect(room, 'offline');
   }
 
   /** Resume replays new messages only: refresh the newest page for edits and
@@ -896,12 +1034,21 @@
 
   // ---- presence and typing -------------------------------------------------
 
+  /** `null`: not connected, so not known. */
   function setPeople(room, users) {
+    room.peopleKnown = users !== null;
     room.people = new Map((users || []).map((u) => [u.user_id, u.connections || 1]));
     renderPeople(room);
   }
 
   function renderPeople(room) {
+    $('people-unknown').hidden = room.peopleKnown !== false;
+    $('people-toggle').dataset.known = String(room.peopleKnown !== false);
+    if (room.peopleKnown === false) {
+      $('people-list').replaceChildren();
+      $('people-count').textContent = '–';
+      return;
+    }
     const names = [...room.people.keys()].sort((a, b) => a.localeCompare(b));
     const items = names.map((name) => {
       const li = el('li', null, name);
@@ -980,7 +1127,7 @@
         : `No messages match “${q}”.`;
       $('search-more').hidden = !result.next_cursor;
     } catch (error) {
-      $('search-summary').textContent = error.message;
+      $('search-summary').textContent = explain(error, 'search this room');
       $('search-more').hidden = true;
     }
   }
@@ -1045,7 +1192,7 @@
           $('login-error').textContent = problem;
           return;
         }
-        await signIn({ user: name });
+        await signIn({ user: name, role: $('login-role').value });
       }
     });
     $('logout').addEventListener('click', () => {
@@ -1053,7 +1200,10 @@
       signOut();
     });
     $('new-room-form').addEventListener('submit', createRoom);
-    $('rooms-refresh').addEventListener('click', () => loadRooms().catch((e) => { $('rooms-error').textContent = e.message; }));
+    $('rooms-refresh').addEventListener('click', () => {
+      $('rooms-error').textContent = '';
+      loadRooms().catch((e) => { $('rooms-error').textContent = explain(e, 'list the rooms'); });
+    });
     $('delete-room').addEventListener('click', (event) => confirmClick(event.currentTarget, 'Delete room', deleteRoom));
     $('back').addEventListener('click', () => { location.hash = '#/'; });
     const showPeople = (open) => {
