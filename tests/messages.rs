@@ -391,7 +391,9 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
     .unwrap();
     let store = Arc::new(store);
     let store_for_search = store.clone();
-    let writer = chat_domain::ports::DirectWriter::new(store.clone(), Arc::new(NoFanOut));
+    let unread = Arc::new(chat_infra::memory::InProcessUnread::default());
+    let writer =
+        chat_domain::ports::DirectWriter::new(store.clone(), Arc::new(NoFanOut), unread.clone());
     let chat = ChatService::new(Ports {
         rooms: store.clone(),
         messages: store,
@@ -400,7 +402,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         presence: Arc::new(InProcessPresence::new()),
         events: Arc::new(NoEventLog),
         search: store_for_search,
-        unread: Arc::new(chat_infra::memory::InProcessUnread::default()),
+        unread,
         message_rate: Arc::new(chat_domain::ports::NoRateLimit),
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());

@@ -178,7 +178,8 @@ impl Application {
             // One writer at a time anyway: parallel transactions would only wait on its lock.
             group_commit.writers = 1;
         }
-        let writer = GroupCommit::start(messages.clone(), fan_out.clone(), group_commit);
+        let writer =
+            GroupCommit::start(messages.clone(), fan_out.clone(), unread.clone(), group_commit);
         let writer_stats = writer.stats();
         let chat = ChatService::new(Ports {
             rooms,

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chat_domain::ports::{FanOut, MessageRepository, MessageWriter, PendingPost};
+use chat_domain::ports::{FanOut, MessageRepository, MessageWriter, PendingPost, UnreadCounters};
 use chat_domain::{DomainError, NewMessage, Posted};
 use tokio::sync::{mpsc, oneshot};
 
@@ -86,6 +86,7 @@ impl GroupCommit {
     pub fn start(
         repository: Arc<dyn MessageRepository>,
         fan_out: Arc<dyn FanOut>,
+        unread: Arc<dyn UnreadCounters>,
         settings: GroupCommitSettings,
     ) -> Self {
         let stats = Arc::new(WriterStats::default());
@@ -97,6 +98,7 @@ impl GroupCommit {
                 let writer = Writer {
                     repository: repository.clone(),
                     fan_out: fan_out.clone(),
+                    unread: unread.clone(),
                     stats: stats.clone(),
                 };
                 tokio::spawn(writer.run(jobs, settings.max_batch.max(1)));
@@ -145,6 +147,7 @@ fn writer_gone() -> DomainError {
 struct Writer {
     repository: Arc<dyn MessageRepository>,
     fan_out: Arc<dyn FanOut>,
+    unread: Arc<dyn UnreadCounters>,
     stats: Arc<WriterStats>,
 }
 
@@ -159,6 +162,7 @@ impl Writer {
             let started = std::time::Instant::now();
             let outcomes = self.store(&messages).await;
             tracing::debug!(size = messages.len(), took = ?started.elapsed(), "batch stored");
+            self.count_unread(&messages, &outcomes).await;
             for (message, outcome) in messages.iter().zip(&outcomes) {
                 if let Ok(Posted::Created(stored)) = outcome {
                     for delivery in message.broadcasts(stored) {
@@ -169,6 +173,25 @@ impl Writer {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A sender that gave up (its socket closed) needs no answer.
                 let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// A stored conversation message counts as unread for its receiver, before
+    /// anyone can see it (a client that got it and asks for the count finds it
+    /// counted). A counter is a convenience: its failure does not undo the message.
+    async fn count_unread(
+        &self,
+        messages: &[NewMessage],
+        outcomes: &[Result<Posted, DomainError>],
+    ) {
+        let receivers = messages.iter().zip(outcomes).filter_map(|(message, outcome)| {
+            matches!(outcome, Ok(Posted::Created(_))).then_some(message.conversation.as_ref()?)
+        });
+        let bumps = receivers.map(|to| self.unread.increment(&to.item, &to.receiver));
+        for bumped in futures_util::future::join_all(bumps).await {
+            if let Err(error) = bumped {
+                tracing::warn!(%error, "an unread counter was not updated");
             }
         }
     }

@@ -8,4 +8,4 @@ mod model;
 pub use client_msg_id::ClientMsgId;
 pub use content::MessageContent;
 pub use message_type::MessageType;
-pub use model::{Message, MessageId, NewMessage, Posted};
+pub use model::{ConversationTarget, Message, MessageId, NewMessage, Posted};

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ClientMsgId, MessageContent, MessageType};
+use crate::conversation::{ItemId, NewMessageNotice};
 use crate::{Delivery, DomainError, RoomEvent, RoomId, UserId};
 
 /// A message id: a positive 64-bit integer.
@@ -57,24 +58,38 @@ pub struct NewMessage {
     pub message_type: MessageType,
     pub client_msg_id: Option<ClientMsgId>,
     pub created_at: DateTime<Utc>,
-    /// A notification for the receiver of an item conversation, stored with the message.
-    pub notify: Option<crate::conversation::NewMessageNotice>,
+    /// Set for a message of an item conversation: who receives it, about which
+    /// item (they are notified and it counts as unread for them).
+    pub conversation: Option<ConversationTarget>,
     /// The call that posted it, for the events it produces.
     pub correlation_id: Option<crate::CorrelationId>,
+}
+
+/// The receiver and item of a conversation message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationTarget {
+    pub item: ItemId,
+    pub receiver: UserId,
 }
 
 impl NewMessage {
     /// What the sockets are told once this message is stored as `stored`: the
     /// message to its room and, for an item conversation, the GrainTrade copy.
     pub fn broadcasts(&self, stored: &Message) -> impl Iterator<Item = Delivery> + use<> {
-        let conversation = self.notify.as_ref().map(|notice| {
+        let conversation = self.conversation.as_ref().map(|to| {
             Delivery::to_all(RoomEvent::ConversationMessage {
                 message: stored.clone(),
-                item_id: notice.item_id.clone(),
-                receiver_id: notice.to_username.clone(),
+                item_id: to.item.as_str().to_owned(),
+                receiver_id: to.receiver.to_string(),
             })
         });
         std::iter::once(Delivery::to_all(RoomEvent::Message(stored.clone()))).chain(conversation)
+    }
+
+    /// The notice the GrainTrade notifications service gets for this message, if any.
+    pub fn notice(&self) -> Option<NewMessageNotice> {
+        let to = self.conversation.as_ref()?;
+        Some(NewMessageNotice::new(&to.receiver, self.content.as_str(), &to.item))
     }
 }
 

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{FanOut, MessageRepository};
+use super::{FanOut, MessageRepository, UnreadCounters};
 use crate::{DomainError, NewMessage, Posted};
 
 pub trait MessageWriter: Send + Sync + 'static {
@@ -15,9 +15,10 @@ pub trait MessageWriter: Send + Sync + 'static {
     ///
     /// Contract: messages submitted one after another (by one caller) are
     /// stored in that order, so one room's get increasing seqs; the returned
-    /// future resolves once the message is committed (or refused), and a
-    /// created message has been handed to the fan-out, in seq order with the
-    /// rest of its room, before it resolves.
+    /// future resolves once the message is committed (or refused); before it
+    /// resolves, a created conversation message was counted as unread for its
+    /// receiver, and then every created message was handed to the fan-out, in
+    /// seq order with the rest of its room.
     fn submit(&self, message: NewMessage) -> PendingPost;
 }
 
@@ -57,23 +58,33 @@ impl std::fmt::Debug for PendingPost {
 pub struct DirectWriter {
     messages: Arc<dyn MessageRepository>,
     fan_out: Arc<dyn FanOut>,
+    unread: Arc<dyn UnreadCounters>,
 }
 
 impl DirectWriter {
-    pub fn new(messages: Arc<dyn MessageRepository>, fan_out: Arc<dyn FanOut>) -> Self {
-        Self { messages, fan_out }
+    pub fn new(
+        messages: Arc<dyn MessageRepository>,
+        fan_out: Arc<dyn FanOut>,
+        unread: Arc<dyn UnreadCounters>,
+    ) -> Self {
+        Self { messages, fan_out, unread }
     }
 }
 
 impl MessageWriter for DirectWriter {
     fn submit(&self, message: NewMessage) -> PendingPost {
-        let (messages, fan_out) = (self.messages.clone(), self.fan_out.clone());
+        let (messages, fan_out, unread) =
+            (self.messages.clone(), self.fan_out.clone(), self.unread.clone());
         PendingPost::new(async move {
             let mut outcomes = messages.append_batch(std::slice::from_ref(&message)).await?;
             let outcome = outcomes
                 .pop()
                 .unwrap_or_else(|| Err(DomainError::Internal("no outcome for a message".into())));
             if let Ok(Posted::Created(stored)) = &outcome {
+                if let Some(to) = &message.conversation {
+                    // A convenience counter: its failure does not undo the message.
+                    let _ = unread.increment(&to.item, &to.receiver).await;
+                }
                 for delivery in message.broadcasts(stored) {
                     fan_out.publish(delivery);
                 }

@@ -1,8 +1,8 @@
 //! Item conversation use cases behind the GrainTrade-compatible API: send,
 //! history, participants, clear, unread counts.
 
-use crate::conversation::{Conversation, ItemId, NewMessageNotice};
-use crate::message::NewMessage;
+use crate::conversation::{Conversation, ItemId};
+use crate::message::{ConversationTarget, NewMessage};
 use crate::{
     Actor, ChatService, DomainError, HistoryQuery, Limit, Message, MessageContent, MessageType,
     UserId, timestamp,
@@ -27,7 +27,7 @@ impl ChatService {
 
     /// [`Self::send_to`] without waiting for the commit: the message is queued
     /// when this returns (so one caller's messages keep their order), and the
-    /// returned future resolves once it is stored, broadcast and counted.
+    /// returned future resolves once it is stored, counted and broadcast.
     pub async fn submit_to(
         &self,
         actor: &Actor,
@@ -48,7 +48,6 @@ impl ChatService {
         let correlation = actor.correlation_id.as_ref();
         let room =
             self.rooms.open_conversation(&conversation, timestamp::now(), correlation).await?;
-        let notice = NewMessageNotice::new(&receiver, content.as_str(), &item);
         let pending = self.writer.submit(NewMessage {
             room_id: room.id,
             user_id: actor.user_id.clone(),
@@ -56,16 +55,11 @@ impl ChatService {
             message_type: MessageType::Text,
             client_msg_id: None,
             created_at: timestamp::now(),
-            notify: Some(notice),
+            conversation: Some(ConversationTarget { item, receiver }),
             correlation_id: actor.correlation_id.clone(),
         });
-        let unread = self.unread.clone();
-        Ok(async move {
-            let message = pending.await?.into_message();
-            // A counter is a convenience: its failure does not undo the message.
-            let _ = unread.increment(&item, &receiver).await;
-            Ok((conversation, message))
-        })
+        // The writer counts it as unread for the receiver before it is broadcast.
+        Ok(async move { Ok((conversation, pending.await?.into_message())) })
     }
 
     /// The latest messages between the actor and `other` about `item`, oldest first.

@@ -90,7 +90,7 @@ impl ChatService {
             message_type,
             client_msg_id,
             created_at: timestamp::now(),
-            notify: None,
+            conversation: None,
             correlation_id: actor.correlation_id.clone(),
         })
     }

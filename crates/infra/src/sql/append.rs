@@ -89,9 +89,9 @@ impl SqlStore {
                 let event = ChatEvent::message_created(message)
                     .with_correlation(new.correlation_id.clone());
                 events.push(outbox::event_row(&event).map_err(map_db_err)?);
-                if let Some(notice) = &new.notify {
+                if let Some(notice) = new.notice() {
                     let notice =
-                        outbox::notice_row(notice, message.room_id, new.correlation_id.as_ref());
+                        outbox::notice_row(&notice, message.room_id, new.correlation_id.as_ref());
                     events.push(notice.map_err(map_db_err)?);
                 }
             }
