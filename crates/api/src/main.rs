@@ -76,7 +76,7 @@ fn mint_token(args: &[String]) -> ExitCode {
         let _ = writeln!(std::io::stderr(), "{usage} (JWT_SECRET must be set)");
         return ExitCode::FAILURE;
     };
-    match chat_api::auth::mint(&secret, &sub, ttl, roles) {
+    match chat_api::auth::mint(&secret, &sub, ttl, roles, &chat_api::auth::Issuance::from_env()) {
         Ok(token) => {
             let _ = writeln!(std::io::stdout(), "{token}");
             ExitCode::SUCCESS
