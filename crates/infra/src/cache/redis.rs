@@ -10,7 +10,7 @@ use fred::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::backend::{CacheBackend, CacheError, Recent};
-use crate::redis::RedisConnection;
+use crate::redis::{RedisConnection, RedisGate, RedisUnavailable};
 
 const ROOM_TTL: i64 = 3600;
 const RECENT_TTL: i64 = 1800;
@@ -138,12 +138,12 @@ impl From<CachedRoom> for Room {
 }
 
 pub struct RedisCache {
-    redis: RedisConnection,
+    redis: RedisGate,
 }
 
 impl RedisCache {
     pub fn new(redis: &RedisConnection) -> Self {
-        Self { redis: redis.clone() }
+        Self { redis: redis.gate("cache") }
     }
 
     fn keys(&self, room: RoomId) -> [String; 4] {
@@ -160,6 +160,10 @@ fn failed(e: Error) -> CacheError {
     CacheError(e.to_string())
 }
 
+fn unavailable(e: RedisUnavailable) -> CacheError {
+    CacheError(e.to_string())
+}
+
 fn seen_arg(seen: Option<i64>) -> String {
     seen.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -168,12 +172,13 @@ fn seen_arg(seen: Option<i64>) -> String {
 impl CacheBackend for RedisCache {
     async fn version(&self, room: RoomId) -> Result<Option<i64>, CacheError> {
         let [ver, ..] = self.keys(room);
-        self.redis.client.get::<Option<i64>, _>(ver).await.map_err(failed)
+        self.redis.run(self.redis.client.get::<Option<i64>, _>(ver)).await.map_err(unavailable)
     }
 
     async fn room(&self, room: RoomId) -> Result<Option<Room>, CacheError> {
         let [.., key] = self.keys(room);
-        let json: Option<String> = self.redis.client.get(key).await.map_err(failed)?;
+        let json: Option<String> =
+            self.redis.run(self.redis.client.get(key)).await.map_err(unavailable)?;
         Ok(json.and_then(|j| serde_json::from_str::<CachedRoom>(&j).ok()).map(Room::from))
     }
 
@@ -183,10 +188,9 @@ impl CacheBackend for RedisCache {
             .map_err(|e| CacheError(e.to_string()))?;
         let args = vec![seen_arg(seen), json, ROOM_TTL.to_string()];
         self.redis
-            .client
-            .eval::<i64, _, _, _>(FILL_ROOM, vec![ver, key], args)
+            .run(self.redis.client.eval::<i64, _, _, _>(FILL_ROOM, vec![ver, key], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -194,10 +198,9 @@ impl CacheBackend for RedisCache {
         let [_, recent, older, _] = self.keys(room);
         let value: Value = self
             .redis
-            .client
-            .eval(READ_RECENT, vec![recent, older], Vec::<String>::new())
+            .run(self.redis.client.eval(READ_RECENT, vec![recent, older], Vec::<String>::new()))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         let Value::Array(mut parts) = value else {
             return Ok(None);
         };
@@ -232,10 +235,9 @@ impl CacheBackend for RedisCache {
             args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
         }
         self.redis
-            .client
-            .eval::<i64, _, _, _>(FILL_RECENT, vec![ver, key, older], args)
+            .run(self.redis.client.eval::<i64, _, _, _>(FILL_RECENT, vec![ver, key, older], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -249,10 +251,9 @@ impl CacheBackend for RedisCache {
             args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
         }
         self.redis
-            .client
-            .eval::<i64, _, _, _>(APPEND, vec![ver, recent, older], args)
+            .run(self.redis.client.eval::<i64, _, _, _>(APPEND, vec![ver, recent, older], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -264,10 +265,13 @@ impl CacheBackend for RedisCache {
         let [ver, recent, older, key] = self.keys(room);
         let args = vec![VERSION_TTL.to_string(), if room_too { "1" } else { "0" }.to_owned()];
         self.redis
-            .client
-            .eval::<i64, _, _, _>(INVALIDATE, vec![ver, recent, older, key], args)
+            .run(self.redis.client.eval::<i64, _, _, _>(
+                INVALIDATE,
+                vec![ver, recent, older, key],
+                args,
+            ))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }
@@ -278,10 +282,9 @@ impl RedisCache {
         let json = serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?;
         let args = vec![message.seq.to_string(), json, VERSION_TTL.to_string()];
         self.redis
-            .client
-            .eval::<i64, _, _, _>(REPLACE, vec![ver, recent, older], args)
+            .run(self.redis.client.eval::<i64, _, _, _>(REPLACE, vec![ver, recent, older], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use chat_domain::{DomainError, RoomId, UserId};
 use chrono::{DateTime, TimeZone, Utc};
 use fred::prelude::*;
 
-use super::RedisConnection;
+use super::{RedisConnection, RedisGate, RedisUnavailable};
 
 const ROOM_TTL_SECS: i64 = 300;
 const INSTANCE_TTL_SECS: i64 = 30;
@@ -50,7 +50,7 @@ return n
 
 #[derive(Clone)]
 pub struct RedisPresence {
-    redis: RedisConnection,
+    redis: RedisGate,
     instance: String,
     /// Rooms with sockets on this instance, and how many: their keys are refreshed.
     local_rooms: Arc<Mutex<HashMap<RoomId, usize>>>,
@@ -62,7 +62,7 @@ impl RedisPresence {
     /// Starts the task that keeps this instance's liveness key and its rooms' keys alive.
     pub fn start(redis: &RedisConnection, instance: String) -> Self {
         let presence = Self {
-            redis: redis.clone(),
+            redis: redis.gate("presence"),
             instance,
             local_rooms: Arc::default(),
             local_sessions: Arc::default(),
@@ -80,20 +80,20 @@ impl RedisPresence {
 
     async fn refresh(&self) {
         let alive = self.redis.key(&format!("instance:{}", self.instance));
+        let client = &self.redis.client;
         let _: Result<(), _> = self
             .redis
-            .client
-            .set(alive, "1", Some(Expiration::EX(INSTANCE_TTL_SECS)), None, false)
+            .run(client.set(alive, "1", Some(Expiration::EX(INSTANCE_TTL_SECS)), None, false))
             .await;
         let rooms: Vec<RoomId> = self.local().keys().copied().collect();
         for room in rooms {
             let _: Result<(), _> =
-                self.redis.client.expire(self.room_key(room), ROOM_TTL_SECS, None).await;
+                self.redis.run(client.expire(self.room_key(room), ROOM_TTL_SECS, None)).await;
         }
         let sessions: Vec<String> = self.sessions().iter().cloned().collect();
         for connection in sessions {
-            let _: Result<(), _> =
-                self.redis.client.expire(self.session_key(&connection), ROOM_TTL_SECS, None).await;
+            let key = self.session_key(&connection);
+            let _: Result<(), _> = self.redis.run(client.expire(key, ROOM_TTL_SECS, None)).await;
         }
     }
 
@@ -124,8 +124,11 @@ impl RedisPresence {
     }
 }
 
-fn degraded(what: &str, error: &Error) {
-    tracing::warn!(%error, "Redis presence unavailable ({what}); continuing without it");
+fn degraded(what: &str, error: &RedisUnavailable) {
+    // An open circuit was said once, when it opened.
+    if !error.is_skip() {
+        tracing::warn!(%error, "Redis presence unavailable ({what}); continuing without it");
+    }
 }
 
 #[async_trait]
@@ -151,7 +154,7 @@ impl PresenceRegistry for RedisPresence {
             at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ];
         let keys = vec![self.room_key(room), self.session_key(connection)];
-        match self.redis.client.eval::<i64, _, _, _>(OPEN, keys, args).await {
+        match self.redis.run(self.redis.client.eval::<i64, _, _, _>(OPEN, keys, args)).await {
             Ok(count) => Ok(count == 1),
             Err(e) => {
                 degraded("open", &e);
@@ -170,7 +173,7 @@ impl PresenceRegistry for RedisPresence {
         self.sessions().remove(connection);
         let args = vec![connection.to_owned(), format!("\t{user}")];
         let keys = vec![self.room_key(room), self.session_key(connection)];
-        match self.redis.client.eval::<i64, _, _, _>(CLOSE, keys, args).await {
+        match self.redis.run(self.redis.client.eval::<i64, _, _, _>(CLOSE, keys, args)).await {
             Ok(remaining) => Ok(remaining == 0),
             Err(e) => {
                 degraded("close", &e);
@@ -181,13 +184,14 @@ impl PresenceRegistry for RedisPresence {
 
     async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError> {
         let key = self.room_key(room);
-        let sockets: HashMap<String, String> = match self.redis.client.hgetall(&key).await {
-            Ok(sockets) => sockets,
-            Err(e) => {
-                degraded("list", &e);
-                return Ok(Vec::new());
-            }
-        };
+        let sockets: HashMap<String, String> =
+            match self.redis.run(self.redis.client.hgetall(&key)).await {
+                Ok(sockets) => sockets,
+                Err(e) => {
+                    degraded("list", &e);
+                    return Ok(Vec::new());
+                }
+            };
         let mut alive: HashMap<String, bool> = HashMap::new();
         let mut entries = Vec::new();
         let mut dead = Vec::new();
@@ -201,14 +205,16 @@ impl PresenceRegistry for RedisPresence {
             let live = match alive.get(instance) {
                 Some(live) => *live,
                 None => {
-                    let live = instance == self.instance
-                        || self
-                            .redis
-                            .client
-                            .exists::<i64, _>(self.redis.key(&format!("instance:{instance}")))
-                            .await
-                            .map(|n| n > 0)
-                            .unwrap_or(true);
+                    let live =
+                        instance == self.instance
+                            || self
+                                .redis
+                                .run(self.redis.client.exists::<i64, _>(
+                                    self.redis.key(&format!("instance:{instance}")),
+                                ))
+                                .await
+                                .map(|n| n > 0)
+                                .unwrap_or(true);
                     alive.insert(instance.to_owned(), live);
                     live
                 }
@@ -224,7 +230,7 @@ impl PresenceRegistry for RedisPresence {
             entries.push((user, since));
         }
         if !dead.is_empty() {
-            let _: Result<i64, _> = self.redis.client.hdel(&key, dead).await;
+            let _: Result<i64, _> = self.redis.run(self.redis.client.hdel(&key, dead)).await;
         }
         Ok(crate::memory::group_sockets(entries.iter()))
     }
