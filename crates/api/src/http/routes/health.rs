@@ -87,6 +87,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
     path = "/health",
     operation_id = "health",
     tag = "health",
+    security(()),
     responses(
         (status = 200, description = "Serving: `ok`, or `degraded` when Redis or RabbitMQ is down (the database is up).", body = Health),
         (status = 503, description = "The database is down: `status` is `unavailable`.", body = Health,
