@@ -113,6 +113,22 @@ async fn token_cases_on_rest_and_on_the_socket_upgrade() {
                 with(json!({"exp": now() + 600, "aud": "other"})),
             )),
         ),
+        (
+            "no issuer",
+            Some(token_with(
+                Algorithm::HS256,
+                SECRET,
+                json!({"sub": "alice", "exp": now() + 600, "aud": "chat"}),
+            )),
+        ),
+        (
+            "no audience",
+            Some(token_with(
+                Algorithm::HS256,
+                SECRET,
+                json!({"sub": "alice", "exp": now() + 600, "iss": "graintrade"}),
+            )),
+        ),
         ("malformed", Some("not.a.token".to_owned())),
     ];
     for (case, token) in cases {
@@ -127,11 +143,14 @@ async fn token_cases_on_rest_and_on_the_socket_upgrade() {
         assert_eq!(body["error"]["code"], "unauthorized", "{case}");
 
         let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
-        match tokio_tungstenite::connect_async(app.ws_url(&format!("/ws/{room}{query}"))).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status(), 401, "socket, {case}")
+        // Every socket upgrade: the room's and the GrainTrade conversation's.
+        for path in [format!("/ws/{room}{query}"), format!("/ws/chat/9/bob{query}")] {
+            match tokio_tungstenite::connect_async(app.ws_url(&path)).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    assert_eq!(response.status(), 401, "socket {path}, {case}")
+                }
+                other => panic!("socket {path}, {case}: expected 401, got {other:?}"),
             }
-            other => panic!("socket, {case}: expected 401, got {other:?}"),
         }
     }
     // The valid token works in the header and in `?token=`, on REST and the socket.

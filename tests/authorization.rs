@@ -343,3 +343,56 @@ async fn es256_tokens_are_verified_with_a_public_key_given_as_a_path() {
     let private = EncodingKey::from_ec_pem(fixture("ec-private.pem").as_bytes()).unwrap();
     check_key_pair(&app, Algorithm::ES256, private).await;
 }
+
+/// Development: a declared identity the service cannot read is refused, never
+/// taken for `anonymous` — a non-ASCII or malformed `X-User-Id` (also when
+/// `?user_id=` names the caller) — and a body must be a JSON object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_declared_identity_or_body_is_refused() {
+    let app = TestApp::sqlite().await;
+    let room = app.create_room("Identity").await;
+    let get = |header: &'static [u8], query: &'static str| {
+        let value = reqwest::header::HeaderValue::from_bytes(header).unwrap();
+        app.client.get(app.url(&format!("/rooms/{room}{query}"))).header("x-user-id", value).send()
+    };
+    assert_eq!(get(b"alice", "").await.unwrap().status(), 200);
+    for (header, query) in [
+        ("олег".as_bytes(), ""),
+        (b"\xd7\xf8".as_slice(), ""),
+        (b"\xd7\xf8".as_slice(), "?user_id=alice"),
+        (b"  ".as_slice(), "?user_id=alice"),
+    ] {
+        let response = get(header, query).await.unwrap();
+        let body = chat_tests::assert_error(response, 422, "validation_failed").await;
+        assert!(body["error"]["message"].as_str().unwrap().starts_with("user_id:"), "{body}");
+    }
+    // Non-ASCII names are for `user_id`, in the body or the query.
+    let named: Value =
+        app.get(&format!("/rooms/{room}/messages?user_id=олег")).await.json().await.unwrap();
+    assert_eq!(named["items"], json!([]));
+
+    for body in [json!(["x"]), json!([null, null]), json!("x"), json!(7)] {
+        let posted = app.post(&format!("/rooms/{room}/messages"), body.clone()).await;
+        chat_tests::assert_error(posted, 422, "validation_failed").await;
+        let patched = app.patch(&format!("/rooms/{room}"), body).await;
+        chat_tests::assert_error(patched, 422, "validation_failed").await;
+    }
+}
+
+/// With authentication required, an operation whose handler never asks who
+/// calls (the GrainTrade participants list) refuses a request without a token
+/// all the same, as the description says of every operation but the public ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_but_the_public_ones_needs_a_token() {
+    let mut settings = sqlite_settings();
+    settings.auth_mode = Some(AuthMode::Required);
+    settings.jwt_secret = Some(SECRET.to_owned());
+    let app = TestApp::start_with(settings).await;
+    chat_tests::assert_error(app.get("/chat/77/participants").await, 401, "unauthorized").await;
+    let token = hs256("alice", &[]);
+    let allowed = app.client.get(app.url("/chat/77/participants")).bearer_auth(&token).send();
+    assert_eq!(allowed.await.unwrap().status(), 200);
+    for public in ["/health", "/openapi.json", "/metrics", "/docs", "/"] {
+        assert_eq!(app.get(public).await.status(), 200, "{public} is public");
+    }
+}

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chat_tests::load::{Load, LoadReport, LoadSpec};
+use chat_tests::metrics::Scrape;
 use chat_tests::proxy::Proxy;
 use chat_tests::rabbit::EventTap;
 use chat_tests::socket::Socket;
@@ -408,4 +409,258 @@ async fn a_room_whose_live_stream_gave_up_recovers_for_sockets_that_come_back() 
         }
     }
     chat_tests::clean_up(&app.settings).await;
+}
+
+/// How a server goes away: connections closed and refused, or a black hole
+/// that accepts bytes and never answers.
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    Cut,
+    Stall,
+}
+
+async fn begin(proxy: &Proxy, outage: Outage) {
+    match outage {
+        Outage::Cut => proxy.cut().await,
+        Outage::Stall => proxy.stall(),
+    }
+}
+
+/// The circuit metrics of `dependency` in one scrape.
+struct CircuitFigures {
+    open: f64,
+    opened: f64,
+    probes: f64,
+    /// By adapter: (calls that reached the dependency, calls skipped).
+    adapters: HashMap<String, (f64, f64)>,
+}
+
+impl CircuitFigures {
+    async fn of(app: &TestApp, dependency: &str, adapters: &[&str]) -> Self {
+        let scrape = Scrape::of(app).await;
+        let of = |name: &str| scrape.value(name, &[("dependency", dependency)]);
+        let by_adapter = |name: &str, adapter: &str| {
+            scrape.value(name, &[("dependency", dependency), ("adapter", adapter)])
+        };
+        Self {
+            open: of("chat_circuit_open"),
+            opened: of("chat_circuit_opened_total"),
+            probes: of("chat_circuit_probes_total"),
+            adapters: adapters
+                .iter()
+                .map(|a| {
+                    let figures = (
+                        by_adapter("chat_circuit_calls_total", a),
+                        by_adapter("chat_circuit_skipped_total", a),
+                    );
+                    (a.to_string(), figures)
+                })
+                .collect(),
+        }
+    }
+
+    fn calls(&self, adapter: &str) -> f64 {
+        self.adapters[adapter].0
+    }
+
+    fn skipped(&self, adapter: &str) -> f64 {
+        self.adapters[adapter].1
+    }
+}
+
+/// Scrapes until the open circuit of `dependency` has been probed `more` more
+/// times than in `since`: time passed in which anything not held back by the
+/// circuit would have reached the dependency.
+async fn probed_again(app: &TestApp, dependency: &str, since: &CircuitFigures, more: f64) {
+    let deadline = Instant::now() + NOTICE;
+    while CircuitFigures::of(app, dependency, &[]).await.probes < since.probes + more {
+        assert!(Instant::now() < deadline, "the {dependency} circuit was not probed again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const REDIS_ADAPTERS: &[&str] = &["cache", "rate_limit", "presence", "fan_out", "unread", "health"];
+
+/// Redis cut (or stalled): once its circuit opened — the first failed call —
+/// no request reaches Redis any more (its call counts stand still while every
+/// Redis-using adapter skips it), every request succeeds from the database,
+/// `/health` and the metrics say the circuit is open, and all of it comes back
+/// by itself when Redis does.
+async fn redis_outage_is_skipped_once_detected(outage: Outage) {
+    let Some((app, proxies)) = TestApp::full_behind_proxies_with(|settings| {
+        // The shared message limit on, far above what the test sends: every post asks Redis.
+        settings.rate_limit_messages_per_second = 10_000.0;
+        settings.rate_limit_messages_burst = 100_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let prefix = run_prefix();
+    let user = format!("{prefix}-u");
+    let room = app.create_room("Redis outage").await;
+    let healthy = |status: u16, body: &Value| status == 200 && body["status"] == "ok";
+    wait_for_health(&app, "every server ok", healthy).await;
+    let (mut watcher, _) = app.joined_socket(room, &format!("{prefix}-watcher")).await;
+    let mut key = 0;
+    let mut round = async |app: &TestApp, stage: &str| {
+        key += 1;
+        let key = format!("{prefix}-{stage}-{key}");
+        let posted = send(app, room, &user, &key).await;
+        assert_eq!(posted.status(), 201, "{stage}: the post succeeds");
+        let page: Value =
+            app.get(&format!("/rooms/{room}/messages?limit=5")).await.json().await.unwrap();
+        let last = page["items"].as_array().and_then(|items| items.last()).cloned();
+        assert_eq!(last.unwrap_or_default()["client_msg_id"], key.as_str(), "{stage}: newest page");
+        assert_eq!(app.get(&format!("/rooms/{room}")).await.status(), 200, "{stage}: the room");
+        key
+    };
+    for _ in 0..3 {
+        let key = round(&app, "before").await;
+        receive(&mut watcher, &key).await;
+    }
+
+    begin(&proxies.redis, outage).await;
+    // The health check's own ping is the first call to fail.
+    let health = wait_for_health(&app, "the Redis circuit open", |_, body| {
+        body["circuits"]["redis"] == "open"
+    })
+    .await;
+    assert_eq!(health["checks"]["redis"], "down", "{health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    let opened = CircuitFigures::of(&app, "redis", REDIS_ADAPTERS).await;
+    assert_eq!(opened.open, 1.0);
+
+    const ROUNDS: usize = 20;
+    for _ in 0..ROUNDS {
+        let key = round(&app, "during").await;
+        receive(&mut watcher, &key).await;
+    }
+    // A socket opened during the outage joins (presence) and posts (the limit).
+    let (mut newcomer, _) = app.joined_socket(room, &format!("{prefix}-newcomer")).await;
+    let key = format!("{prefix}-newcomer-1");
+    assert_eq!(send_on_socket(&mut newcomer, &key).await["type"], "message");
+    receive(&mut watcher, &key).await;
+    newcomer.close().await;
+    // The GrainTrade conversation: its message is stored and echoed; the
+    // unread counter, kept only in Redis, is refused at once.
+    let mut legacy = app.socket_at(&format!("/ws/chat/77/{prefix}-seller")).await;
+    let frame = json!({"sender_id": user, "receiver_id": format!("{prefix}-seller"), "item_id": "77", "content": "during"});
+    legacy.send_json(frame).await;
+    assert_eq!(legacy.next_json().await["content"], "during");
+    let unread = app.get(&format!("/chat/77/unread?current_user={prefix}-seller")).await;
+    assert_error(unread, 503, "unavailable").await;
+    probed_again(&app, "redis", &opened, 2.0).await;
+
+    let during = CircuitFigures::of(&app, "redis", REDIS_ADAPTERS).await;
+    assert_eq!((during.open, during.opened), (1.0, opened.opened), "open throughout");
+    for adapter in REDIS_ADAPTERS {
+        assert_eq!(
+            during.calls(adapter),
+            opened.calls(adapter),
+            "{outage:?}: no {adapter} call reached Redis once its circuit was open"
+        );
+    }
+    let skipped = |adapter: &str| during.skipped(adapter) - opened.skipped(adapter);
+    let posts = (ROUNDS + 2) as f64; // the rounds, the socket's and the conversation's
+    assert!(skipped("cache") >= ROUNDS as f64, "each post skipped its cache update");
+    assert!(skipped("rate_limit") >= posts, "each post skipped the shared limit");
+    assert!(skipped("presence") >= 2.0, "the socket's arrival and departure");
+    assert!(skipped("fan_out") >= 1.0 && skipped("unread") >= 2.0);
+    eprintln!(
+        "{outage:?} Redis: {} calls skipped, none reached it, after {} probes",
+        REDIS_ADAPTERS.iter().map(|a| skipped(a)).sum::<f64>(),
+        during.probes - opened.probes
+    );
+
+    proxies.redis.restore();
+    wait_for_health(&app, "Redis back", |_, body| {
+        body["circuits"]["redis"] == "closed" && body["checks"]["redis"] == "ok"
+    })
+    .await;
+    for _ in 0..3 {
+        let key = round(&app, "after").await;
+        receive(&mut watcher, &key).await;
+    }
+    let after = CircuitFigures::of(&app, "redis", REDIS_ADAPTERS).await;
+    assert!(after.calls("cache") > during.calls("cache"), "the cache is used again");
+    assert!(after.calls("rate_limit") > during.calls("rate_limit"), "so is the shared limit");
+    assert_eq!(after.open, 0.0);
+    chat_tests::clean_up(&app.settings).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_redis_is_skipped_once_detected() {
+    redis_outage_is_skipped_once_detected(Outage::Cut).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_redis_is_skipped_once_detected() {
+    redis_outage_is_skipped_once_detected(Outage::Stall).await;
+}
+
+/// RabbitMQ cut (or stalled): posts succeed (their events wait in the outbox);
+/// once the relay found the broker gone its circuit is open and nothing but the
+/// probe reaches the broker; when it is back every event is delivered.
+async fn rabbitmq_outage_is_skipped_once_detected(outage: Outage) {
+    let Some((app, proxies)) = TestApp::full_behind_proxies().await else { return };
+    let prefix = run_prefix();
+    let user = format!("{prefix}-u");
+    let mut tap = EventTap::open(&proxies.rabbitmq_url).await;
+    let room = app.create_room("Broker outage").await;
+    wait_for_health(&app, "the relay connected", |status, body| {
+        status == 200 && body["checks"]["rabbitmq"] == "ok"
+    })
+    .await;
+    let mut ids = HashSet::new();
+    let mut post = async |app: &TestApp, key: String| {
+        let response = send(app, room, &user, &key).await;
+        assert_eq!(response.status(), 201, "{key}");
+        let message: Value = response.json().await.unwrap();
+        ids.insert(message["id"].as_i64().unwrap());
+    };
+    post(&app, format!("{prefix}-before")).await;
+
+    begin(&proxies.rabbitmq, outage).await;
+    // A stalled broker is found out by the publish that gets no confirm.
+    post(&app, format!("{prefix}-detect")).await;
+    let health = wait_for_health(&app, "the RabbitMQ circuit open", |_, body| {
+        body["circuits"]["rabbitmq"] == "open"
+    })
+    .await;
+    assert_eq!(health["checks"]["rabbitmq"], "down", "{health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    let opened = CircuitFigures::of(&app, "rabbitmq", &["relay"]).await;
+    for n in 0..20 {
+        post(&app, format!("{prefix}-during-{n}")).await;
+    }
+    probed_again(&app, "rabbitmq", &opened, 3.0).await;
+    let during = CircuitFigures::of(&app, "rabbitmq", &["relay"]).await;
+    assert_eq!((during.open, during.opened), (1.0, opened.opened), "open throughout");
+    assert_eq!(
+        during.calls("relay"),
+        opened.calls("relay"),
+        "{outage:?}: the relay neither connected nor published while the circuit was open"
+    );
+
+    proxies.rabbitmq.restore();
+    wait_for_health(&app, "RabbitMQ back", |_, body| {
+        body["circuits"]["rabbitmq"] == "closed" && body["checks"]["rabbitmq"] == "ok"
+    })
+    .await;
+    post(&app, format!("{prefix}-after")).await;
+    tap.expect_message_created(&prefix, &ids).await;
+    let after = CircuitFigures::of(&app, "rabbitmq", &["relay"]).await;
+    assert!(after.calls("relay") > during.calls("relay"), "the relay publishes again");
+    chat_tests::clean_up(&app.settings).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_rabbitmq_is_skipped_once_detected() {
+    rabbitmq_outage_is_skipped_once_detected(Outage::Cut).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_rabbitmq_is_skipped_once_detected() {
+    rabbitmq_outage_is_skipped_once_detected(Outage::Stall).await;
 }

@@ -72,6 +72,12 @@ async fn frontend_chat_component_works_unchanged(app: TestApp) {
             HashSet::from(["id", "item_id", "sender_id", "receiver_id", "content", "timestamp"])
         );
     }
+    // A conversation with oneself cannot exist: it has no history, nothing to clear.
+    let own = app.get("/chat/77/buyer/history?current_user=%20buyer").await;
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.json::<Value>().await.unwrap(), json!([]));
+    let own = app.delete("/chat/77/buyer/history?current_user=buyer").await;
+    assert_eq!(own.json::<Value>().await.unwrap(), json!({"status": "success"}));
     let participants: Value = app.get("/chat/77/participants").await.json().await.unwrap();
     assert_eq!(
         participants,

@@ -188,13 +188,23 @@ async fn history_pages_by_seq(app: TestApp) {
     assert_eq!(page("?limit=3&after=4").await, (vec![5, 6, 7], false));
     assert_eq!(page("?after=7").await, (vec![], false));
     assert_eq!(page("?limit=7").await, (vec![1, 2, 3, 4, 5, 6, 7], false));
+    // Both bounds: the first `limit` strictly between them.
+    assert_eq!(page("?after=1&before=5").await, (vec![2, 3, 4], false));
+    assert_eq!(page("?limit=2&after=1&before=5").await, (vec![2, 3], true));
+    assert_eq!(page("?limit=3&after=1&before=5").await, (vec![2, 3, 4], false));
+    assert_eq!(page("?limit=3&after=4&before=50").await, (vec![5, 6, 7], false));
+    assert_eq!(page("?after=3&before=4").await, (vec![], false));
+    assert_eq!(page("?after=5&before=2").await, (vec![], false));
+    assert_eq!(page(&format!("?after={}&before=1", i64::MAX)).await, (vec![], false));
+    assert_eq!(page(&format!("?after={}", i64::MAX)).await, (vec![], false));
+    assert_eq!(page(&format!("?before={}", i64::MAX)).await.0.len(), 7);
 
     let base = format!("/rooms/{room}/messages");
     assert_error(app.get(&format!("{base}?limit=0")).await, 422, "validation_failed").await;
     assert_error(app.get(&format!("{base}?limit=101")).await, 422, "validation_failed").await;
     assert_error(app.get(&format!("{base}?limit=many")).await, 400, "bad_request").await;
     assert_error(app.get(&format!("{base}?before=x")).await, 400, "bad_request").await;
-    assert_error(app.get(&format!("{base}?before=3&after=1")).await, 422, "validation_failed")
+    assert_error(app.get(&format!("{base}?before=0&after=1")).await, 422, "validation_failed")
         .await;
     assert_error(app.get("/rooms/55555/messages").await, 404, "not_found").await;
 }

@@ -173,7 +173,10 @@ async fn presence_from_another_instance_is_coalesced() {
 /// before it may name others (a coalesced frame reaches the joiner too).
 async fn presence_names(socket: &mut chat_tests::socket::Socket, list: &str, user: &str) {
     use chat_tests::contract::Contract;
-    let contract = Contract::new(serde_json::to_value(chat_api::http::openapi()).unwrap());
+    let contract = Contract::new(
+        serde_json::to_value(chat_api::http::openapi(chat_api::settings::AuthMode::Disabled))
+            .unwrap(),
+    );
     loop {
         let frame = socket.next_json().await;
         assert_eq!(frame["type"], "presence", "the room is coalesced: {frame}");

@@ -18,7 +18,9 @@ async fn contract(app: &TestApp) -> Contract {
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status(), 200);
     let served: Value = response.json().await.expect("openapi.json is JSON");
-    let built = serde_json::to_value(chat_api::http::openapi()).expect("description serializes");
+    let mode = app.settings.effective_auth_mode();
+    let built =
+        serde_json::to_value(chat_api::http::openapi(mode)).expect("description serializes");
     assert_eq!(served, built, "/openapi.json is the description the code builds");
     assert_eq!(served["openapi"], "3.1.0");
     Contract::new(served)
@@ -545,6 +547,8 @@ async fn every_operation_answers_as_described() {
             s.jwt_secret = Some("openapi-test-secret".to_owned());
         })
         .await;
+    // Checked against the description that instance serves (it has the 401s).
+    let sc = &self::contract(&secured).await;
     for (method, path) in [
         (Method::GET, "/rooms".to_owned()),
         (Method::POST, messages.clone()),
@@ -554,7 +558,7 @@ async fn every_operation_answers_as_described() {
         let response =
             secured.client.request(method.clone(), secured.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), 401, "{method} {path}");
-        c.check(method, &path, response).await;
+        sc.check(method, &path, response).await;
     }
     secured.shutdown().await;
 
@@ -567,6 +571,69 @@ async fn every_operation_answers_as_described() {
         .map(|(m, p, id)| format!("{m} {p} ({id})"))
         .collect();
     assert!(missing.is_empty(), "operations this test does not exercise: {missing:?}");
+}
+
+/// The served description says what the running instance accepts: with
+/// authentication disabled no operation declares security and the identity is
+/// the optional `X-User-Id`; with it required every secured operation refuses a
+/// request without a token (401) — and every other one does not ask for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_description_says_what_each_mode_accepts() {
+    let open = TestApp::sqlite().await;
+    let spec = contract(&open).await.spec;
+    assert!(spec["components"].get("securitySchemes").is_none(), "no scheme in development");
+    let post = &spec["paths"]["/rooms/{room_id}/messages"]["post"];
+    let header = post["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "X-User-Id");
+    let header = header.expect("X-User-Id is a parameter in development");
+    assert_eq!(header["required"], false);
+    assert_eq!(header["schema"]["minLength"], 1, "an empty X-User-Id is refused: {header}");
+
+    let secured = open
+        .another(|s| {
+            s.auth_mode = Some(AuthMode::Required);
+            s.jwt_secret = Some("openapi-test-secret".to_owned());
+        })
+        .await;
+    let spec = contract(&secured).await.spec;
+    let schemes: BTreeSet<&String> =
+        spec["components"]["securitySchemes"].as_object().unwrap().keys().collect();
+    assert_eq!(schemes, BTreeSet::from([&"bearer".to_owned(), &"tokenQuery".to_owned()]));
+    let mut secured_operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let mut request = secured.client.request(method.clone(), secured.url(&concrete(path)));
+            if matches!(method, Method::POST | Method::PATCH | Method::PUT) {
+                request = request.json(&json!({"content": "x", "name": "x", "user_id": "x"}));
+            }
+            // A socket operation checks the caller before its handshake.
+            if operation["responses"].get("101").is_some() {
+                request = request
+                    .header("connection", "Upgrade")
+                    .header("upgrade", "websocket")
+                    .header("sec-websocket-version", "13")
+                    .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            let declared = operation.get("security").is_some();
+            assert!(
+                operation["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["name"] != "X-User-Id"),
+                "{method} {path}: no X-User-Id with a token required"
+            );
+            if declared {
+                secured_operations += 1;
+                assert_eq!(status, 401, "{method} {path} is secured, so refuses no token");
+            } else {
+                assert_ne!(status, 401, "{method} {path} is public, so asks for no token");
+            }
+        }
+    }
+    assert!(secured_operations > 20, "{secured_operations}");
+    secured.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -554,7 +554,10 @@ async fn big_rooms_get_presence_frames_instead_of_user_joined_and_left(app: Test
             s.ws_presence_interval_ms = 50;
         })
         .await;
-    let contract = Contract::new(serde_json::to_value(chat_api::http::openapi()).unwrap());
+    let contract = Contract::new(
+        serde_json::to_value(chat_api::http::openapi(chat_api::settings::AuthMode::Disabled))
+            .unwrap(),
+    );
     let room = app.create_room("Auditorium").await;
     let user = |i: usize| format!("user{i}");
     let mut sockets: Vec<Socket> = Vec::new();

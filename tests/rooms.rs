@@ -398,6 +398,9 @@ async fn health_reports_database_ok(app: TestApp) {
     assert_eq!(health["checks"]["database"], "ok");
     assert_eq!(health["checks"]["redis"], on_or_off(app.settings.redis_url.is_some()));
     assert_eq!(health["checks"]["rabbitmq"], rabbitmq);
+    let closed_or_off = |configured: bool| if configured { "closed" } else { "disabled" };
+    assert_eq!(health["circuits"]["redis"], closed_or_off(app.settings.redis_url.is_some()));
+    assert_eq!(health["circuits"]["rabbitmq"], closed_or_off(app.settings.rabbitmq_url.is_some()));
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
 }
 

@@ -8,6 +8,7 @@
 
 pub mod contract;
 pub mod load;
+pub mod metrics;
 pub mod proxy;
 pub mod rabbit;
 pub mod socket;
@@ -230,6 +231,13 @@ impl TestApp {
     /// [`TestApp::full`] with each server reached through its own [`Proxy`], so
     /// a test can cut or stall one server at a time.
     pub async fn full_behind_proxies() -> Option<(Self, Proxies)> {
+        Self::full_behind_proxies_with(|_| {}).await
+    }
+
+    /// [`TestApp::full_behind_proxies`] with `change` applied to its settings.
+    pub async fn full_behind_proxies_with(
+        change: impl FnOnce(&mut Settings),
+    ) -> Option<(Self, Proxies)> {
         let redis_url = reachable_redis().await?;
         let rabbitmq_url = reachable_rabbitmq().await?;
         let database_url = fresh_postgres_database().await?;
@@ -248,11 +256,12 @@ impl TestApp {
         let through = |url: &str, address: &str, proxy: &Proxy| {
             url.replacen(address, &format!("127.0.0.1:{}", proxy.port), 1)
         };
-        let settings = full_settings(
+        let mut settings = full_settings(
             &through(&database_url, &postgres_at, &proxies.postgres),
             &through(&redis_url, &redis_at, &proxies.redis),
             &through(&rabbitmq_url, &rabbitmq_at, &proxies.rabbitmq),
         );
+        change(&mut settings);
         Some((Self::start_with(settings).await, proxies))
     }
 

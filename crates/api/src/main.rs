@@ -113,7 +113,11 @@ fn mint_token(args: &TokenArgs) -> ExitCode {
         });
     };
     let roles = args.roles.iter().map(|role| role.as_str().to_owned()).collect();
-    match chat_api::auth::mint(&secret, &args.sub, args.ttl, roles) {
+    let issuance = chat_api::auth::Issuance {
+        issuer: settings.jwt_issuer.clone(),
+        audience: settings.jwt_audience.clone(),
+    };
+    match chat_api::auth::mint(&secret, &args.sub, args.ttl, roles, &issuance) {
         Ok(token) => {
             let _ = writeln!(std::io::stdout(), "{token}");
             ExitCode::SUCCESS

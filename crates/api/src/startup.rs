@@ -138,8 +138,10 @@ impl Application {
                     url: url.clone(),
                     batch_size: 200,
                     idle_poll: Duration::from_millis(500),
-                    confirm_timeout: Duration::from_secs(10),
+                    // A broker that stopped answering opens the circuit after this.
+                    confirm_timeout: Duration::from_secs(5),
                     retention: Duration::from_secs(24 * 3600),
+                    storage_timeout: Duration::from_secs(settings.database_query_timeout_secs),
                 },
             )
         });
@@ -208,12 +210,18 @@ impl Application {
             Archiver::new(store.clone(), archive).spawn()
         });
         let tasks = TaskTracker::new();
+        let circuits = redis
+            .iter()
+            .map(|redis| redis.circuit().clone())
+            .chain(relay.iter().map(|relay| relay.circuit().clone()))
+            .collect();
         let metrics = Metrics::new(Sources {
             store: store.clone(),
             cache: cache_stats.clone(),
             relay: relay.clone(),
             archive,
             writer: writer_stats,
+            circuits,
         });
         let state = AppState {
             chat,

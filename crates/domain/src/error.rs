@@ -23,7 +23,8 @@ pub enum DomainError {
     /// written. → 429 with `Retry-After`, or the `rate_limited` frame.
     #[error("too many requests: retry in {} ms", retry_after.as_millis())]
     RateLimited { retry_after: Duration },
-    /// A storage dependency is unreachable; nothing was written. → 503
+    /// A storage dependency is unreachable: not done, or (a write cut off at its
+    /// commit) its outcome is unknown; a retry with the same idempotency key is safe. → 503
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// A bug or an unexpected storage failure; details are logged, not shown. → 500

@@ -24,7 +24,7 @@ pub use integration_event::{ChatEvent, ChatEventType};
 pub use message::{
     ClientMsgId, Message, MessageContent, MessageId, MessageType, NewMessage, Posted,
 };
-pub use paging::{HistoryPage, HistoryQuery, Limit, RoomCursor, RoomPage};
+pub use paging::{HistoryPage, HistoryQuery, HistoryRequest, Limit, RoomCursor, RoomPage};
 pub use room::{NewRoom, Room, RoomChanges, RoomDescription, RoomId, RoomName};
 pub use service::{
     ChatService, Joined, MessageEdit, MessageInput, Ports, RoomInput, RoomPatchInput, SearchInput,

@@ -61,6 +61,35 @@ impl HistoryQuery {
     }
 }
 
+/// What a client asks of a room's history: a [`HistoryQuery`], or — `after`
+/// and `before` together — the messages strictly between two seqs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryRequest {
+    Page(HistoryQuery),
+    /// The first `limit` messages with `after < seq < before`, ascending;
+    /// `has_more` when more lie between the page and `before`.
+    Between {
+        after: i64,
+        before: i64,
+    },
+}
+
+impl HistoryRequest {
+    /// Builds the request from the optional `before`/`after` parameters.
+    pub fn from_bounds(before: Option<i64>, after: Option<i64>) -> Result<Self, DomainError> {
+        match (before, after) {
+            (Some(b), Some(_)) if b < 1 => {
+                Err(DomainError::validation("before", "must be a positive seq"))
+            }
+            (Some(_), Some(a)) if a < 0 => {
+                Err(DomainError::validation("after", "must be zero or a positive seq"))
+            }
+            (Some(before), Some(after)) => Ok(Self::Between { after, before }),
+            _ => HistoryQuery::from_bounds(before, after).map(Self::Page),
+        }
+    }
+}
+
 /// A page of history: ascending seq; `has_more` says whether more exist beyond
 /// the page in the direction of the query (older for `Latest`/`Before`, newer for `After`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +143,18 @@ mod tests {
         assert!(HistoryQuery::from_bounds(Some(1), Some(2)).is_err());
         assert!(HistoryQuery::from_bounds(Some(0), None).is_err());
         assert!(HistoryQuery::from_bounds(None, Some(-1)).is_err());
+    }
+
+    #[test]
+    fn both_bounds_ask_for_what_lies_between() {
+        let between = HistoryRequest::from_bounds(Some(9), Some(2)).unwrap();
+        assert_eq!(between, HistoryRequest::Between { after: 2, before: 9 });
+        assert_eq!(
+            HistoryRequest::from_bounds(Some(5), None).unwrap(),
+            HistoryRequest::Page(HistoryQuery::Before(5))
+        );
+        assert!(HistoryRequest::from_bounds(Some(0), Some(2)).is_err());
+        assert!(HistoryRequest::from_bounds(Some(3), Some(-1)).is_err());
     }
 
     #[test]

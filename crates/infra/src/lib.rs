@@ -4,6 +4,7 @@
 
 pub mod archiver;
 pub mod cache;
+pub mod circuit;
 pub mod group_commit;
 pub mod limits;
 pub mod memory;

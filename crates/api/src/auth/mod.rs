@@ -22,6 +22,17 @@ pub struct Claims {
     pub roles: Vec<String>,
 }
 
+/// What [`mint`] signs: the claims, with the `iss`/`aud` the service demands.
+#[derive(Serialize)]
+struct MintedClaims<'a> {
+    #[serde(flatten)]
+    claims: Claims,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
 #[derive(Debug, Error)]
 pub enum AuthSetupError {
     #[error("authentication is required but neither JWT_SECRET nor JWT_PUBLIC_KEY is set")]
@@ -69,14 +80,21 @@ impl TokenVerifier {
         validation.algorithms = vec![algorithm];
         validation.leeway = 5;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        if let Some(issuer) = settings.jwt_issuer.as_deref().filter(|s| !s.is_empty()) {
+        // jsonwebtoken checks `iss`/`aud` only when the token has them: a
+        // configured one must also be required, or a token without it passes.
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = configured(&settings.jwt_issuer) {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
-        match settings.jwt_audience.as_deref().filter(|s| !s.is_empty()) {
-            Some(audience) => validation.set_audience(&[audience]),
+        match configured(&settings.jwt_audience) {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         Ok(Self { key, validation })
     }
 
@@ -99,10 +117,41 @@ impl TokenVerifier {
     }
 }
 
-/// Mints an HS256 development token (`chat-room token --sub alice --ttl 1h`).
-pub fn mint(secret: &str, sub: &str, ttl: Duration, roles: Vec<String>) -> Result<String, String> {
+/// A setting that is set and not empty.
+fn configured(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|s| !s.is_empty())
+}
+
+/// The `iss` and `aud` the service demands when `JWT_ISSUER`/`JWT_AUDIENCE`
+/// are set, for the tokens [`mint`] makes.
+#[derive(Debug, Clone, Default)]
+pub struct Issuance {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl Issuance {
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|s: &String| !s.is_empty());
+        Self { issuer: var("JWT_ISSUER"), audience: var("JWT_AUDIENCE") }
+    }
+}
+
+/// Mints an HS256 development token (`chat-room token --sub alice --ttl 1h`)
+/// carrying the configured `iss`/`aud`, so the service accepts it.
+pub fn mint(
+    secret: &str,
+    sub: &str,
+    ttl: Duration,
+    roles: Vec<String>,
+    issuance: &Issuance,
+) -> Result<String, String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?;
-    let claims = Claims { sub: sub.to_owned(), exp: (now + ttl).as_secs(), nbf: None, roles };
+    let claims = MintedClaims {
+        claims: Claims { sub: sub.to_owned(), exp: (now + ttl).as_secs(), nbf: None, roles },
+        iss: issuance.issuer.as_deref(),
+        aud: issuance.audience.as_deref(),
+    };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -123,4 +172,70 @@ pub fn parse_ttl(raw: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-secret-long-enough-for-hs256";
+
+    fn verifier(issuer: Option<&str>, audience: Option<&str>) -> TokenVerifier {
+        let mut vars = vec![("AUTH_MODE", "required"), ("JWT_SECRET", SECRET)];
+        vars.extend(issuer.map(|i| ("JWT_ISSUER", i)));
+        vars.extend(audience.map(|a| ("JWT_AUDIENCE", a)));
+        let settings =
+            crate::settings::from_vars(vars.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .unwrap();
+        TokenVerifier::from_settings(&settings).unwrap()
+    }
+
+    fn token(iss: Option<&str>, aud: Option<&str>) -> String {
+        mint(
+            SECRET,
+            "alice",
+            Duration::from_secs(600),
+            Vec::new(),
+            &Issuance { issuer: iss.map(str::to_owned), audience: aud.map(str::to_owned) },
+        )
+        .unwrap()
+    }
+
+    /// Every configuration (issuer and audience each set or not) against every
+    /// token (each claim right, wrong or missing): a configured claim must be
+    /// present and match; one not configured is not looked at.
+    #[test]
+    fn a_configured_issuer_or_audience_is_required_and_must_match() {
+        let claims = [None, Some("right"), Some("wrong")];
+        for issuer in [None, Some("right")] {
+            for audience in [None, Some("right")] {
+                let verifier = verifier(issuer, audience);
+                for iss in claims {
+                    for aud in claims {
+                        let accepted = verifier.verify(&token(iss, aud)).is_ok();
+                        let expected = (issuer.is_none() || iss == Some("right"))
+                            && (audience.is_none() || aud == Some("right"));
+                        assert_eq!(
+                            accepted, expected,
+                            "configured iss {issuer:?} aud {audience:?}; token iss {iss:?} aud {aud:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_audience_list_holding_the_configured_one_is_accepted() {
+        let verifier = verifier(None, Some("chat"));
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let claims = serde_json::json!({"sub": "alice", "exp": now + 600, "aud": ["web", "chat"]});
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().actor.user_id.as_str(), "alice");
+    }
 }

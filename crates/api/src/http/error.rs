@@ -39,7 +39,8 @@ pub enum ApiError {
     /// 429 `rate_limited`, with `Retry-After` (whole seconds, at least 1).
     #[error("too many requests; retry in {} ms", .0.as_millis())]
     RateLimited(std::time::Duration),
-    /// 503 `unavailable`: a required dependency is down; nothing was written.
+    /// 503 `unavailable`: a required dependency is down; the change was not
+    /// done, or its outcome is unknown (retrying with the same `client_msg_id` is safe).
     #[error("{0}")]
     Unavailable(String),
     /// 500 `internal`: the detail is logged where it happened, never sent.
@@ -84,7 +85,7 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::RateLimited { retry_after } => Self::RateLimited(retry_after),
             DomainError::Unavailable(what) => Self::Unavailable(format!(
-                "{what} is unavailable; nothing was written, retry later"
+                "{what} is unavailable; not done, or outcome unknown: retrying with the same client_msg_id is safe"
             )),
             DomainError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

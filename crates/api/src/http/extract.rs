@@ -1,16 +1,57 @@
 //! Extractors that turn axum's rejections into [`ApiError`]s, so malformed input
 //! gets PROTOCOL.md's status and body, and path ids that parse into domain ids.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use chat_domain::{MessageId, RoomId};
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
 
-/// `axum::Json` with PROTOCOL.md's errors: 400 syntax, 422 wrong values, 415, 413.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` of a JSON object, with PROTOCOL.md's errors: 400 syntax, 422 wrong
+/// values (another JSON type included), 415, 413.
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(Object(value)) =
+            axum::Json::<Object<T>>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A value read from a JSON object only: serde would also fill a struct from
+/// an array (its fields in order), which no client means.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Fields<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer.deserialize_map(Fields(PhantomData)).map(Object)
+    }
+}
 
 /// `axum::extract::Query` with a 400 `bad_request` on malformed parameters.
 #[derive(Debug, FromRequestParts)]

@@ -3,12 +3,17 @@
 //! names the caller, and a `user_id` in a body or frame must match it. With it
 //! disabled (development) the caller is who it says it is: the body's `user_id`,
 //! else `?user_id=`, else `X-User-Id`, else `anonymous`; `X-User-Roles` declares roles.
+//! [`require_identity`] holds every operation that takes an identity to a valid one.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use chat_domain::{Actor, CorrelationId, Role, UserId};
 use serde::Deserialize;
 
@@ -103,13 +108,21 @@ impl Caller {
             })?;
             return Ok(Self { actor: verified.actor, expires_at: Some(verified.expires_at) });
         }
-        let from_query = query.and_then(|q| q.user_id);
-        let from_header =
-            || parts.headers.get("x-user-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let user_id = match from_query.or_else(from_header) {
-            Some(raw) => UserId::parse(&raw)?,
-            None => UserId::anonymous(),
+        // A malformed X-User-Id is refused even where `?user_id=` wins over
+        // it, and one that is not visible ASCII rather than taken for nobody
+        // (browsers cannot send other text in headers).
+        let from_header = match parts.headers.get("x-user-id") {
+            Some(value) => Some(UserId::parse(value.to_str().map_err(|_| {
+                ApiError::Validation(
+                    "user_id: X-User-Id must be ASCII (`user_id` in the body or query takes any name)"
+                        .to_owned(),
+                )
+            })?)?),
+            None => None,
         };
+        let from_query =
+            query.and_then(|q| q.user_id).map(|raw| UserId::parse(&raw)).transpose()?;
+        let user_id = from_query.or(from_header).unwrap_or_else(UserId::anonymous);
         let roles = parts
             .headers
             .get("x-user-roles")
@@ -118,4 +131,56 @@ impl Caller {
             .unwrap_or_default();
         Ok(Self { actor: Actor::new(user_id, roles), expires_at: None })
     }
+}
+
+/// The operations (method, path template) that take the caller's identity:
+/// those the handlers' descriptions do not declare public (`security(())`).
+#[derive(Clone, Default)]
+pub struct Secured(Arc<HashSet<(String, String)>>);
+
+impl Secured {
+    /// From the description as collected, before the conventions of a mode.
+    pub fn from_description(api: &utoipa::openapi::OpenApi) -> Self {
+        let mut secured = HashSet::new();
+        for (path, item) in &api.paths.paths {
+            let operations = [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ];
+            for (method, operation) in operations {
+                if operation.as_ref().is_some_and(|o| o.security.is_none()) {
+                    secured.insert((method.to_owned(), path.clone()));
+                }
+            }
+        }
+        Self(Arc::new(secured))
+    }
+
+    fn contains(&self, method: &str, path: &str) -> bool {
+        self.0.contains(&(method.to_owned(), path.to_owned()))
+    }
+}
+
+/// A request to an operation that the description says takes an identity gets
+/// it checked — a valid token with authentication required, a valid declared
+/// identity without — even where the handler never asks who calls: what the
+/// description says is what is enforced.
+pub async fn require_identity(
+    State((state, secured)): State<(AppState, Secured)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let needs = matched.is_some_and(|path| secured.contains(request.method().as_str(), &path));
+    if !needs {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    if let Err(refused) = Caller::from_request_parts(&mut parts, &state).await {
+        return refused.into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
 }

@@ -22,7 +22,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::settings::Settings;
+use crate::settings::{AuthMode, Settings};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -59,10 +59,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::web::asset))
 }
 
-/// The OpenAPI description of [`routes`], with the shared conventions.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI description of [`routes`] as an instance in `auth` mode serves
+/// it, with the shared conventions.
+pub fn openapi(auth: AuthMode) -> utoipa::openapi::OpenApi {
     let mut api = routes().into_openapi();
-    openapi::apply_conventions(&mut api);
+    openapi::apply_conventions(&mut api, auth);
     api
 }
 
@@ -72,10 +73,17 @@ pub fn app(state: AppState, settings: &Settings) -> NormalizePath<Router> {
     let metrics = state.metrics.clone();
     let limits = state.limits.clone();
     let (router, mut api) = routes().split_for_parts();
-    openapi::apply_conventions(&mut api);
+    let secured = identity::Secured::from_description(&api);
+    // The served description says what this instance accepts.
+    openapi::apply_conventions(&mut api, settings.effective_auth_mode());
     // Start-up: the description is made of static parts and always serializes.
     let spec = serde_json::to_vec(&api).expect("the OpenAPI description serializes");
     let router = router
+        // After routing (it needs the route's template), for matched routes only.
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), secured),
+            identity::require_identity,
+        ))
         .layer(Extension(routes::docs::SpecJson(spec.into())))
         .fallback(error::route_not_found)
         .with_state(state)

@@ -25,6 +25,12 @@ pub const WRITE_BATCHED: &str = "chat_write_batched_messages_total";
 pub const WRITE_REFUSED: &str = "chat_write_queue_refused_total";
 pub const WRITE_LARGEST: &str = "chat_write_largest_batch";
 pub const WRITE_WAITING: &str = "chat_write_queue_waiting";
+pub const CIRCUIT_OPEN: &str = "chat_circuit_open";
+pub const CIRCUIT_OPENED: &str = "chat_circuit_opened_total";
+pub const CIRCUIT_PROBES: &str = "chat_circuit_probes_total";
+pub const CIRCUIT_CALLS: &str = "chat_circuit_calls_total";
+pub const CIRCUIT_SKIPPED: &str = "chat_circuit_skipped_total";
+pub const CIRCUIT_FAILURES: &str = "chat_circuit_failures_total";
 
 /// Where a message came from (`source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +99,16 @@ const HELP: &[(&str, Option<Unit>, &str)] = &[
     (WRITE_REFUSED, None, "Posts refused `unavailable` because the write queue was full"),
     (WRITE_LARGEST, None, "The largest batch the message writer stored so far"),
     (WRITE_WAITING, None, "Messages queued for the message writer, not yet in a transaction"),
+    (CIRCUIT_OPEN, None, "1 while the dependency's circuit is open (calls skip it), else 0"),
+    (CIRCUIT_OPENED, None, "How often the dependency's circuit opened"),
+    (CIRCUIT_PROBES, None, "Probes of a dependency whose circuit was open"),
+    (CIRCUIT_CALLS, None, "Calls that reached the dependency, by adapter"),
+    (
+        CIRCUIT_SKIPPED,
+        None,
+        "Calls that skipped the dependency because its circuit was open, by adapter",
+    ),
+    (CIRCUIT_FAILURES, None, "Calls that found the dependency down or unanswering, by adapter"),
 ];
 
 /// Registers the help texts (`# HELP` lines).

@@ -57,6 +57,23 @@ impl Metrics {
             self.counter(names::OUTBOX_PUBLISHED, vec![]).absolute(relay.published());
             self.counter(names::OUTBOX_FAILURES, vec![]).absolute(relay.failures());
         }
+        for circuit in &sources.circuits {
+            let stats = circuit.stats();
+            let dependency = || vec![::metrics::Label::new("dependency", stats.dependency)];
+            self.gauge(names::CIRCUIT_OPEN, dependency()).set(if stats.open { 1.0 } else { 0.0 });
+            self.counter(names::CIRCUIT_OPENED, dependency()).absolute(stats.opened);
+            self.counter(names::CIRCUIT_PROBES, dependency()).absolute(stats.probes);
+            for adapter in &stats.adapters {
+                let labels = || {
+                    let mut labels = dependency();
+                    labels.push(::metrics::Label::new("adapter", adapter.adapter));
+                    labels
+                };
+                self.counter(names::CIRCUIT_CALLS, labels()).absolute(adapter.calls);
+                self.counter(names::CIRCUIT_SKIPPED, labels()).absolute(adapter.skipped);
+                self.counter(names::CIRCUIT_FAILURES, labels()).absolute(adapter.failures);
+            }
+        }
         if let Some(archive) = &sources.archive {
             self.counter(names::ARCHIVED, vec![]).absolute(archive.moved());
             self.counter(names::ARCHIVE_FAILURES, vec![]).absolute(archive.failures());

@@ -104,12 +104,18 @@ impl ErrorFrame {
                 frame.retry_after_ms = Some(retry_after.as_millis().max(1) as u64);
                 frame
             }
-            DomainError::Unavailable(what) => {
-                Self::new("unavailable", format!("{what} is unavailable; not persisted, retry"))
-            }
+            DomainError::Unavailable(what) => Self::new(
+                "unavailable",
+                format!(
+                    "{what} is unavailable; not done, or outcome unknown: retrying with the same client_msg_id is safe"
+                ),
+            ),
             DomainError::Internal(detail) => {
                 tracing::error!(%detail, "internal error on socket");
-                Self::new("unavailable", "not persisted, retry")
+                Self::new(
+                    "unavailable",
+                    "not done, or outcome unknown: retrying with the same client_msg_id is safe",
+                )
             }
         }
     }

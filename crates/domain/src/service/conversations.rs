@@ -69,7 +69,18 @@ impl ChatService {
         item: &str,
         other: &str,
     ) -> Result<(Conversation, Vec<Message>), DomainError> {
-        let conversation = self.conversation(actor, item, other)?;
+        let conversation = match self.conversation(actor, item, other) {
+            Err(_) if self.is_oneself(actor, other) => {
+                // A conversation with oneself cannot exist (sending to oneself
+                // is refused): it has no history.
+                let me = actor.user_id.clone();
+                return Ok((
+                    Conversation { item: ItemId::parse(item)?, users: (me.clone(), me) },
+                    Vec::new(),
+                ));
+            }
+            other => other?,
+        };
         let Some(room) = self.rooms.find_conversation(&conversation).await? else {
             return Ok((conversation, Vec::new()));
         };
@@ -85,7 +96,11 @@ impl ChatService {
         item: &str,
         other: &str,
     ) -> Result<(), DomainError> {
-        let conversation = self.conversation(actor, item, other)?;
+        let conversation = match self.conversation(actor, item, other) {
+            // Nothing to clear: a conversation with oneself cannot exist.
+            Err(_) if self.is_oneself(actor, other) => return ItemId::parse(item).map(|_| ()),
+            other => other?,
+        };
         if let Some(room) = self.rooms.find_conversation(&conversation).await? {
             self.messages.clear_room(room.id, timestamp::now()).await?;
         }
@@ -104,6 +119,11 @@ impl ChatService {
 
     pub async fn mark_read(&self, actor: &Actor, item: &str) -> Result<(), DomainError> {
         self.unread.reset(&ItemId::parse(item)?, &actor.user_id).await
+    }
+
+    /// Whether `other` names the actor.
+    fn is_oneself(&self, actor: &Actor, other: &str) -> bool {
+        UserId::parse(other).is_ok_and(|other| other == actor.user_id)
     }
 
     fn conversation(

@@ -3,9 +3,9 @@
 use crate::message::NewMessage;
 use crate::ports::PendingPost;
 use crate::{
-    Actor, ChatService, ClientMsgId, Delivery, DomainError, HistoryPage, HistoryQuery, Limit,
-    Message, MessageContent, MessageId, MessageType, Posted, Role, Room, RoomEvent, RoomId,
-    timestamp,
+    Actor, ChatService, ClientMsgId, Delivery, DomainError, HistoryPage, HistoryQuery,
+    HistoryRequest, Limit, Message, MessageContent, MessageId, MessageType, Posted, Role, Room,
+    RoomEvent, RoomId, timestamp,
 };
 
 /// Raw input for a new message, as a client sent it.
@@ -128,6 +128,40 @@ impl ChatService {
     ) -> Result<HistoryPage, DomainError> {
         self.get_room(actor, room_id).await?;
         self.messages.history(room_id, query, limit).await
+    }
+
+    /// A page of history as a client asked for it, both bounds included.
+    pub async fn read_history(
+        &self,
+        actor: &Actor,
+        room_id: RoomId,
+        request: HistoryRequest,
+        limit: Limit,
+    ) -> Result<HistoryPage, DomainError> {
+        let (after, before) = match request {
+            HistoryRequest::Page(query) => {
+                return self.list_messages(actor, room_id, query, limit).await;
+            }
+            HistoryRequest::Between { after, before } => (after, before),
+        };
+        self.get_room(actor, room_id).await?;
+        if before <= after.saturating_add(1) {
+            return Ok(HistoryPage { items: Vec::new(), has_more: false });
+        }
+        // The page after `after`, cut at `before`; whether more lie between its
+        // end and `before` takes one more look only when the page was full.
+        let page = self.messages.history(room_id, HistoryQuery::After(after), limit).await?;
+        let read = page.items.len();
+        let items: Vec<Message> = page.items.into_iter().take_while(|m| m.seq < before).collect();
+        let has_more = if items.len() < read || !page.has_more {
+            false
+        } else {
+            let last = items.last().map_or(after, |m| m.seq);
+            let one = Limit::parse(1)?;
+            let next = self.messages.history(room_id, HistoryQuery::After(last), one).await?;
+            next.items.first().is_some_and(|m| m.seq < before)
+        };
+        Ok(HistoryPage { items, has_more })
     }
 
     /// Only the author may edit.

@@ -52,12 +52,14 @@ impl ChatService {
         input: SearchInput,
     ) -> Result<SearchPage, DomainError> {
         let terms = SearchTerms::parse(&input.q)?;
-        if let (Some(since), Some(until)) = (input.since, input.until)
-            && since > until
-        {
-            return Err(DomainError::validation("since", "must not be after `until`"));
-        }
         let limit = input.limit.map(Limit::parse).transpose()?.unwrap_or_default();
+        // No word to look for, or a time range that ends before it starts:
+        // nothing can match.
+        let empty_range =
+            matches!((input.since, input.until), (Some(since), Some(until)) if since > until);
+        if terms.words().is_empty() || empty_range {
+            return Ok(SearchPage { items: Vec::new(), next_cursor: None });
+        }
         let filter = SearchFilter {
             terms,
             room,

@@ -74,9 +74,11 @@ impl<R> Cached<R> {
 
     /// Records the outcome of a cache update after a committed write.
     fn settle(&self, room: RoomId, outcome: Result<(), CacheError>) {
-        if let Err(error) = outcome {
+        // Said once per room, not per write: during an outage every write fails here.
+        if let Err(error) = outcome
+            && lock(&self.dirty).insert(room)
+        {
             tracing::warn!(%room, %error, "cache not updated after a write; room read from the database until fixed");
-            lock(&self.dirty).insert(room);
         }
     }
 }

@@ -12,8 +12,8 @@ use fred::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::backend::{CacheBackend, CacheError, Recent};
-use crate::redis::RedisConnection;
 use crate::redis::script::LuaScript;
+use crate::redis::{RedisConnection, RedisGate, RedisUnavailable};
 
 const ROOM_TTL: i64 = 3600;
 const RECENT_TTL: i64 = 1800;
@@ -148,12 +148,12 @@ impl From<CachedRoom> for Room {
 }
 
 pub struct RedisCache {
-    redis: RedisConnection,
+    redis: RedisGate,
 }
 
 impl RedisCache {
     pub fn new(redis: &RedisConnection) -> Self {
-        Self { redis: redis.clone() }
+        Self { redis: redis.gate("cache") }
     }
 
     fn keys(&self, room: RoomId) -> [String; 4] {
@@ -170,6 +170,10 @@ fn failed(e: Error) -> CacheError {
     CacheError(e.to_string())
 }
 
+fn unavailable(e: RedisUnavailable) -> CacheError {
+    CacheError(e.to_string())
+}
+
 fn seen_arg(seen: Option<i64>) -> String {
     seen.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -178,12 +182,13 @@ fn seen_arg(seen: Option<i64>) -> String {
 impl CacheBackend for RedisCache {
     async fn version(&self, room: RoomId) -> Result<Option<i64>, CacheError> {
         let [ver, ..] = self.keys(room);
-        self.redis.client.get::<Option<i64>, _>(ver).await.map_err(failed)
+        self.redis.run(self.redis.client.get::<Option<i64>, _>(ver)).await.map_err(unavailable)
     }
 
     async fn room(&self, room: RoomId) -> Result<Option<Room>, CacheError> {
         let [.., key] = self.keys(room);
-        let json: Option<String> = self.redis.client.get(key).await.map_err(failed)?;
+        let json: Option<String> =
+            self.redis.run(self.redis.client.get(key)).await.map_err(unavailable)?;
         Ok(json.and_then(|j| serde_json::from_str::<CachedRoom>(&j).ok()).map(Room::from))
     }
 
@@ -192,16 +197,20 @@ impl CacheBackend for RedisCache {
         let json = serde_json::to_string(&CachedRoom::from(room))
             .map_err(|e| CacheError(e.to_string()))?;
         let args = vec![seen_arg(seen), json, ROOM_TTL.to_string()];
-        FILL_ROOM.run::<i64, _>(&self.redis.client, vec![ver, key], args).await.map_err(failed)?;
+        self.redis
+            .run(FILL_ROOM.run::<i64, _>(&self.redis.client, vec![ver, key], args))
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
     async fn recent(&self, room: RoomId) -> Result<Option<Recent>, CacheError> {
         let [_, recent, older, _] = self.keys(room);
-        let value: Value = READ_RECENT
-            .run(&self.redis.client, vec![recent, older], Vec::<String>::new())
+        let value: Value = self
+            .redis
+            .run(READ_RECENT.run(&self.redis.client, vec![recent, older], Vec::<String>::new()))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         let Value::Array(mut parts) = value else {
             return Ok(None);
         };
@@ -235,10 +244,10 @@ impl CacheBackend for RedisCache {
             args.push(message.seq.to_string());
             args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
         }
-        FILL_RECENT
-            .run::<i64, _>(&self.redis.client, vec![ver, key, older], args)
+        self.redis
+            .run(FILL_RECENT.run::<i64, _>(&self.redis.client, vec![ver, key, older], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -251,10 +260,10 @@ impl CacheBackend for RedisCache {
             args.push(message.seq.to_string());
             args.push(serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?);
         }
-        APPEND
-            .run::<i64, _>(&self.redis.client, vec![ver, recent, older], args)
+        self.redis
+            .run(APPEND.run::<i64, _>(&self.redis.client, vec![ver, recent, older], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -265,10 +274,10 @@ impl CacheBackend for RedisCache {
     async fn invalidate(&self, room: RoomId, room_too: bool) -> Result<(), CacheError> {
         let [ver, recent, older, key] = self.keys(room);
         let args = vec![VERSION_TTL.to_string(), if room_too { "1" } else { "0" }.to_owned()];
-        INVALIDATE
-            .run::<i64, _>(&self.redis.client, vec![ver, recent, older, key], args)
+        self.redis
+            .run(INVALIDATE.run::<i64, _>(&self.redis.client, vec![ver, recent, older, key], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }
@@ -278,10 +287,10 @@ impl RedisCache {
         let [ver, recent, older, _] = self.keys(message.room_id);
         let json = serde_json::to_string(message).map_err(|e| CacheError(e.to_string()))?;
         let args = vec![message.seq.to_string(), json, VERSION_TTL.to_string()];
-        REPLACE
-            .run::<i64, _>(&self.redis.client, vec![ver, recent, older], args)
+        self.redis
+            .run(REPLACE.run::<i64, _>(&self.redis.client, vec![ver, recent, older], args))
             .await
-            .map_err(failed)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use chat_domain::ports::RateLimiter;
 use fred::prelude::*;
 
 use super::RateQuota;
-use crate::redis::RedisConnection;
+use crate::redis::{RedisConnection, RedisGate};
 
 /// KEYS[1] bucket; ARGV[1] interval (µs), ARGV[2] burst.
 /// Returns 0 when a token was taken, else the wait in µs.
@@ -30,7 +30,7 @@ return 0
 "#;
 
 pub struct RedisRateLimiter {
-    redis: RedisConnection,
+    redis: RedisGate,
     /// `{prefix}rl:{name}:`, the bucket key before the caller's key.
     namespace: String,
     interval_us: i64,
@@ -40,9 +40,10 @@ pub struct RedisRateLimiter {
 impl RedisRateLimiter {
     /// Buckets named `{prefix}rl:{name}:{key}`.
     pub fn new(redis: &RedisConnection, name: &str, quota: RateQuota) -> Self {
+        let redis = redis.gate("rate_limit");
         Self {
-            redis: redis.clone(),
-            namespace: format!("{}rl:{name}:", redis.prefix),
+            namespace: format!("{}rl:{name}:", redis.prefix()),
+            redis,
             interval_us: (quota.interval().as_micros() as i64).max(1),
             burst: i64::from(quota.burst),
         }
@@ -54,9 +55,13 @@ impl RateLimiter for RedisRateLimiter {
     async fn acquire(&self, key: &str) -> Result<(), Duration> {
         let bucket = format!("{}{key}", self.namespace);
         let args = vec![self.interval_us, self.burst];
-        match self.redis.client.eval::<i64, _, _, _>(TAKE, vec![bucket], args).await {
+        let take = self.redis.client.eval::<i64, _, _, _>(TAKE, vec![bucket], args);
+        match self.redis.run(take).await {
             Ok(wait_us) if wait_us > 0 => Err(Duration::from_micros(wait_us as u64)),
             Ok(_) => Ok(()),
+            // An open circuit lets every action through at once, silently (it
+            // said so once, when it opened).
+            Err(e) if e.is_skip() => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "Redis rate limit unavailable; letting the action through");
                 Ok(())

@@ -1,10 +1,13 @@
 //! The outbox relay: claims unsent events in id order, publishes them
 //! persistent (AMQP `message_id` = `event_id`) to their exchange, waits for the
 //! broker's confirms, then marks them sent. A broker that is down, restarting
-//! or refusing leaves the events in the outbox; the relay reconnects with
-//! backoff and drains them. Sent events are pruned after the retention period.
+//! or refusing leaves the events in the outbox and opens the relay's circuit:
+//! nothing but its probe reaches the broker until the probe gets an answer, then
+//! the relay reconnects and drains them. Every storage call of the relay is
+//! bounded by the storage deadline. Sent events are pruned after the retention period.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,14 +18,19 @@ use amqprs::channel::{
 };
 use amqprs::connection::Connection;
 use amqprs::{BasicProperties, FieldName, FieldTable, FieldValue};
+use chat_domain::DomainError;
 use tokio::sync::mpsc;
 
 use super::confirms::{Confirm, ConfirmCallback};
+use crate::circuit::{Circuit, CircuitSettings, Gate, Probe, Refusal};
 use crate::sql::SqlStore;
 use crate::sql::outbox::{CHAT_EVENTS_EXCHANGE, OutboxEvent};
 
 /// The AMQP header that carries the id of the request that caused an event.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The longest a connection (and a probe's) may take to open, or to close.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -34,11 +42,13 @@ pub struct RelaySettings {
     pub confirm_timeout: Duration,
     /// Sent events older than this are deleted.
     pub retention: Duration,
+    /// The longest one storage call of the relay may take (`DATABASE_QUERY_TIMEOUT_SECS`).
+    pub storage_timeout: Duration,
 }
 
 /// What the relay reports for health and metrics.
-#[derive(Debug, Default)]
 pub struct RelayStatus {
+    circuit: Circuit,
     connected: AtomicBool,
     published: AtomicU64,
     failures: AtomicU64,
@@ -47,8 +57,24 @@ pub struct RelayStatus {
 }
 
 impl RelayStatus {
+    fn new(circuit: Circuit) -> Self {
+        Self {
+            circuit,
+            connected: AtomicBool::new(false),
+            published: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            backlog: AtomicU64::new(0),
+            oldest_age_secs: AtomicU64::new(0),
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
+    }
+
+    /// The circuit around the broker, for health and metrics.
+    pub fn circuit(&self) -> &Circuit {
+        &self.circuit
     }
 
     /// Events confirmed by the broker since start.
@@ -82,12 +108,23 @@ enum RelayError {
     Storage(#[from] chat_domain::DomainError),
     #[error("the connection to the broker is closed")]
     Closed,
+    #[error("the broker's circuit is open")]
+    Open,
+}
+
+impl RelayError {
+    /// The broker is not there (a refusal such as a nack is an answer).
+    fn is_outage(&self) -> bool {
+        matches!(self, Self::Broker(_) | Self::ConfirmTimeout | Self::Closed)
+    }
 }
 
 pub struct OutboxRelay {
     store: SqlStore,
     settings: RelaySettings,
     status: Arc<RelayStatus>,
+    /// Connecting and publishing: the relay's calls to the broker.
+    broker: Gate,
 }
 
 /// An open connection with a confirm-mode channel.
@@ -101,9 +138,20 @@ struct Link {
 impl OutboxRelay {
     /// Starts relaying in the background; returns its status handle.
     pub fn spawn(store: SqlStore, settings: RelaySettings) -> Arc<RelayStatus> {
-        let status = Arc::new(RelayStatus::default());
-        tokio::spawn(measure_backlog(store.clone(), status.clone()));
-        let relay = Self { store, settings, status: status.clone() };
+        let circuit = Circuit::new(
+            "rabbitmq",
+            CircuitSettings {
+                // The relay's own waits (connect, confirms) answer first.
+                deadline: settings.confirm_timeout.max(CONNECT_WAIT) + Duration::from_secs(1),
+                probe_first: Duration::from_millis(100),
+                probe_max: Duration::from_secs(1),
+            },
+            probe(settings.url.clone()),
+        );
+        let status = Arc::new(RelayStatus::new(circuit.clone()));
+        tokio::spawn(measure_backlog(store.clone(), status.clone(), settings.storage_timeout));
+        let broker = circuit.gate("relay");
+        let relay = Self { store, settings, status: status.clone(), broker };
         tokio::spawn(relay.run());
         status
     }
@@ -111,30 +159,43 @@ impl OutboxRelay {
     async fn run(self) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.connect().await {
+            // While the circuit is open only its probe asks the broker.
+            self.status.circuit.closed().await;
+            let error = match self.broker.call(self.connect(), RelayError::is_outage).await {
                 Ok(mut link) => {
                     tracing::info!("event relay connected to RabbitMQ");
                     self.status.connected.store(true, Ordering::Release);
                     backoff = Duration::from_millis(100);
                     let error = self.drain(&mut link).await;
                     self.status.connected.store(false, Ordering::Release);
-                    self.status.failures.fetch_add(1, Ordering::AcqRel);
-                    tracing::warn!(%error, "event relay lost RabbitMQ; events stay in the outbox");
-                    let _ = link.connection.close().await;
+                    // A broker that stopped answering may not answer the close either.
+                    let _ = tokio::time::timeout(CONNECT_WAIT, link.connection.close()).await;
+                    error
                 }
-                Err(error) => {
-                    self.status.failures.fetch_add(1, Ordering::AcqRel);
-                    tracing::warn!(%error, retry_in = ?backoff, "event relay cannot reach RabbitMQ");
-                }
+                Err(refusal) => refused(refusal),
+            };
+            self.status.failures.fetch_add(1, Ordering::AcqRel);
+            tracing::warn!(%error, "event relay lost RabbitMQ or cannot reach it; events stay in the outbox");
+            // An outage opened the circuit and the probe paces the retries;
+            // anything else (a refused event) is retried with backoff.
+            if !error.is_outage() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// A storage call of the relay, bounded by the storage deadline.
+    async fn stored<T>(
+        &self,
+        work: impl Future<Output = Result<T, DomainError>>,
+    ) -> Result<T, DomainError> {
+        within(self.settings.storage_timeout, work).await
     }
 
     async fn connect(&self) -> Result<Link, RelayError> {
         let arguments = super::url::connection_arguments(&self.settings.url)?;
-        let connection = tokio::time::timeout(Duration::from_secs(5), Connection::open(&arguments))
+        let connection = tokio::time::timeout(CONNECT_WAIT, Connection::open(&arguments))
             .await
             .map_err(|_| RelayError::Closed)??;
         let channel = connection.open_channel(None).await?;
@@ -158,13 +219,14 @@ impl OutboxRelay {
         let mut last_prune = Instant::now();
         loop {
             if !link.connection.is_open() || !link.channel.is_open() {
+                self.broker.failed(&RelayError::Closed);
                 return RelayError::Closed;
             }
             if last_prune.elapsed() > Duration::from_secs(60) {
                 last_prune = Instant::now();
                 self.prune().await;
             }
-            let batch = match self.store.claim_outbox(self.settings.batch_size).await {
+            let batch = match self.stored(self.store.claim_outbox(self.settings.batch_size)).await {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::warn!(%error, "event relay cannot read the outbox");
@@ -180,10 +242,12 @@ impl OutboxRelay {
                 continue;
             };
             let count = batch.events.len() as u64;
-            if let Err(error) = self.publish(link, &batch.events).await {
-                return error;
+            let published =
+                self.broker.call(self.publish(link, &batch.events), RelayError::is_outage);
+            if let Err(refusal) = published.await {
+                return refused(refusal);
             }
-            if let Err(error) = batch.mark_sent().await {
+            if let Err(error) = self.stored(batch.mark_sent()).await {
                 // Published but not marked: they go out again (at least once).
                 tracing::warn!(%error, "cannot mark events sent; they will be published again");
                 continue;
@@ -232,12 +296,50 @@ impl OutboxRelay {
         let Ok(retention) = chrono::Duration::from_std(self.settings.retention) else {
             return;
         };
-        match self.store.prune_outbox(chat_domain::timestamp::now() - retention).await {
+        match self.stored(self.store.prune_outbox(chat_domain::timestamp::now() - retention)).await
+        {
             Ok(0) => {}
             Ok(pruned) => tracing::debug!(pruned, "pruned sent events from the outbox"),
             Err(error) => tracing::warn!(%error, "cannot prune the outbox"),
         }
     }
+}
+
+/// What a refused call to the broker means for the relay.
+fn refused(refusal: Refusal<RelayError>) -> RelayError {
+    match refusal {
+        Refusal::Open => RelayError::Open,
+        Refusal::TimedOut => RelayError::ConfirmTimeout,
+        Refusal::Failed(error) => error,
+    }
+}
+
+/// The circuit's probe: a connection opened and closed again.
+fn probe(url: String) -> Probe {
+    Arc::new(move || {
+        let url = url.clone();
+        Box::pin(async move {
+            let Ok(arguments) = super::url::connection_arguments(&url) else { return false };
+            match tokio::time::timeout(CONNECT_WAIT, Connection::open(&arguments)).await {
+                Ok(Ok(connection)) => {
+                    let _ = tokio::time::timeout(CONNECT_WAIT, connection.close()).await;
+                    true
+                }
+                _ => false,
+            }
+        })
+    })
+}
+
+/// `work`, or `unavailable` once `limit` has passed (a stalled database).
+async fn within<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, DomainError>>,
+) -> Result<T, DomainError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        tracing::warn!(?limit, "the database did not answer the event relay in time");
+        Err(DomainError::Unavailable("database".to_owned()))
+    })
 }
 
 /// The `x-request-id` header of an event caused by a request.
@@ -249,11 +351,11 @@ fn request_id_header(request_id: Option<&str>) -> Option<FieldTable> {
 }
 
 /// Keeps the backlog figures current, and says so in the log when it grows old.
-async fn measure_backlog(store: SqlStore, status: Arc<RelayStatus>) {
+async fn measure_backlog(store: SqlStore, status: Arc<RelayStatus>, storage_timeout: Duration) {
     let mut ticks = tokio::time::interval(Duration::from_secs(10));
     loop {
         ticks.tick().await;
-        let Ok(stats) = store.outbox_stats().await else { continue };
+        let Ok(stats) = within(storage_timeout, store.outbox_stats()).await else { continue };
         let age = stats
             .oldest
             .map(|oldest| (chat_domain::timestamp::now() - oldest).num_seconds().max(0) as u64)

@@ -12,7 +12,7 @@ use fred::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::RedisConnection;
+use super::{RedisConnection, RedisGate};
 
 /// Deliveries waiting to be published; beyond this they are dropped (sockets
 /// on other instances recover messages from storage by seq).
@@ -59,7 +59,7 @@ impl RedisFanOut {
         let channel = redis.key("events");
         let (outbox, queued) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(
-            redis.client.clone(),
+            redis.gate("fan_out"),
             channel.clone(),
             instance_id.clone(),
             queued,
@@ -148,7 +148,7 @@ fn own_prefix(instance_id: &str) -> Vec<u8> {
 }
 
 async fn publish_loop(
-    client: Client,
+    redis: RedisGate,
     channel: String,
     origin: String,
     mut queued: mpsc::Receiver<Delivery>,
@@ -162,8 +162,13 @@ async fn publish_loop(
         let Ok(payload) = payload else {
             continue;
         };
-        if let Err(e) = client.publish::<(), _, _>(channel.as_str(), payload).await {
-            tracing::warn!(error = %e, "cannot publish an event to Redis");
+        // While the circuit is open the batch is dropped at once (sockets on
+        // other instances recover by seq) instead of each waiting for a timeout.
+        match redis.run(redis.client.publish::<(), _, _>(channel.as_str(), payload)).await {
+            Err(e) if !e.is_skip() => {
+                tracing::warn!(error = %e, "cannot publish an event to Redis")
+            }
+            _ => {}
         }
     }
 }

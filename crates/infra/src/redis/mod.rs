@@ -1,18 +1,24 @@
 //! Redis adapters (fred): the fan-out bus between instances and presence shared by
 //! them. Redis is never the only copy of anything: a lost bus message is
 //! recovered from the database by seq, and presence rebuilds as sockets reconnect.
-//! Every command has a short timeout, and the client reconnects by itself.
+//! Every command has a short timeout and goes through one [`Circuit`]: once Redis
+//! failed, callers skip it at once until a probe finds it back; fred reconnects.
 
 mod fan_out;
 mod presence;
 pub(crate) mod script;
 mod unread;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
+use fred::error::ErrorKind;
 use fred::prelude::*;
 use thiserror::Error;
+
+use crate::circuit::{Circuit, CircuitSettings, Gate, Probe, Refusal};
 
 pub use fan_out::RedisFanOut;
 pub use presence::RedisPresence;
@@ -34,12 +40,79 @@ pub enum RedisError {
     BadUrl(String, String),
 }
 
-/// A command client and a subscriber client, both reconnecting forever.
+/// A command client and a subscriber client, both reconnecting forever, and
+/// the circuit every command goes through.
 #[derive(Clone)]
 pub struct RedisConnection {
     pub(crate) client: Client,
     pub(crate) subscriber: SubscriberClient,
     pub(crate) prefix: String,
+    circuit: Circuit,
+    health: RedisGate,
+}
+
+/// Why a Redis command brought no answer; adapters treat each as a miss, a
+/// skipped update or a degraded feature, never as a failed request.
+#[derive(Debug, Error)]
+pub enum RedisUnavailable {
+    #[error("Redis skipped: its circuit is open")]
+    Open,
+    #[error("Redis did not answer in time")]
+    TimedOut,
+    #[error("Redis: {0}")]
+    Failed(String),
+}
+
+impl RedisUnavailable {
+    /// The circuit was open: said once when it opened, not again per call.
+    pub(crate) fn is_skip(&self) -> bool {
+        matches!(self, Self::Open)
+    }
+}
+
+/// Errors that mean Redis is not there (as opposed to an answer, e.g. a script error).
+fn is_outage(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::IO
+            | ErrorKind::Timeout
+            | ErrorKind::Canceled
+            | ErrorKind::Backpressure
+            | ErrorKind::Routing
+            | ErrorKind::Protocol
+    )
+}
+
+/// One adapter's way to Redis: its commands go through the circuit and are
+/// counted as its own.
+#[derive(Clone)]
+pub(crate) struct RedisGate {
+    pub(crate) client: Client,
+    prefix: String,
+    gate: Gate,
+}
+
+impl RedisGate {
+    /// Runs a command (a fred future, which sends nothing until polled) unless
+    /// the circuit is open.
+    pub(crate) async fn run<T>(
+        &self,
+        command: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, RedisUnavailable> {
+        self.gate.call(command, is_outage).await.map_err(|refusal| match refusal {
+            Refusal::Open => RedisUnavailable::Open,
+            Refusal::TimedOut => RedisUnavailable::TimedOut,
+            Refusal::Failed(e) => RedisUnavailable::Failed(e.to_string()),
+        })
+    }
+
+    pub(crate) fn key(&self, suffix: &str) -> String {
+        format!("{}{}", self.prefix, suffix)
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
 }
 
 impl RedisConnection {
@@ -81,18 +154,55 @@ impl RedisConnection {
         drop(client.connect());
         drop(subscriber.connect());
         drop(subscriber.manage_subscriptions());
+        let prober = client.clone();
+        let probe: Probe = Arc::new(move || {
+            let client = prober.clone();
+            Box::pin(
+                async move { client.is_connected() && client.ping::<String>(None).await.is_ok() },
+            )
+        });
+        let circuit = Circuit::new(
+            "redis",
+            CircuitSettings {
+                // fred's own timeout answers first; this bounds anything it does not.
+                deadline: settings.command_timeout + Duration::from_millis(100),
+                probe_first: Duration::from_millis(100),
+                probe_max: Duration::from_secs(1),
+            },
+            probe,
+        );
         for c in [&client as &dyn Waitable, &subscriber] {
             if tokio::time::timeout(settings.connect_wait, c.wait()).await.is_err() {
                 tracing::warn!("Redis is not reachable yet; running degraded until it is");
+                circuit.trip("start-up", &"not reachable at start-up");
                 break;
             }
         }
-        Ok(Self { client, subscriber, prefix: settings.key_prefix.clone() })
+        let health = RedisGate {
+            client: client.clone(),
+            prefix: settings.key_prefix.clone(),
+            gate: circuit.gate("health"),
+        };
+        Ok(Self { client, subscriber, prefix: settings.key_prefix.clone(), circuit, health })
     }
 
-    /// A round trip to Redis, for health checks.
+    /// A round trip to Redis, for health checks; `false` at once while the circuit is open.
     pub async fn ping(&self) -> bool {
-        self.client.is_connected() && self.client.ping::<String>(None).await.is_ok()
+        self.health.run(self.health.client.ping::<String>(None)).await.is_ok()
+    }
+
+    /// The circuit every Redis command goes through, for health and metrics.
+    pub fn circuit(&self) -> &Circuit {
+        &self.circuit
+    }
+
+    /// The way to Redis for `adapter` (counted under that name).
+    pub(crate) fn gate(&self, adapter: &'static str) -> RedisGate {
+        RedisGate {
+            client: self.client.clone(),
+            prefix: self.prefix.clone(),
+            gate: self.circuit.gate(adapter),
+        }
     }
 
     pub(crate) fn key(&self, suffix: &str) -> String {

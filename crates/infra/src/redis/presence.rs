@@ -17,8 +17,8 @@ use chat_domain::{DomainError, RoomId, UserId};
 use chrono::{DateTime, TimeZone, Utc};
 use fred::prelude::*;
 
-use super::RedisConnection;
 use super::script::LuaScript;
+use super::{RedisConnection, RedisGate, RedisUnavailable};
 
 const ROOM_TTL_SECS: i64 = 300;
 const INSTANCE_TTL_SECS: i64 = 30;
@@ -80,7 +80,7 @@ static OPEN: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(OPEN_LUA));
 
 #[derive(Clone)]
 pub struct RedisPresence {
-    redis: RedisConnection,
+    redis: RedisGate,
     instance: String,
     /// Rooms with sockets on this instance, and how many: their keys are refreshed.
     local_rooms: Arc<Mutex<HashMap<RoomId, usize>>>,
@@ -92,7 +92,7 @@ impl RedisPresence {
     /// Starts the task that keeps this instance's liveness key and its rooms' keys alive.
     pub fn start(redis: &RedisConnection, instance: String) -> Self {
         let presence = Self {
-            redis: redis.clone(),
+            redis: redis.gate("presence"),
             instance,
             local_rooms: Arc::default(),
             local_sessions: Arc::default(),
@@ -110,21 +110,22 @@ impl RedisPresence {
 
     async fn refresh(&self) {
         let alive = self.redis.key(&format!("instance:{}", self.instance));
+        let client = &self.redis.client;
         let _: Result<(), _> = self
             .redis
-            .client
-            .set(alive, "1", Some(Expiration::EX(INSTANCE_TTL_SECS)), None, false)
+            .run(client.set(alive, "1", Some(Expiration::EX(INSTANCE_TTL_SECS)), None, false))
             .await;
         let rooms: Vec<RoomId> = self.local().keys().copied().collect();
         for room in rooms {
             for key in [self.room_key(room), self.users_key(room)] {
-                let _: Result<(), _> = self.redis.client.expire(key, ROOM_TTL_SECS, None).await;
+                let _: Result<(), _> =
+                    self.redis.run(client.expire(key, ROOM_TTL_SECS, None)).await;
             }
         }
         let sessions: Vec<String> = self.sessions().iter().cloned().collect();
         for connection in sessions {
-            let _: Result<(), _> =
-                self.redis.client.expire(self.session_key(&connection), ROOM_TTL_SECS, None).await;
+            let key = self.session_key(&connection);
+            let _: Result<(), _> = self.redis.run(client.expire(key, ROOM_TTL_SECS, None)).await;
         }
     }
 
@@ -161,8 +162,11 @@ impl RedisPresence {
     }
 }
 
-fn degraded(what: &str, error: &Error) {
-    tracing::warn!(%error, "Redis presence unavailable ({what}); continuing without it");
+fn degraded(what: &str, error: &RedisUnavailable) {
+    // An open circuit was said once, when it opened.
+    if !error.is_skip() {
+        tracing::warn!(%error, "Redis presence unavailable ({what}); continuing without it");
+    }
 }
 
 #[async_trait]
@@ -187,7 +191,7 @@ impl PresenceRegistry for RedisPresence {
             at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ];
         let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
-        match OPEN.run::<i64, _>(&self.redis.client, keys, args).await {
+        match self.redis.run(OPEN.run::<i64, _>(&self.redis.client, keys, args)).await {
             Ok(count) => Ok(count == 1),
             Err(e) => {
                 degraded("open", &e);
@@ -206,7 +210,7 @@ impl PresenceRegistry for RedisPresence {
         self.sessions().remove(connection);
         let args = vec![connection.to_owned(), user.to_string()];
         let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
-        match CLOSE.run::<i64, _>(&self.redis.client, keys, args).await {
+        match self.redis.run(CLOSE.run::<i64, _>(&self.redis.client, keys, args)).await {
             Ok(remaining) => Ok(remaining == 0),
             Err(e) => {
                 degraded("close", &e);
@@ -218,8 +222,7 @@ impl PresenceRegistry for RedisPresence {
     async fn users(&self, room: RoomId) -> Result<Vec<PresenceEntry>, DomainError> {
         let sockets: Vec<(String, String)> = match self
             .redis
-            .client
-            .hgetall::<HashMap<String, String>, _>(self.room_key(room))
+            .run(self.redis.client.hgetall::<HashMap<String, String>, _>(self.room_key(room)))
             .await
         {
             Ok(sockets) => sockets.into_iter().collect(),
@@ -237,7 +240,11 @@ impl PresenceRegistry for RedisPresence {
         limit: usize,
     ) -> Result<Vec<PresenceEntry>, DomainError> {
         let keys = vec![self.room_key(room)];
-        let fields = match SOME.run::<Vec<String>, _>(&self.redis.client, keys, vec![limit]).await {
+        let fields = match self
+            .redis
+            .run(SOME.run::<Vec<String>, _>(&self.redis.client, keys, vec![limit]))
+            .await
+        {
             Ok(fields) => fields,
             Err(e) => {
                 degraded("list", &e);
@@ -272,14 +279,16 @@ impl RedisPresence {
             let live = match alive.get(instance) {
                 Some(live) => *live,
                 None => {
-                    let live = instance == self.instance
-                        || self
-                            .redis
-                            .client
-                            .exists::<i64, _>(self.redis.key(&format!("instance:{instance}")))
-                            .await
-                            .map(|n| n > 0)
-                            .unwrap_or(true);
+                    let live =
+                        instance == self.instance
+                            || self
+                                .redis
+                                .run(self.redis.client.exists::<i64, _>(
+                                    self.redis.key(&format!("instance:{instance}")),
+                                ))
+                                .await
+                                .map(|n| n > 0)
+                                .unwrap_or(true);
                     alive.insert(instance.to_owned(), live);
                     live
                 }
@@ -297,7 +306,8 @@ impl RedisPresence {
         }
         if !dead.is_empty() {
             let keys = vec![self.room_key(room), self.users_key(room)];
-            let _: Result<i64, _> = FORGET.run(&self.redis.client, keys, dead).await;
+            let _: Result<i64, _> =
+                self.redis.run(FORGET.run(&self.redis.client, keys, dead)).await;
         }
         crate::memory::group_sockets(entries.iter())
     }

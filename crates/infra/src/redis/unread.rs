@@ -7,15 +7,15 @@ use chat_domain::ports::UnreadCounters;
 use chat_domain::{DomainError, UserId};
 use fred::prelude::*;
 
-use super::RedisConnection;
+use super::{RedisConnection, RedisGate, RedisUnavailable};
 
 pub struct RedisUnread {
-    redis: RedisConnection,
+    redis: RedisGate,
 }
 
 impl RedisUnread {
     pub fn new(redis: &RedisConnection) -> Self {
-        Self { redis: redis.clone() }
+        Self { redis: redis.gate("unread") }
     }
 }
 
@@ -23,24 +23,32 @@ fn key(item: &ItemId, user: &UserId) -> String {
     format!("unread_msg_{}_{}", item.as_str(), user)
 }
 
-fn unavailable(e: Error) -> DomainError {
-    tracing::warn!(error = %e, "Redis unread counter unavailable");
+fn unavailable(e: RedisUnavailable) -> DomainError {
+    if !e.is_skip() {
+        tracing::warn!(error = %e, "Redis unread counter unavailable");
+    }
     DomainError::Unavailable("redis".to_owned())
 }
 
 #[async_trait]
 impl UnreadCounters for RedisUnread {
     async fn increment(&self, item: &ItemId, user: &UserId) -> Result<(), DomainError> {
-        self.redis.client.incr::<i64, _>(key(item, user)).await.map(|_| ()).map_err(unavailable)
+        let client = &self.redis.client;
+        self.redis
+            .run(client.incr::<i64, _>(key(item, user)))
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn get(&self, item: &ItemId, user: &UserId) -> Result<u64, DomainError> {
         let count: Option<i64> =
-            self.redis.client.get(key(item, user)).await.map_err(unavailable)?;
+            self.redis.run(self.redis.client.get(key(item, user))).await.map_err(unavailable)?;
         Ok(count.unwrap_or(0).max(0) as u64)
     }
 
     async fn reset(&self, item: &ItemId, user: &UserId) -> Result<(), DomainError> {
-        self.redis.client.del::<i64, _>(key(item, user)).await.map(|_| ()).map_err(unavailable)
+        let client = &self.redis.client;
+        self.redis.run(client.del::<i64, _>(key(item, user))).await.map(|_| ()).map_err(unavailable)
     }
 }

@@ -45,7 +45,7 @@ pub enum ErrorCode {
     ValidationFailed,
     /// 429 (with `Retry-After`).
     RateLimited,
-    /// 503: a required dependency is down; nothing was written.
+    /// 503: a required dependency is down; not done, or outcome unknown: retrying with the same `client_msg_id` is safe.
     Unavailable,
     /// 500: no detail leaks; it is logged.
     Internal,
@@ -104,9 +104,10 @@ pub struct Timeout(pub ErrorBody);
 )]
 pub struct RateLimited(pub ErrorBody);
 
-/// The database is down (`unavailable`); nothing was written, retry later.
+/// A required dependency is down (`unavailable`): not done, or outcome unknown; retrying
+/// with the same `client_msg_id` is safe and never duplicates.
 #[derive(ToResponse)]
-#[response(example = json!({"error": {"code": "unavailable", "message": "database is unavailable; nothing was written, retry later", "request_id": "3f1c6a2e-9b0d-4f4e-8a57-2d1f0c9e7b11"}}))]
+#[response(example = json!({"error": {"code": "unavailable", "message": "database is unavailable; not done, or outcome unknown: retrying with the same client_msg_id is safe", "request_id": "3f1c6a2e-9b0d-4f4e-8a57-2d1f0c9e7b11"}}))]
 pub struct Unavailable(pub ErrorBody);
 
 /// An unexpected failure (`internal`); the detail is logged, never sent.

@@ -4,6 +4,7 @@
 
 mod conventions;
 pub mod errors;
+mod rules;
 pub mod schemas;
 pub mod websocket;
 

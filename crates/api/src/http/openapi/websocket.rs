@@ -147,7 +147,8 @@ pub enum FrameErrorCode {
     NotFound,
     /// Too many frames; retry after `retry_after_ms`.
     RateLimited,
-    /// Not persisted (a dependency is down): send it again.
+    /// A dependency is down: not persisted, or outcome unknown; sending it again with the
+    /// same `client_msg_id` is safe (never a duplicate).
     Unavailable,
 }
 
@@ -196,7 +197,8 @@ an `error` with the `client_msg_id`) come in that order; the socket's next frame
 **Server → client** (schema `ServerFrame`): `joined` first, then `message`, `message_updated`, `message_deleted`, \
 `user_joined`, `user_left` (or `presence`, below), `typing`, `room_deleted`, `pong`, and `error` when a frame was \
 rejected (codes `invalid_json`, `unknown_type`, `validation_failed`, `forbidden`, `rate_limited` with \
-`retry_after_ms`, `unavailable`: not persisted, retry) — the socket stays open.
+`retry_after_ms`, `unavailable`: not done, or outcome unknown — retrying with the same `client_msg_id` is safe) — the \
+socket stays open.
 
 **Presence in big rooms**: while a room has more than `WS_PRESENCE_COALESCE_ABOVE` sockets (default 100; 0: every \
 room) on the instance serving the socket, joins and departures are not sent one by one but as one `presence` frame \

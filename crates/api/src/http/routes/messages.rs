@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chat_domain::{HistoryQuery, Limit, Message, MessageEdit, MessageInput};
+use chat_domain::{HistoryRequest, Limit, Message, MessageEdit, MessageInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -51,10 +51,11 @@ pub struct HistoryParams {
     /// Page size, 1–100 (default 50).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
-    /// The `limit` messages just before this seq.
+    /// The `limit` messages just before this seq (with `after`: the messages between the two).
     #[param(minimum = 1)]
     before: Option<i64>,
-    /// The `limit` messages just after this seq (never misses a later commit).
+    /// The `limit` messages just after this seq (never misses a later commit); with
+    /// `before`, the first `limit` of those before it.
     #[param(minimum = 0)]
     after: Option<i64>,
 }
@@ -117,7 +118,8 @@ pub async fn post(
 /// Page through a room's history
 ///
 /// Items are always in ascending `seq`. No cursor: the newest `limit`;
-/// `before=S`: the `limit` just before seq S; `after=S`: the `limit` just after it.
+/// `before=S`: the `limit` just before seq S; `after=S`: the `limit` just after it;
+/// both: the first `limit` of those between them (`has_more`: more lie before `before`).
 #[utoipa::path(
     get,
     path = "/rooms/{room_id}/messages",
@@ -141,8 +143,8 @@ pub async fn history(
 ) -> Result<Json<History>, ApiError> {
     let room = room_id(&raw_room)?;
     let limit = params.limit.map(Limit::parse).transpose()?.unwrap_or_default();
-    let query = HistoryQuery::from_bounds(params.before, params.after)?;
-    let page = state.chat.list_messages(caller.actor(), room, query, limit).await?;
+    let request = HistoryRequest::from_bounds(params.before, params.after)?;
+    let page = state.chat.read_history(caller.actor(), room, request, limit).await?;
     Ok(Json(History { items: page.items, has_more: page.has_more }))
 }
 

@@ -20,8 +20,9 @@ use crate::state::AppState;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Words to find (any language, case-insensitive; the last word also as a
-    /// prefix): 1–200 characters, at most 10 words, some letters or digits.
+    /// Words to find (runs of letters and digits in any language,
+    /// case-insensitive; the last word also as a prefix): 1–200 characters, not
+    /// only whitespace; a query without letters or digits finds nothing.
     #[serde(default)]
     #[param(required = true, example = "wheat odes")]
     q: String,
