@@ -13,10 +13,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chat_domain::ports::{FanOut, MessageRepository, MessageWriter, PendingPost, UnreadCounters};
 use chat_domain::{DomainError, NewMessage, Posted};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// Bounds of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,10 @@ pub struct GroupCommitSettings {
     /// room always goes to the same one, so its messages keep their order).
     /// SQLite has one writer whatever this says.
     pub writers: usize,
+    /// The longest a message may wait, queued and stored, before its sender is
+    /// told `Unavailable` (the storage deadline): a stalled database must not
+    /// make later messages wait for every batch ahead of them in turn.
+    pub deadline: Duration,
 }
 
 /// Counts since start, read by the metrics.
@@ -72,12 +78,15 @@ impl WriterStats {
 struct Job {
     message: NewMessage,
     reply: oneshot::Sender<Result<Posted, DomainError>>,
+    /// When the sender is told `Unavailable` if the message is not stored by then.
+    expires: Instant,
 }
 
 pub struct GroupCommit {
     /// One queue per writer task; a room's messages go to `room % queues`.
     queues: Vec<mpsc::Sender<Job>>,
     stats: Arc<WriterStats>,
+    deadline: Duration,
 }
 
 impl GroupCommit {
@@ -105,7 +114,7 @@ impl GroupCommit {
                 queue
             })
             .collect();
-        Self { queues, stats }
+        Self { queues, stats, deadline: settings.deadline }
     }
 
     pub fn stats(&self) -> Arc<WriterStats> {
@@ -119,15 +128,22 @@ impl MessageWriter for GroupCommit {
         let shard = message.room_id.get().unsigned_abs() as usize % self.queues.len();
         // Counted before it is queued, so the writer never takes it first.
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
-        let queued = self.queues[shard].try_send(Job { message, reply });
+        let expires = Instant::now() + self.deadline;
+        let queued = self.queues[shard].try_send(Job { message, reply, expires });
         if queued.is_err() {
             self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         match queued {
             Ok(()) => {
-                PendingPost::new(
-                    async move { outcome.await.unwrap_or_else(|_| Err(writer_gone())) },
-                )
+                PendingPost::new(async move {
+                    match tokio::time::timeout_at(expires, outcome).await {
+                        Ok(answer) => answer.unwrap_or_else(|_| Err(writer_gone())),
+                        Err(_) => {
+                            tracing::warn!("a message was not stored within the storage deadline");
+                            Err(DomainError::Unavailable("database".to_owned()))
+                        }
+                    }
+                })
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -156,8 +172,18 @@ impl Writer {
         let mut jobs = Vec::with_capacity(max_batch);
         // Waits for the first message, then takes whatever else is queued.
         while queue.recv_many(&mut jobs, max_batch).await > 0 {
-            let (messages, replies): (Vec<NewMessage>, Vec<_>) =
-                jobs.drain(..).map(|job| (job.message, job.reply)).unzip();
+            let now = Instant::now();
+            let taken = jobs.len();
+            // A message whose sender was told `Unavailable` is not stored after all.
+            let (messages, replies): (Vec<NewMessage>, Vec<_>) = jobs
+                .drain(..)
+                .filter(|job| job.expires > now)
+                .map(|job| (job.message, job.reply))
+                .unzip();
+            self.stats.waiting.fetch_sub(taken as u64, Ordering::Relaxed);
+            if messages.is_empty() {
+                continue;
+            }
             self.record(messages.len());
             let started = std::time::Instant::now();
             let outcomes = self.store(&messages).await;
@@ -197,7 +223,6 @@ impl Writer {
     }
 
     fn record(&self, size: usize) {
-        self.stats.waiting.fetch_sub(size as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.messages.fetch_add(size as u64, Ordering::Relaxed);
         self.stats.largest.fetch_max(size as u64, Ordering::Relaxed);

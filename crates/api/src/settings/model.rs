@@ -189,6 +189,7 @@ impl Settings {
             max_batch: self.message_batch_max,
             queue: self.message_queue_capacity,
             writers: self.message_writers,
+            deadline: Duration::from_secs(self.database_query_timeout_secs),
         }
     }
 
