@@ -16,10 +16,12 @@
 //!   some of a burst `unavailable`, nothing refused is stored, and the refused
 //!   ones retried with their keys are stored once each.
 //! * Postgres behind a fault proxy, one writer: a commit cut off in the middle
-//!   of a multi-message batch answers every message of it `unavailable` and
-//!   stores none (retried, each is stored once, with one `message_created`);
-//!   a room deleted while its messages wait in a batch refuses those (`not_found`)
-//!   and stores the other room's densely.
+//!   of a multi-message batch answers every message of it `unavailable`,
+//!   stores none and is not retried message by message (retried by the
+//!   clients, each is stored once, seqs dense); a room deleted while its
+//!   messages wait in a batch refuses those (`not_found`) and stores the other
+//!   room's densely; a message refused at once (queue full) is answered after
+//!   the messages the socket sent before it.
 //!
 //! Every wait is a poll or a read with a deadline; nothing sleeps in place of
 //! synchronisation.
@@ -680,11 +682,13 @@ async fn a_full_queue_refuses_some_of_a_burst_and_stores_none_of_them(app: TestA
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The service on a new Postgres database reached through a [`Proxy`], with
-/// one writer (every room's messages in one queue) and, when `events`, a
-/// broker (so the outbox is written). Also a direct connection to the
-/// database, for the test's own reads and writes.
-async fn behind_a_proxy(events: bool) -> Option<(TestApp, Proxy, DatabaseConnection)> {
-    let rabbitmq_url = if events { Some(chat_tests::reachable_rabbitmq().await?) } else { None };
+/// one writer (every room's messages in one queue) and no broker (so nothing
+/// but the test's messages commits while it watches), and a direct
+/// connection to the database, for the test's own reads and writes. `change`
+/// adjusts the settings.
+async fn behind_a_proxy(
+    change: impl FnOnce(&mut chat_api::Settings),
+) -> Option<(TestApp, Proxy, DatabaseConnection)> {
     let database_url = chat_tests::fresh_postgres_database().await?;
     let address = chat_tests::postgres_address(&database_url);
     let proxy = Proxy::start(&address).await;
@@ -693,7 +697,7 @@ async fn behind_a_proxy(events: bool) -> Option<(TestApp, Proxy, DatabaseConnect
         + "?sslmode=disable";
     let mut settings = chat_tests::test_settings(&through);
     settings.message_writers = 1;
-    settings.rabbitmq_url = rabbitmq_url;
+    change(&mut settings);
     let app = TestApp::start_with(settings).await;
     let direct = sea_orm::Database::connect(database_url).await.expect("database connects");
     Some((app, proxy, direct))
@@ -763,13 +767,14 @@ async fn stored_directly(db: &DatabaseConnection, room: i64) -> Vec<(String, i64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_cut_off_in_the_middle_of_a_batch_stores_none_of_it() {
     const PER_SOCKET: usize = 15;
-    let Some((app, proxy, db)) = behind_a_proxy(true).await else { return };
+    let Some((app, proxy, db)) = behind_a_proxy(|_| {}).await else { return };
     let room = app.create_room("Cut at commit").await;
     let (mut a, _) = app.joined_socket(room, "cut-a").await;
     let (mut b, _) = app.joined_socket(room, "cut-b").await;
     let keys_of = |who: &str| (0..PER_SOCKET).map(|n| format!("{who}-{n}")).collect::<Vec<_>>();
     let (a_keys, b_keys) = (keys_of("a"), keys_of("b"));
     let taken = metric(&app, "chat_write_batched_messages_total").await;
+    let transactions = metric(&app, "chat_write_batches_total").await;
 
     // The first message's transaction hangs on the stalled connection...
     proxy.stall();
@@ -794,8 +799,13 @@ async fn a_commit_cut_off_in_the_middle_of_a_batch_stores_none_of_it() {
         }
     }
     let largest = metric(&app, "chat_write_largest_batch").await;
-    assert!(largest >= 2.0, "a batch of several messages was cut off: largest {largest}");
-    assert!(proxy.commits_cut() >= 2, "both transactions were cut: {}", proxy.commits_cut());
+    assert_eq!(largest, queued, "the messages queued behind the first were one batch");
+    assert_eq!(metric(&app, "chat_write_batches_total").await - transactions, 2.0);
+    assert_eq!(
+        proxy.commits_cut(),
+        2,
+        "two commits, each failing its batch whole: a lost commit is not retried message by message"
+    );
     let stored = stored_directly(&db, room).await;
     assert!(stored.is_empty(), "nothing of a cut-off batch is stored: {stored:?}");
     assert_eq!(last_seq(&db, room).await, 0);
@@ -840,18 +850,12 @@ async fn a_commit_cut_off_in_the_middle_of_a_batch_stores_none_of_it() {
     let sent: HashSet<&str> = a_keys.iter().chain(&b_keys).map(String::as_str).collect();
     assert_eq!(keys, sent, "each message stored once");
     assert_eq!(last_seq(&db, room).await, 2 * PER_SOCKET as i64);
-    let mut events = message_created_rows(&db, room).await;
-    events.sort_unstable();
-    let mut ids: Vec<i64> = stored.iter().map(|(_, _, id)| *id).collect();
-    ids.sort_unstable();
-    assert_eq!(events, ids, "one message_created per stored message");
-    chat_tests::clean_up(&app.settings).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_deleted_while_its_messages_wait_in_a_batch_refuses_them() {
     const PER_ROOM: usize = 5;
-    let Some((app, proxy, db)) = behind_a_proxy(false).await else { return };
+    let Some((app, proxy, db)) = behind_a_proxy(|_| {}).await else { return };
     let doomed = app.create_room("Deleted while waiting").await;
     let live = app.create_room("Still here").await;
     let (mut a, _) = app.joined_socket(doomed, "wait-a").await;
@@ -895,4 +899,57 @@ async fn a_room_deleted_while_its_messages_wait_in_a_batch_refuses_them() {
     let expected: Vec<(&str, i64)> = b_keys.iter().map(String::as_str).zip(1..).collect();
     assert_eq!(stored, expected, "the live room's messages, dense, in the order sent");
     assert_eq!(last_seq(&db, live).await, PER_ROOM as i64);
+}
+
+/// A socket's answers keep the order of its messages even when a later one is
+/// refused at once: with the database stalled and the queue full, a new
+/// message is refused while the repeats sent before it still wait for their
+/// transaction, yet its error frame comes after their originals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_answers_in_order_when_a_later_message_is_refused_at_once() {
+    const QUEUE: usize = 4;
+    let Some((app, proxy, _db)) = behind_a_proxy(|s| s.message_queue_capacity = QUEUE).await else {
+        return;
+    };
+    let room = app.create_room("In order").await;
+    let (mut socket, _) = app.joined_socket(room, "orderly").await;
+    let keys: Vec<String> = (0..=QUEUE).map(|n| format!("o-{n}")).collect();
+    let mut originals = Vec::new();
+    for key in &keys {
+        send(&mut socket, key).await;
+        let answer = answers(&mut socket, std::slice::from_ref(key)).await.remove(key).unwrap();
+        assert_eq!(answer["type"], "message", "{answer}");
+        originals.push(answer);
+    }
+    let taken = metric(&app, "chat_write_batched_messages_total").await;
+
+    proxy.stall();
+    // Repeats: answered by the socket itself (the original), once their
+    // transaction ran. The first is taken into a transaction that hangs...
+    send(&mut socket, &keys[0]).await;
+    wait_for_metric(&app, "chat_write_batched_messages_total", |n| n >= taken + 1.0).await;
+    // ...the others fill the queue...
+    for key in &keys[1..=QUEUE] {
+        send(&mut socket, key).await;
+    }
+    wait_for_metric(&app, "chat_write_queue_waiting", |n| n == QUEUE as f64).await;
+    // ...and a new message is refused at once.
+    send(&mut socket, "o-new").await;
+    wait_for_metric(&app, "chat_write_queue_refused_total", |n| n == 1.0).await;
+    proxy.restore();
+
+    let mut frames = Vec::new();
+    while frames.len() <= QUEUE + 1 {
+        let frame = socket.next_json().await;
+        if matches!(frame["type"].as_str(), Some("message" | "error")) {
+            frames.push(frame);
+        }
+    }
+    let order: Vec<&str> = frames.iter().map(|f| f["client_msg_id"].as_str().unwrap()).collect();
+    let mut expected: Vec<&str> = keys.iter().map(String::as_str).collect();
+    expected.push("o-new");
+    assert_eq!(order, expected, "answered in the order sent");
+    assert_eq!(&frames[..=QUEUE], &originals[..], "each repeat answered with its original");
+    assert_eq!(frames[QUEUE + 1]["type"], "error", "{}", frames[QUEUE + 1]);
+    assert_eq!(frames[QUEUE + 1]["code"], "unavailable", "{}", frames[QUEUE + 1]);
 }
