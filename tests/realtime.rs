@@ -32,6 +32,7 @@ on_every_adapter_set!(
     big_rooms_get_presence_frames_instead_of_user_joined_and_left,
     a_join_storm_closes_no_socket,
     joined_in_a_big_room_lists_a_few_users_the_joiner_among_them,
+    joined_in_a_big_room_counts_every_socket_of_each_listed_user,
 );
 
 async fn only_allowed_origins_open_sockets(app: TestApp) {
@@ -606,6 +607,32 @@ async fn joined_in_a_big_room_lists_a_few_users_the_joiner_among_them(app: TestA
     // The full list is still there for who asks.
     let all: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
     assert_eq!(all["items"].as_array().unwrap().len(), 7);
+}
+
+/// The users `joined` lists in a big room are fewer, but each as it is: all its
+/// sockets counted, `since` its first — as `GET /rooms/{id}/users` says.
+async fn joined_in_a_big_room_counts_every_socket_of_each_listed_user(app: TestApp) {
+    const ABOVE: usize = 3;
+    const SOCKETS_EACH: usize = 4;
+    let app = app.another(|s| s.ws_presence_coalesce_above = ABOVE).await;
+    let room = app.create_room("Many tabs").await;
+    let mut sockets = Vec::new();
+    for user in ["tabs0", "tabs1"] {
+        for _ in 0..SOCKETS_EACH {
+            sockets.push(app.joined_socket(room, user).await.0);
+        }
+    }
+    let (_late, joined) = app.joined_socket(room, "late").await;
+    let all: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
+    let everyone = all["items"].as_array().unwrap();
+    assert_eq!(everyone.len(), 3, "{all}");
+    let users = joined["users"].as_array().expect("users");
+    assert!(users.len() <= ABOVE, "{joined}");
+    assert!(users.iter().any(|u| u["user_id"] == "late"), "{joined}");
+    for listed in users {
+        let truth = everyone.iter().find(|u| u["user_id"] == listed["user_id"]).expect("present");
+        assert_eq!(listed, truth, "a listed user is listed whole: joined {joined}, users {all}");
+    }
 }
 
 /// Reads frames until the `list` (`joined` or `left`) of the `presence` frames
