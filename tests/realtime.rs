@@ -31,6 +31,8 @@ on_every_adapter_set!(
     only_allowed_origins_open_sockets,
     big_rooms_get_presence_frames_instead_of_user_joined_and_left,
     a_join_storm_closes_no_socket,
+    joined_in_a_big_room_lists_a_few_users_the_joiner_among_them,
+    joined_in_a_big_room_counts_every_socket_of_each_listed_user,
 );
 
 async fn only_allowed_origins_open_sockets(app: TestApp) {
@@ -587,6 +589,59 @@ async fn big_rooms_get_presence_frames_instead_of_user_joined_and_left(app: Test
     }
     for socket in &mut sockets {
         read_presence_until(socket, "left", &leaving, &contract).await;
+    }
+}
+
+/// In a room above `WS_PRESENCE_COALESCE_ABOVE` sockets, `joined` lists at most
+/// that many users (a join costs the same as in a small room), and always the
+/// joiner itself.
+async fn joined_in_a_big_room_lists_a_few_users_the_joiner_among_them(app: TestApp) {
+    const ABOVE: usize = 3;
+    let app = app.another(|s| s.ws_presence_coalesce_above = ABOVE).await;
+    let room = app.create_room("Crowd").await;
+    let mut sockets = Vec::new();
+    for i in 0..6 {
+        sockets.push(app.joined_socket(room, &format!("early{i}")).await.0);
+    }
+    let (_late, joined) = app.joined_socket(room, "late").await;
+    let users = joined["users"].as_array().expect("users");
+    assert!(!users.is_empty() && users.len() <= ABOVE, "at most {ABOVE} users: {joined}");
+    let late: Vec<&Value> = users.iter().filter(|u| u["user_id"] == "late").collect();
+    assert_eq!(late.len(), 1, "the joiner is listed once: {joined}");
+    assert_eq!(late[0]["connections"], 1, "{joined}");
+    let listed: HashSet<&str> = users.iter().map(|u| u["user_id"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), users.len(), "each user listed once: {joined}");
+    let everyone: HashSet<String> =
+        (0..6).map(|i| format!("early{i}")).chain(["late".to_owned()]).collect();
+    assert!(listed.iter().all(|u| everyone.contains(*u)), "only users of the room: {joined}");
+    // The full list is still there for who asks.
+    let all: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 7);
+}
+
+/// The users `joined` lists in a big room are fewer, but each as it is: all its
+/// sockets counted, `since` its first — as `GET /rooms/{id}/users` says.
+async fn joined_in_a_big_room_counts_every_socket_of_each_listed_user(app: TestApp) {
+    const ABOVE: usize = 3;
+    const SOCKETS_EACH: usize = 4;
+    let app = app.another(|s| s.ws_presence_coalesce_above = ABOVE).await;
+    let room = app.create_room("Many tabs").await;
+    let mut sockets = Vec::new();
+    for user in ["tabs0", "tabs1"] {
+        for _ in 0..SOCKETS_EACH {
+            sockets.push(app.joined_socket(room, user).await.0);
+        }
+    }
+    let (_late, joined) = app.joined_socket(room, "late").await;
+    let all: Value = app.get(&format!("/rooms/{room}/users")).await.json().await.unwrap();
+    let everyone = all["items"].as_array().unwrap();
+    assert_eq!(everyone.len(), 3, "{all}");
+    let users = joined["users"].as_array().expect("users");
+    assert!(users.len() <= ABOVE, "{joined}");
+    assert!(users.iter().any(|u| u["user_id"] == "late"), "{joined}");
+    for listed in users {
+        let truth = everyone.iter().find(|u| u["user_id"] == listed["user_id"]).expect("present");
+        assert_eq!(listed, truth, "a listed user is listed whole: joined {joined}, users {all}");
     }
 }
 

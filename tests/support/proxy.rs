@@ -1,15 +1,17 @@
 //! A TCP proxy the tests control, to cut a server off from the service and
 //! bring it back: `cut` drops every open connection and refuses new ones (a
 //! server that went away); `stall` keeps connections open but holds every byte
-//! (a network partition: nothing answers, nothing closes).
+//! (a network partition: nothing answers, nothing closes); `cut_at_commit`
+//! drops a connection instead of passing on bytes it sends that hold `COMMIT`
+//! (a transaction cut off at its commit, which the server then rolls back).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub struct Proxy {
@@ -19,7 +21,22 @@ pub struct Proxy {
     flowing: watch::Sender<bool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
+    commits: Arc<Commits>,
 }
+
+/// What becomes of a client's `COMMIT`.
+#[derive(Default)]
+struct Commits {
+    /// Cut the connection instead of passing it on.
+    cut: AtomicBool,
+    /// Connections cut so.
+    cut_so_far: AtomicUsize,
+}
+
+/// The statement a Postgres client ends a transaction with. sqlx sends it as a
+/// simple query (`Q`, its length, `COMMIT\0`) in a write of its own, after
+/// the transaction's last statement was answered.
+const COMMIT: &[u8] = b"COMMIT";
 
 impl Proxy {
     /// Forwards a new local port to `target` (`host:port`).
@@ -29,9 +46,11 @@ impl Proxy {
         let open = Arc::new(AtomicBool::new(true));
         let (flowing, _) = watch::channel(true);
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let commits = Arc::new(Commits::default());
         let target = target.to_owned();
         let accept = {
             let (open, links, flowing) = (open.clone(), links.clone(), flowing.clone());
+            let commits = commits.clone();
             tokio::spawn(async move {
                 while let Ok((inbound, _)) = listener.accept().await {
                     if !open.load(Ordering::Acquire) {
@@ -39,6 +58,7 @@ impl Proxy {
                     }
                     let target = target.clone();
                     let mut gate = flowing.subscribe();
+                    let commits = commits.clone();
                     let link = tokio::spawn(async move {
                         // A stalled server accepts but never answers, not even the handshake.
                         if gate.wait_for(|flowing| *flowing).await.is_err() {
@@ -47,16 +67,43 @@ impl Proxy {
                         let Ok(outbound) = TcpStream::connect(&target).await else { return };
                         let (in_read, in_write) = inbound.into_split();
                         let (out_read, out_write) = outbound.into_split();
-                        tokio::join!(
-                            forward(in_read, out_write, gate.clone()),
-                            forward(out_read, in_write, gate),
-                        );
+                        let cut = Notify::new();
+                        let upstream = Upstream { commits: &commits, cut: &cut };
+                        // A cut drops both directions at once: the server sees
+                        // the client go away, the client its server.
+                        tokio::select! {
+                            _ = async {
+                                tokio::join!(
+                                    forward(in_read, out_write, gate.clone(), Some(upstream)),
+                                    forward(out_read, in_write, gate, None),
+                                )
+                            } => {}
+                            () = cut.notified() => {}
+                        }
                     });
                     links.lock().unwrap().push(link);
                 }
             })
         };
-        Self { port, open, flowing, links, accept }
+        Self { port, open, flowing, links, accept, commits }
+    }
+
+    /// From now on a connection whose client sends `COMMIT` is dropped (both
+    /// ways) instead of the bytes being passed on: the server never sees the
+    /// commit and rolls the transaction back; the client sees its connection
+    /// lost in the middle of committing.
+    pub fn cut_at_commit(&self) {
+        self.commits.cut.store(true, Ordering::Release);
+    }
+
+    /// Passes `COMMIT`s on again.
+    pub fn pass_commits(&self) {
+        self.commits.cut.store(false, Ordering::Release);
+    }
+
+    /// Connections dropped at a `COMMIT` so far.
+    pub fn commits_cut(&self) -> usize {
+        self.commits.cut_so_far.load(Ordering::Acquire)
     }
 
     /// Drops every forwarded connection and refuses new ones.
@@ -80,12 +127,38 @@ impl Proxy {
     }
 }
 
+/// The client-to-server direction of a link, which watches for `COMMIT`.
+#[derive(Clone, Copy)]
+struct Upstream<'a> {
+    commits: &'a Commits,
+    /// Notified to drop the link.
+    cut: &'a Notify,
+}
+
 /// Copies one direction, pausing (with the data it read held) while stalled.
-async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut gate: watch::Receiver<bool>) {
+async fn forward(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut gate: watch::Receiver<bool>,
+    upstream: Option<Upstream<'_>>,
+) {
     let mut buffer = vec![0u8; 16 * 1024];
+    // The end of the previous read, so a `COMMIT` split between two reads is seen.
+    let mut tail: Vec<u8> = Vec::new();
     while let Ok(read) = from.read(&mut buffer).await {
         if read == 0 || gate.wait_for(|flowing| *flowing).await.is_err() {
             break;
+        }
+        if let Some(upstream) = upstream {
+            tail.extend_from_slice(&buffer[..read]);
+            if upstream.commits.cut.load(Ordering::Acquire)
+                && tail.windows(COMMIT.len()).any(|w| w == COMMIT)
+            {
+                upstream.commits.cut_so_far.fetch_add(1, Ordering::AcqRel);
+                upstream.cut.notify_one();
+                return;
+            }
+            tail.drain(..tail.len().saturating_sub(COMMIT.len() - 1));
         }
         if to.write_all(&buffer[..read]).await.is_err() {
             break;

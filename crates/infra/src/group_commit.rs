@@ -257,3 +257,505 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The writer against a fake storage whose `append_batch` is held at a gate
+    //! until the test opens it, and which records every batch it was given (and
+    //! by which writer task), and a fake fan-out that records what it was handed
+    //! and whether the sender had already been answered then.
+
+    use std::collections::{HashMap, HashSet};
+    use std::future::Future;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use chat_domain::{
+        CorrelationId, Delivery, HistoryPage, HistoryQuery, Limit, Message, MessageContent,
+        MessageId, MessageType, RoomEvent, RoomId, UserId,
+    };
+    use chrono::{DateTime, Utc};
+    use futures_util::FutureExt;
+    use tokio::sync::{Semaphore, watch};
+
+    use super::*;
+
+    /// The longest a test waits for something that must happen.
+    const WAIT: Duration = Duration::from_secs(5);
+
+    async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+        tokio::time::timeout(WAIT, future).await.unwrap_or_else(|_| panic!("{what} in time"))
+    }
+
+    /// How the fake storage answers a batch.
+    #[derive(Clone, Copy)]
+    enum Mode {
+        /// Stores every message with its room's next seq.
+        Store,
+        /// Refuses every batch: the database is unreachable.
+        Unavailable,
+        /// Refuses (`Internal`) any batch holding a message whose content is
+        /// `bad`; stores the others.
+        RefuseBad,
+    }
+
+    /// One `append_batch` call: which writer task made it, and the contents.
+    struct Call {
+        writer: tokio::task::Id,
+        contents: Vec<String>,
+    }
+
+    struct FakeStore {
+        mode: Mode,
+        /// One permit per call: a call waits here until the test lets it through.
+        gate: Semaphore,
+        calls: Mutex<Vec<Call>>,
+        /// Calls begun so far.
+        begun: watch::Sender<usize>,
+        seqs: Mutex<HashMap<i64, i64>>,
+        ids: AtomicU64,
+    }
+
+    impl FakeStore {
+        fn new(mode: Mode) -> Self {
+            Self {
+                mode,
+                gate: Semaphore::new(0),
+                calls: Mutex::default(),
+                begun: watch::channel(0).0,
+                seqs: Mutex::default(),
+                ids: AtomicU64::new(0),
+            }
+        }
+
+        /// Lets every call through from now on.
+        fn open(&self) {
+            self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
+
+        /// Waits until `n` calls have begun (each may still be held at the gate).
+        async fn begun(&self, n: usize) {
+            let mut begun = self.begun.subscribe();
+            within(&format!("{n} batches begin"), begun.wait_for(|begun| *begun >= n))
+                .await
+                .expect("the store is alive");
+        }
+
+        fn batches(&self) -> Vec<Vec<String>> {
+            self.calls.lock().unwrap().iter().map(|call| call.contents.clone()).collect()
+        }
+
+        fn sizes(&self) -> Vec<usize> {
+            self.calls.lock().unwrap().iter().map(|call| call.contents.len()).collect()
+        }
+
+        fn stored(&self, new: &NewMessage) -> Posted {
+            let room = new.room_id.get();
+            let mut seqs = self.seqs.lock().unwrap();
+            let seq = seqs.entry(room).or_default();
+            *seq += 1;
+            let id = self.ids.fetch_add(1, Ordering::Relaxed) as i64 + 1;
+            Posted::Created(Message {
+                id: MessageId::new(id).unwrap(),
+                room_id: new.room_id,
+                seq: *seq,
+                user_id: new.user_id.to_string(),
+                content: new.content.as_str().to_owned(),
+                message_type: new.message_type,
+                client_msg_id: None,
+                created_at: new.created_at,
+                updated_at: new.created_at,
+                edited: false,
+            })
+        }
+    }
+
+    #[async_trait]
+    impl MessageRepository for FakeStore {
+        async fn append_batch(
+            &self,
+            batch: &[NewMessage],
+        ) -> Result<Vec<Result<Posted, DomainError>>, DomainError> {
+            let contents: Vec<String> =
+                batch.iter().map(|new| new.content.as_str().to_owned()).collect();
+            let writer = tokio::task::try_id().expect("called from a writer task");
+            self.calls.lock().unwrap().push(Call { writer, contents: contents.clone() });
+            self.begun.send_modify(|begun| *begun += 1);
+            self.gate.acquire().await.expect("the gate stays").forget();
+            match self.mode {
+                Mode::Store => {}
+                Mode::Unavailable => return Err(DomainError::Unavailable("database".into())),
+                Mode::RefuseBad if contents.iter().any(|c| c == "bad") => {
+                    return Err(DomainError::Internal("refused".into()));
+                }
+                Mode::RefuseBad => {}
+            }
+            Ok(batch.iter().map(|new| Ok(self.stored(new))).collect())
+        }
+
+        async fn find(&self, _: MessageId) -> Result<Option<Message>, DomainError> {
+            unreachable!("the writer only appends")
+        }
+
+        async fn history(
+            &self,
+            _: RoomId,
+            _: HistoryQuery,
+            _: Limit,
+        ) -> Result<HistoryPage, DomainError> {
+            unreachable!("the writer only appends")
+        }
+
+        async fn edit(
+            &self,
+            _: MessageId,
+            _: MessageContent,
+            _: DateTime<Utc>,
+            _: Option<&CorrelationId>,
+        ) -> Result<Option<Message>, DomainError> {
+            unreachable!("the writer only appends")
+        }
+
+        async fn item_participants(&self, _: &str) -> Result<Vec<String>, DomainError> {
+            unreachable!("the writer only appends")
+        }
+
+        async fn clear_room(&self, _: RoomId, _: DateTime<Utc>) -> Result<u64, DomainError> {
+            unreachable!("the writer only appends")
+        }
+
+        async fn delete(
+            &self,
+            _: MessageId,
+            _: DateTime<Utc>,
+            _: Option<&CorrelationId>,
+        ) -> Result<Option<Message>, DomainError> {
+            unreachable!("the writer only appends")
+        }
+    }
+
+    /// One message handed to the fan-out.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Published {
+        room: i64,
+        seq: i64,
+        content: String,
+        /// Whether its sender's [`PendingPost`] had resolved already (`None`:
+        /// the test did not hand it over to be watched).
+        answered: Option<bool>,
+    }
+
+    #[derive(Default)]
+    struct FakeFanOut {
+        published: Mutex<Vec<Published>>,
+        /// Senders' outcomes to look at when their message is published, by content.
+        watched: Mutex<HashMap<String, PendingPost>>,
+        /// Outcomes that had resolved before their message was published.
+        early: Mutex<HashMap<String, Result<Posted, DomainError>>>,
+        count: watch::Sender<usize>,
+    }
+
+    impl FakeFanOut {
+        fn watch(&self, content: &str, pending: PendingPost) {
+            self.watched.lock().unwrap().insert(content.to_owned(), pending);
+        }
+
+        async fn published(&self, n: usize) {
+            let mut count = self.count.subscribe();
+            within(&format!("{n} messages published"), count.wait_for(|count| *count >= n))
+                .await
+                .expect("the fan-out is alive");
+        }
+
+        /// The watched outcome of `content`, once it is known.
+        async fn outcome(&self, content: &str) -> Result<Posted, DomainError> {
+            if let Some(early) = self.early.lock().unwrap().remove(content) {
+                return early;
+            }
+            let pending = self.watched.lock().unwrap().remove(content).expect("watched");
+            within("the outcome", pending).await
+        }
+
+        fn contents(&self) -> Vec<String> {
+            self.published.lock().unwrap().iter().map(|p| p.content.clone()).collect()
+        }
+    }
+
+    impl FanOut for FakeFanOut {
+        fn publish(&self, delivery: Delivery) {
+            let RoomEvent::Message(message) = delivery.event else {
+                panic!("the writer publishes messages only")
+            };
+            let mut watched = self.watched.lock().unwrap();
+            let answered = watched.remove(&message.content).map(|mut pending| {
+                let mut cx = Context::from_waker(Waker::noop());
+                match std::pin::Pin::new(&mut pending).poll(&mut cx) {
+                    Poll::Pending => {
+                        watched.insert(message.content.clone(), pending);
+                        false
+                    }
+                    Poll::Ready(outcome) => {
+                        self.early.lock().unwrap().insert(message.content.clone(), outcome);
+                        true
+                    }
+                }
+            });
+            drop(watched);
+            self.published.lock().unwrap().push(Published {
+                room: message.room_id.get(),
+                seq: message.seq,
+                content: message.content,
+                answered,
+            });
+            self.count.send_modify(|count| *count += 1);
+        }
+    }
+
+    fn message(room: i64, content: &str) -> NewMessage {
+        NewMessage {
+            room_id: RoomId::new(room).unwrap(),
+            user_id: UserId::parse("trader").unwrap(),
+            content: MessageContent::parse(content).unwrap(),
+            message_type: MessageType::default(),
+            client_msg_id: None,
+            created_at: chat_domain::timestamp::now(),
+            notify: None,
+            correlation_id: None,
+        }
+    }
+
+    fn settings(writers: usize, max_batch: usize, queue: usize) -> GroupCommitSettings {
+        GroupCommitSettings { max_batch, queue, writers }
+    }
+
+    fn start(
+        mode: Mode,
+        settings: GroupCommitSettings,
+    ) -> (Arc<FakeStore>, Arc<FakeFanOut>, GroupCommit) {
+        let store = Arc::new(FakeStore::new(mode));
+        let fan_out = Arc::new(FakeFanOut::default());
+        let writer = GroupCommit::start(store.clone(), fan_out.clone(), settings);
+        (store, fan_out, writer)
+    }
+
+    fn seq_of(outcome: Result<Posted, DomainError>) -> i64 {
+        match outcome {
+            Ok(Posted::Created(message)) => message.seq,
+            other => panic!("expected a stored message, got {other:?}"),
+        }
+    }
+
+    fn strings(contents: &[&str]) -> Vec<String> {
+        contents.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn messages_submitted_during_a_commit_form_the_next_batch_in_submit_order() {
+        let (store, _, writer) = start(Mode::Store, settings(1, 256, 100));
+        let first = writer.submit(message(1, "first"));
+        store.begun(1).await;
+        let later = ["a", "b", "c", "d", "e"];
+        let pending: Vec<PendingPost> =
+            later.iter().map(|content| writer.submit(message(1, content))).collect();
+        assert_eq!(writer.stats().waiting(), 5, "they wait while the first commit is held");
+        store.open();
+        assert_eq!(seq_of(within("first", first).await), 1);
+        let seqs: Vec<i64> = within("the rest", futures_util::future::join_all(pending))
+            .await
+            .into_iter()
+            .map(seq_of)
+            .collect();
+        assert_eq!(seqs, [2, 3, 4, 5, 6]);
+        assert_eq!(store.batches(), [strings(&["first"]), strings(&later)]);
+        let stats = writer.stats();
+        assert_eq!((stats.batches(), stats.messages(), stats.largest_batch()), (2, 6, 5));
+        assert_eq!(stats.waiting(), 0);
+        // No timer: a lone message afterwards is a batch of its own at once.
+        assert_eq!(seq_of(within("a lone message", writer.submit(message(1, "lone"))).await), 7);
+        assert_eq!(store.sizes(), [1, 5, 1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rooms_messages_stay_with_one_writer_in_order() {
+        const WRITERS: usize = 3;
+        let (store, _, writer) = start(Mode::Store, settings(WRITERS, 4, 1000));
+        // One message for each writer's share: three transactions in flight at once.
+        let firsts: Vec<PendingPost> =
+            (1..=3).map(|room| writer.submit(message(room, &format!("r{room}-first")))).collect();
+        store.begun(WRITERS).await;
+        let writers: HashSet<tokio::task::Id> =
+            store.calls.lock().unwrap().iter().map(|call| call.writer).collect();
+        assert_eq!(writers.len(), WRITERS, "each share has its own writer");
+
+        let mut submitted: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut pending = Vec::new();
+        // Five rooms in turn: no multiple of the writers, so a share's rooms do
+        // not line up with any other way of spreading the messages.
+        for i in 0..60 {
+            let room = i % 5 + 1;
+            let content = format!("r{room}-{i}");
+            submitted.entry(room).or_default().push(content.clone());
+            pending.push((room, writer.submit(message(room, &content))));
+        }
+        store.open();
+        for first in firsts {
+            assert_eq!(seq_of(within("a first message", first).await), 1);
+        }
+        let mut seqs: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (room, pending) in pending {
+            seqs.entry(room).or_default().push(seq_of(within("a message", pending).await));
+        }
+        for (room, seqs) in &seqs {
+            // Rooms 1 to 3 stored a first message before.
+            let from = if *room <= 3 { 2 } else { 1 };
+            let expected: Vec<i64> = (from..from + seqs.len() as i64).collect();
+            assert_eq!(seqs, &expected, "room {room}: seqs in submit order");
+        }
+
+        // Which writer stored which room, and in what order.
+        let calls = store.calls.lock().unwrap();
+        assert!(calls.iter().all(|call| call.contents.len() <= 4), "batches stay within bounds");
+        let mut writer_of: HashMap<i64, HashSet<tokio::task::Id>> = HashMap::new();
+        let mut stored: HashMap<i64, Vec<String>> = HashMap::new();
+        for call in calls.iter() {
+            for content in &call.contents {
+                let room: i64 = content[1..].split('-').next().unwrap().parse().unwrap();
+                writer_of.entry(room).or_default().insert(call.writer);
+                if !content.ends_with("-first") {
+                    stored.entry(room).or_default().push(content.clone());
+                }
+            }
+        }
+        for room in 1..=5 {
+            assert_eq!(writer_of[&room].len(), 1, "room {room} is stored by one writer");
+            assert_eq!(stored[&room], submitted[&room], "room {room} is stored in submit order");
+        }
+        assert_eq!(writer_of[&1], writer_of[&4], "rooms 1 and 4 share a writer (1 % 3 = 4 % 3)");
+        assert_ne!(writer_of[&1], writer_of[&2]);
+    }
+
+    #[tokio::test]
+    async fn messages_reach_the_fan_out_before_their_senders_are_answered() {
+        let (store, fan_out, writer) = start(Mode::Store, settings(1, 256, 100));
+        let contents = ["m0", "m1", "m2", "m3", "m4"];
+        fan_out.watch(contents[0], writer.submit(message(7, contents[0])));
+        store.begun(1).await;
+        for content in &contents[1..] {
+            fan_out.watch(content, writer.submit(message(7, content)));
+        }
+        store.open();
+        fan_out.published(contents.len()).await;
+        let published = fan_out.published.lock().unwrap().clone();
+        let expected: Vec<Published> = contents
+            .iter()
+            .enumerate()
+            .map(|(n, content)| Published {
+                room: 7,
+                seq: n as i64 + 1,
+                content: (*content).to_owned(),
+                answered: Some(false),
+            })
+            .collect();
+        assert_eq!(published, expected, "published in seq order, each before its answer");
+        for (n, content) in contents.iter().enumerate() {
+            assert_eq!(seq_of(fan_out.outcome(content).await), n as i64 + 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let (store, fan_out, writer) = start(Mode::Store, settings(1, 256, 2));
+        let first = writer.submit(message(1, "held"));
+        store.begun(1).await;
+        let mut queued = [writer.submit(message(1, "q1")), writer.submit(message(1, "q2"))];
+        for pending in &mut queued {
+            assert!(pending.now_or_never().is_none(), "a queued message waits for its commit");
+        }
+        let refused = writer.submit(message(1, "refused"));
+        match refused.now_or_never() {
+            Some(Err(DomainError::Unavailable(_))) => {}
+            other => panic!("expected an immediate Unavailable, got {other:?}"),
+        }
+        let stats = writer.stats();
+        assert_eq!((stats.refused(), stats.waiting()), (1, 2));
+        store.open();
+        assert_eq!(seq_of(within("held", first).await), 1);
+        let [q1, q2] = queued;
+        assert_eq!(seq_of(within("q1", q1).await), 2);
+        assert_eq!(seq_of(within("q2", q2).await), 3);
+        assert_eq!(store.batches(), [strings(&["held"]), strings(&["q1", "q2"])]);
+        assert_eq!(fan_out.contents(), ["held", "q1", "q2"], "the refused one was never stored");
+        assert_eq!(writer.stats().refused(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_fails_the_whole_batch() {
+        let (store, fan_out, writer) = start(Mode::Unavailable, settings(1, 256, 100));
+        let first = writer.submit(message(1, "first"));
+        store.begun(1).await;
+        let rest: Vec<PendingPost> =
+            ["a", "b", "c"].iter().map(|content| writer.submit(message(1, content))).collect();
+        store.open();
+        let mut outcomes = vec![within("first", first).await];
+        outcomes.extend(within("the rest", futures_util::future::join_all(rest)).await);
+        for outcome in outcomes {
+            assert!(matches!(outcome, Err(DomainError::Unavailable(_))), "{outcome:?}");
+        }
+        assert_eq!(
+            store.batches(),
+            [strings(&["first"]), strings(&["a", "b", "c"])],
+            "an unreachable database is not tried again message by message"
+        );
+        assert!(fan_out.contents().is_empty(), "nothing is published");
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_is_stored_message_by_message_and_one_bad_message_fails_alone() {
+        let (store, fan_out, writer) = start(Mode::RefuseBad, settings(1, 256, 100));
+        let first = writer.submit(message(1, "first"));
+        store.begun(1).await;
+        let rest = ["ok1", "bad", "ok2"].map(|content| writer.submit(message(1, content)));
+        store.open();
+        assert_eq!(seq_of(within("first", first).await), 1);
+        let [ok1, bad, ok2] = rest;
+        assert_eq!(seq_of(within("ok1", ok1).await), 2);
+        assert!(matches!(within("bad", bad).await, Err(DomainError::Internal(_))));
+        assert_eq!(seq_of(within("ok2", ok2).await), 3);
+        assert_eq!(
+            store.batches(),
+            [
+                strings(&["first"]),
+                strings(&["ok1", "bad", "ok2"]),
+                strings(&["ok1"]),
+                strings(&["bad"]),
+                strings(&["ok2"]),
+            ],
+            "the refused batch again one message at a time; a refused lone message is not retried"
+        );
+        assert_eq!(fan_out.contents(), ["first", "ok1", "ok2"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_max_batch_messages() {
+        let (store, _, writer) = start(Mode::Store, settings(1, 3, 100));
+        let first = writer.submit(message(1, "m0"));
+        store.begun(1).await;
+        let contents: Vec<String> = (1..=10).map(|n| format!("m{n}")).collect();
+        let rest: Vec<PendingPost> =
+            contents.iter().map(|content| writer.submit(message(1, content))).collect();
+        store.open();
+        assert_eq!(seq_of(within("m0", first).await), 1);
+        let seqs: Vec<i64> = within("the rest", futures_util::future::join_all(rest))
+            .await
+            .into_iter()
+            .map(seq_of)
+            .collect();
+        assert_eq!(seqs, (2..=11).collect::<Vec<i64>>());
+        assert_eq!(store.sizes(), [1, 3, 3, 3, 1]);
+        let batches = store.batches();
+        assert_eq!(batches[1..].concat(), contents, "in submit order");
+        assert_eq!(writer.stats().largest_batch(), 3);
+    }
+}
