@@ -75,7 +75,7 @@ fn new_message(room: i64, user: &str, key: Option<&str>, content: &str) -> NewMe
         message_type: MessageType::default(),
         client_msg_id: key.map(|k| ClientMsgId::parse(k).unwrap()),
         created_at: chat_domain::timestamp::now(),
-        notify: None,
+        conversation: None,
         correlation_id: None,
     }
 }

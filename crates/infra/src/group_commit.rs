@@ -134,17 +134,15 @@ impl MessageWriter for GroupCommit {
             self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         match queued {
-            Ok(()) => {
-                PendingPost::new(async move {
-                    match tokio::time::timeout_at(expires, outcome).await {
-                        Ok(answer) => answer.unwrap_or_else(|_| Err(writer_gone())),
-                        Err(_) => {
-                            tracing::warn!("a message was not stored within the storage deadline");
-                            Err(DomainError::Unavailable("database".to_owned()))
-                        }
+            Ok(()) => PendingPost::new(async move {
+                match tokio::time::timeout_at(expires, outcome).await {
+                    Ok(answer) => answer.unwrap_or_else(|_| Err(writer_gone())),
+                    Err(_) => {
+                        tracing::warn!("a message was not stored within the storage deadline");
+                        Err(DomainError::Unavailable("database".to_owned()))
                     }
-                })
-            }
+                }
+            }),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
                 PendingPost::ready(Err(DomainError::Unavailable(
@@ -521,13 +519,13 @@ mod tests {
             message_type: MessageType::default(),
             client_msg_id: None,
             created_at: chat_domain::timestamp::now(),
-            notify: None,
+            conversation: None,
             correlation_id: None,
         }
     }
 
     fn settings(writers: usize, max_batch: usize, queue: usize) -> GroupCommitSettings {
-        GroupCommitSettings { max_batch, queue, writers }
+        GroupCommitSettings { max_batch, queue, writers, deadline: Duration::from_secs(60) }
     }
 
     fn start(
@@ -536,7 +534,8 @@ mod tests {
     ) -> (Arc<FakeStore>, Arc<FakeFanOut>, GroupCommit) {
         let store = Arc::new(FakeStore::new(mode));
         let fan_out = Arc::new(FakeFanOut::default());
-        let writer = GroupCommit::start(store.clone(), fan_out.clone(), settings);
+        let unread = Arc::new(crate::memory::InProcessUnread::default());
+        let writer = GroupCommit::start(store.clone(), fan_out.clone(), unread, settings);
         (store, fan_out, writer)
     }
 

@@ -248,8 +248,11 @@ impl OutboxRelay {
                 return refused(refusal);
             }
             if let Err(error) = self.stored(batch.mark_sent()).await {
-                // Published but not marked: they go out again (at least once).
+                // Published but not marked: they go out again (at least once) —
+                // after a pause, as for a failed read, rather than in a tight
+                // loop of republishing while the database refuses writes.
                 tracing::warn!(%error, "cannot mark events sent; they will be published again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             self.status.published.fetch_add(count, Ordering::AcqRel);

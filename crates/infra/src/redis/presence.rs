@@ -65,12 +65,26 @@ end
 return n
 "#;
 
-/// KEYS[1] room hash; ARGV: limit → every field and value, or `limit` random ones.
+/// KEYS[1] room hash, KEYS[2] sockets per user; ARGV: limit → the sockets
+/// (field, value, …) of every user, or of `limit` users picked at random —
+/// every socket of each, so their counts and `since` are whole.
 const SOME_LUA: &str = r#"
-if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[1]) then
+local limit = tonumber(ARGV[1])
+if redis.call('HLEN', KEYS[2]) <= limit then
   return redis.call('HGETALL', KEYS[1])
 end
-return redis.call('HRANDFIELD', KEYS[1], ARGV[1], 'WITHVALUES')
+local picked = {}
+for _, user in ipairs(redis.call('HRANDFIELD', KEYS[2], limit)) do picked[user] = true end
+local sockets = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local user = string.match(all[i + 1], '^[^\t]*\t[^\t]*\t(.*)$')
+  if user and picked[user] then
+    sockets[#sockets + 1] = all[i]
+    sockets[#sockets + 1] = all[i + 1]
+  end
+end
+return sockets
 "#;
 
 static CLOSE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CLOSE_LUA));
@@ -239,7 +253,7 @@ impl PresenceRegistry for RedisPresence {
         room: RoomId,
         limit: usize,
     ) -> Result<Vec<PresenceEntry>, DomainError> {
-        let keys = vec![self.room_key(room)];
+        let keys = vec![self.room_key(room), self.users_key(room)];
         let fields = match self
             .redis
             .run(SOME.run::<Vec<String>, _>(&self.redis.client, keys, vec![limit]))
