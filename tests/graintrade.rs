@@ -8,7 +8,11 @@ use chat_tests::socket::Socket;
 use chat_tests::{TestApp, on_both_databases, reachable_rabbitmq};
 use serde_json::{Value, json};
 
-on_both_databases!(frontend_chat_component_works_unchanged, history_shows_the_latest_fifty);
+on_both_databases!(
+    frontend_chat_component_works_unchanged,
+    history_shows_the_latest_fifty,
+    a_socket_to_an_impossible_user_is_refused_before_the_upgrade
+);
 
 async fn legacy_socket(app: &TestApp, item: &str, other: &str) -> Socket {
     app.socket_at(&format!("/ws/chat/{item}/{other}")).await
@@ -181,4 +185,30 @@ async fn notifications_service_gets_one_new_message_event_per_message() {
         received.push(event["message_text"].as_str().unwrap().to_owned());
     }
     assert_eq!(received, vec!["first offer", "second offer"]);
+}
+
+async fn a_socket_to_an_impossible_user_is_refused_before_the_upgrade(app: TestApp) {
+    // Not a user id (blank, a control character, 65 characters): a
+    // 400 in the API's error shape, as on the REST routes, not an open socket.
+    let long = "u".repeat(65);
+    for other in ["%20%20", "sel%01ler", long.as_str()] {
+        let path = format!("/ws/chat/77/{other}?user_id=buyer");
+        let error = tokio_tungstenite::connect_async(app.ws_url(&path))
+            .await
+            .expect_err("the upgrade is refused");
+        match error {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                assert_eq!(response.status(), 400, "{path}");
+                let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or(b""))
+                    .expect("a JSON error body");
+                assert_eq!(body["error"]["code"], "bad_request", "{path}");
+                assert!(body["error"]["message"].as_str().unwrap().contains("other_user_id"));
+            }
+            other => panic!("expected an HTTP 400 for {path}, got {other:?}"),
+        }
+    }
+    // A valid one still opens.
+    let mut socket = legacy_socket(&app, "77", "seller").await;
+    socket.send_json(frame("buyer", "seller", "77", "still fine")).await;
+    assert_eq!(socket.next_json().await["content"], "still fine");
 }

@@ -311,6 +311,10 @@ async fn hostile_rest_input_is_refused_and_changes_nothing(app: TestApp) {
         ("/rooms?cursor=garbage", 400),
         ("/rooms?cursor=%27%20OR%201%3D1--", 400),
         ("/rooms?limit=99999999999999999999", 400),
+        // An item filter is an item id: no NUL (the database cannot hold one), 1–64 characters.
+        ("/rooms?item_id=77%00", 422),
+        ("/rooms?item_id=a%2Fb", 422),
+        ("/rooms?item_id=", 422),
     ];
     let mut paged: Vec<(String, u16)> =
         queries.into_iter().map(|(p, s)| (p.to_owned(), s)).collect();
@@ -327,6 +331,7 @@ async fn hostile_rest_input_is_refused_and_changes_nothing(app: TestApp) {
     ] {
         paged.push((format!("{messages}?{query}"), status));
     }
+    paged.push((format!("/rooms?item_id={}", "i".repeat(65)), 422));
     paged.push((format!("{messages}/search?q={}", "w".repeat(5000)), 422));
     paged.push((format!("{messages}/search?q=wheat&cursor=not-a-cursor"), 400));
     paged.push((format!("{messages}/search?q=wheat&since=yesterday"), 400));

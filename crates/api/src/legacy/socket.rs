@@ -51,6 +51,11 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     crate::http::origin::check(&state, &headers)?;
     state.limits.check_connect(&headers, &extensions)?;
+    // The other party is checked now, as the REST routes do: a socket to a
+    // user id that cannot exist would only answer errors to every frame.
+    if let Err(DomainError::Validation { reason, .. }) = UserId::parse(&other) {
+        return Err(ApiError::BadRequest(format!("other_user_id: {reason}")));
+    }
     let known = caller.actor().user_id.clone();
     let known = (known != UserId::anonymous()).then(|| known.to_string());
     // Only a socket whose user is known counts toward that user's limit.

@@ -1,5 +1,6 @@
 //! Room use cases: create, list, read, rename and delete, with the rules of who may.
 
+use crate::conversation::ItemId;
 use crate::ports::RoomVisibility;
 use crate::room::RoomChanges;
 use crate::{
@@ -71,7 +72,10 @@ impl ChatService {
         } else {
             RoomVisibility::PublicOrMemberOf(actor.user_id.clone())
         };
-        self.rooms.list_visible(&visibility, item, cursor, limit).await
+        // Checked like an item anywhere else: a NUL or a 65-character id is a
+        // clear 422, not a query the database refuses.
+        let item = item.map(ItemId::parse).transpose()?;
+        self.rooms.list_visible(&visibility, item.as_ref().map(ItemId::as_str), cursor, limit).await
     }
 
     /// An active room the actor may read: 404 when missing or deleted, 403 when

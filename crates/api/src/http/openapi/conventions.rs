@@ -217,6 +217,7 @@ fn constrain_parameter(parameter: &mut Parameter, socket: bool, required: bool) 
         (ParameterIn::Query, "user_id") if socket || !required => rules::USER_ID,
         // The conversation socket takes any item at the upgrade (its frames are checked).
         (ParameterIn::Path, "item_id") if !socket => rules::ITEM_ID,
+        (ParameterIn::Query, "item_id") => rules::ITEM_ID,
         (ParameterIn::Query, "q") => rules::SEARCH_QUERY,
         (ParameterIn::Query, "cursor") => rules::CURSOR,
         // A socket's room: its id, and in development also a name.
