@@ -12,6 +12,7 @@ mod m20261124_000003_message_search;
 mod m20261124_000004_item_conversations;
 mod m20261128_000005_outbox_request_id;
 mod m20261128_000006_messages_archive;
+mod m20261202_000007_lighter_message_indexes;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_item_conversations::Migration),
             Box::new(m20261128_000005_outbox_request_id::Migration),
             Box::new(m20261128_000006_messages_archive::Migration),
+            Box::new(m20261202_000007_lighter_message_indexes::Migration),
         ]
     }
 
