@@ -33,8 +33,16 @@ stop_service() {
 }
 trap stop_service EXIT
 
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "something already listens on :$1; stop it first" >&2
+    return 1
+  fi
+}
+
 wait_healthy() {
   for _ in $(seq 100); do
+    kill -0 "$SERVICE_PID" 2>/dev/null || { echo "the service exited (see $OUT)" >&2; return 1; }
     curl -sf "http://127.0.0.1:$1/health" >/dev/null && return 0
     sleep 0.1
   done
@@ -45,7 +53,8 @@ wait_healthy() {
 # A fresh database and Redis prefix each time, so every scenario starts alike.
 start_pg() {
   stop_service
-  psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS chat_bench" -c "CREATE DATABASE chat_bench"
+  port_free 8102
+  psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS chat_bench WITH (FORCE)" -c "CREATE DATABASE chat_bench"
   PORT=8102 DATABASE_URL=$PG_URL REDIS_URL=redis://127.0.0.1:6379 \
     REDIS_KEY_PREFIX="chatbench-$RANDOM:" "$BIN/chat-room" >"$OUT/service-pg.log" 2>&1 &
   SERVICE_PID=$!
@@ -55,6 +64,7 @@ start_pg() {
 
 start_sqlite() {
   stop_service
+  port_free 8101
   local dir
   dir=$(mktemp -d)
   (cd "$dir" && PORT=8101 "$BIN/chat-room" >"$OUT/service-sqlite.log" 2>&1) &
