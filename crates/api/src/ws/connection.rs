@@ -79,7 +79,10 @@ pub struct Connection {
 type Sink = SplitSink<WebSocket, WsMessage>;
 
 impl Connection {
-    pub async fn run(self, socket: WebSocket) {
+    /// The socket's task. Not an `async fn` itself, and the socket is split
+    /// before the task's state is built: a future keeps its arguments for its
+    /// whole life, and the socket is big — 18,000 idle sockets pay for every byte.
+    pub fn run(self, socket: WebSocket) -> impl std::future::Future<Output = ()> + Send {
         let id = uuid::Uuid::new_v4().to_string();
         // The actor's correlation id is the upgrade request's id.
         let request_id = self.actor.correlation_id.as_ref().map(|c| c.as_str()).unwrap_or("-");
@@ -90,13 +93,13 @@ impl Connection {
             room = self.room.get(),
             user = %self.actor.user_id,
         );
-        self.serve(socket, id).instrument(span).await;
+        let (sink, stream) = socket.split();
+        self.serve(sink, stream, id).instrument(span)
     }
 
-    async fn serve(self, socket: WebSocket, id: String) {
+    async fn serve(self, mut sink: Sink, mut stream: SplitStream<WebSocket>, id: String) {
         tracing::info!("socket open");
         let _open = self.metrics.socket_opened(SocketKind::Room);
-        let (mut sink, mut stream) = socket.split();
         let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
         let closer = Closer::default();
         let mut subscription =
@@ -108,7 +111,9 @@ impl Connection {
             &id,
             self.settings.joined_users_at_most,
         );
-        let joined = match joined.await {
+        // The one-off phases are boxed: the socket's task keeps only the
+        // reading loop's state for its whole life, not the largest of them.
+        let joined = match Box::pin(joined).await {
             Ok(joined) => joined,
             Err(e) => {
                 let reason = match e {
@@ -120,7 +125,9 @@ impl Connection {
                 return;
             }
         };
-        let started = self.start(&mut sink, &mut subscription, &joined.users).await;
+        // The user list is only for the `joined` frame: not kept for the socket's life.
+        let chat_domain::Joined { room, users, .. } = joined;
+        let started = Box::pin(self.start(&mut sink, &mut subscription, users)).await;
         if let Some(last_sent) = started {
             let clock = Clock::new();
             if let Some(expires) = self.token_expires {
@@ -146,7 +153,7 @@ impl Connection {
                 .in_current_span(),
             );
             let link = Link { id: &id, tx: &tx, closer: &closer };
-            self.read_loop(&mut stream, &link, &joined.room, &clock).await;
+            self.read_loop(&mut stream, &link, &room, &clock).await;
             closer.close(codes::NORMAL);
             let _ = writer.await;
             drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
@@ -165,7 +172,7 @@ impl Connection {
         &self,
         sink: &mut Sink,
         subscription: &mut super::hub::Subscription,
-        users: &[chat_domain::ports::PresenceEntry],
+        users: Vec<chat_domain::ports::PresenceEntry>,
     ) -> Option<i64> {
         let Ok(Some(floor)) =
             tokio::time::timeout(Duration::from_secs(10), subscription.floor()).await
@@ -173,8 +180,9 @@ impl Connection {
             say_goodbye(sink, codes::INTERNAL, self.settings.close_grace).await;
             return None;
         };
-        let joined = JoinedFrame::new(self.room, self.actor.user_id.as_str(), floor, users);
+        let joined = JoinedFrame::new(self.room, self.actor.user_id.as_str(), floor, &users);
         let joined = serde_json::to_string(&joined).ok()?;
+        drop(users);
         send_text(sink, joined.into(), self.settings.close_grace).await.ok()?;
         let Some(since) = self.since else {
             return Some(floor);
@@ -234,7 +242,8 @@ impl Connection {
                         clock.touch();
                         match message {
                             WsMessage::Text(text) => {
-                                match self.handle_text(text.as_str(), link, room, &mut last_typing).await {
+                                let handled = self.handle_text(text.as_str(), link, room, &mut last_typing);
+                                match Box::pin(handled).await {
                                     Handled::Done(verdict) => verdict,
                                     Handled::Queued(pending) => {
                                         in_flight.push_back(pending);
