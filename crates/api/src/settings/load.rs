@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn presence_coalescing_settings() {
         let defaults = from_vars(vars(&[])).unwrap();
-        assert_eq!(defaults.ws_presence_coalesce_above, 100);
+        assert_eq!(defaults.ws_presence_coalesce_above, 50);
         assert_eq!(defaults.ws_presence_interval_ms, 1000);
         let set = from_vars(vars(&[
             ("WS_PRESENCE_COALESCE_ABOVE", "0"),

@@ -200,7 +200,7 @@ rejected (codes `invalid_json`, `unknown_type`, `validation_failed`, `forbidden`
 `retry_after_ms`, `unavailable`: not done, or outcome unknown — retrying with the same `client_msg_id` is safe) — the \
 socket stays open.
 
-**Presence in big rooms**: while a room has more than `WS_PRESENCE_COALESCE_ABOVE` sockets (default 100; 0: every \
+**Presence in big rooms**: while a room has more than `WS_PRESENCE_COALESCE_ABOVE` sockets (default 50; 0: every \
 room) on the instance serving the socket, joins and departures are not sent one by one but as one `presence` frame \
 per `WS_PRESENCE_INTERVAL_MS` (default 1000): `{\"type\": \"presence\", \"room_id\", \"joined\": [user ids], \
 \"left\": [user ids], \"timestamp\"}`, each user once, in the list of its last change in the interval; no frame when \
