@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Summarise the chat-bench JSON files of scripts/bench_targets.sh.
+
+Usage: python3 scripts/bench_summary.py OUT_DIR
+
+Files are grouped by scenario (`<scenario>-<n>.json`, n = run). For every
+figure, every latency percentile and every service ÷ baseline ratio the runs
+share, prints the median and the spread (min–max) of the runs, then the error
+counts and load averages. Markdown, ready for docs/BENCHMARKS.md.
+"""
+
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def fmt(value):
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def cell(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    median = statistics.median(values)
+    if len(values) == 1:
+        return fmt(median)
+    return f"{fmt(median)} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def rows_of(run):
+    """(name, service value, baseline value, ratio) for one run."""
+    service, baseline = run["service"], run.get("baseline") or {}
+    base_figures = {f["name"]: f["value"] for f in baseline.get("figures", [])}
+    base_latencies = {l["name"]: l for l in baseline.get("latencies", [])}
+    ratios = run.get("ratios", {})
+    for figure in service["figures"]:
+        name = f'{figure["name"]} ({figure["unit"]})'
+        yield name, figure["value"], base_figures.get(figure["name"]), ratios.get(figure["name"])
+    for latency in service["latencies"]:
+        base = base_latencies.get(latency["name"], {})
+        for p in ("p50", "p90", "p99", "max"):
+            key = f"{p}_ms"
+            yield (
+                f'{latency["name"]} {p} (ms)',
+                latency.get(key),
+                base.get(key),
+                ratios.get(f'{latency["name"]} {p}'),
+            )
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    groups = defaultdict(list)
+    for path in sorted(Path(sys.argv[1]).glob("*.json")):
+        match = re.fullmatch(r"(.+)-(\d+)", path.stem)
+        if not match:
+            continue
+        groups[match.group(1)].append(json.loads(path.read_text()))
+    if not groups:
+        print(f"no <scenario>-<n>.json files in {sys.argv[1]}", file=sys.stderr)
+        return 1
+    for scenario, runs in groups.items():
+        print(f"### {scenario} ({len(runs)} runs: median (min–max))\n")
+        print(f"parameters: `{json.dumps(runs[0]['parameters'])}`\n")
+        print("| figure | service | baseline | service ÷ baseline |")
+        print("|---|---|---|---|")
+        table = defaultdict(lambda: ([], [], []))
+        order = []
+        for run in runs:
+            for name, ours, theirs, ratio in rows_of(run):
+                if name not in table:
+                    order.append(name)
+                for column, value in zip(table[name], (ours, theirs, ratio)):
+                    column.append(value)
+        for name in order:
+            ours, theirs, ratio = table[name]
+            print(f"| {name} | {cell(ours)} | {cell(theirs)} | {cell(ratio)} |")
+        errors = [run["service"].get("errors") or {} for run in runs]
+        base_errors = [(run.get("baseline") or {}).get("errors") or {} for run in runs]
+        loads = [run.get("load_average") or "?" for run in runs]
+        print(f"\nerrors (service, per run): {errors}; baseline: {base_errors}")
+        print(f"load average at the end of each run: {loads}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
