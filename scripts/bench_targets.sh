@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 OUT=${1:-bench-results}
 shift || true
-SCENARIOS=${*:-"pg-throughput sqlite-throughput pg-latency pg-fanout pg-legacy pg-connections pg-history"}
+SCENARIOS=${*:-"pg-throughput sqlite-throughput pg-latency pg-fanout pg-legacy pg-connections pg-history pg-redis-outage"}
 RUNS=${RUNS:-3}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -55,7 +55,7 @@ start_pg() {
   stop_service
   port_free 8102
   psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS chat_bench WITH (FORCE)" -c "CREATE DATABASE chat_bench"
-  PORT=8102 DATABASE_URL=$PG_URL REDIS_URL=redis://127.0.0.1:6379 \
+  PORT=8102 DATABASE_URL=$PG_URL REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379} \
     REDIS_KEY_PREFIX="chatbench-$RANDOM:" "$BIN/chat-room" >"$OUT/service-pg.log" 2>&1 &
   SERVICE_PID=$!
   wait_healthy 8102
@@ -75,7 +75,7 @@ start_sqlite() {
 
 # run NAME ARGS...: RUNS runs of one chat-bench scenario, the load before each noted.
 run() {
-  local name=$1
+  local name=$1 n
   shift
   for n in $(seq "$RUNS"); do
     echo "== $name run $n, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -113,6 +113,27 @@ for scenario in $SCENARIOS; do
       echo "filled in $(($(date +%s) - start)) s"
       run "$scenario-16" history --target "$T" --baseline --room "$room" --concurrency 16 --duration 5
       run "$scenario-1" history --target "$T" --baseline --room "$room" --concurrency 1 --duration 5
+      ;;
+    pg-redis-outage)
+      # Issue 17: the same flat-out run with Redis up, cut and stalled, Redis
+      # reached through scripts/fault_proxy.py (in every row, so the proxy's own
+      # cost is in all of them); a fresh service per round.
+      port_free 6380
+      python3 scripts/fault_proxy.py 6380 127.0.0.1:6379 &
+      proxy=$!
+      for n in $(seq "$RUNS"); do
+        BENCH_REDIS_URL=redis://127.0.0.1:6380 start_pg
+        for stage in up cut stalled; do
+          case $stage in
+            cut) kill -USR1 "$proxy" ;;
+            stalled) kill -HUP "$proxy"; sleep 3; kill -USR2 "$proxy" ;;
+          esac
+          RUNS=1 run "pg-redis-$stage-$n" throughput --target "$T" --duration 10
+          mv "$OUT/pg-redis-$stage-$n-1.json" "$OUT/pg-redis-$stage-$n.json"
+        done
+        kill -HUP "$proxy"
+      done
+      kill "$proxy"
       ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
   esac

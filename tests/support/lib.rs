@@ -162,7 +162,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         ws_max_in_flight: 16,
         message_batch_max: 256,
         message_queue_capacity: 4096,
-        message_writers: 4,
+        message_writers: 2,
         ws_presence_coalesce_above: 50,
         ws_presence_interval_ms: 1_000,
         // Off, except in the tests of the limits themselves: the other tests
