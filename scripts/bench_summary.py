@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Summarise the chat-bench JSON files of scripts/bench_targets.sh.
 
-Usage: python3 scripts/bench_summary.py OUT_DIR
+Usage: python3 scripts/bench_summary.py [--runs] OUT_DIR
 
 Files are grouped by scenario (`<scenario>-<n>.json`, n = run). For every
 figure, every latency percentile and every service ÷ baseline ratio the runs
 share, prints the median and the spread (min–max) of the runs, then the error
-counts and load averages. Markdown, ready for docs/BENCHMARKS.md.
+counts and load averages. Markdown, ready for docs/BENCHMARKS.md. With
+--runs: one line per run instead, with the headline figures of each.
 """
 
 import json
@@ -58,19 +59,62 @@ def rows_of(run):
             )
 
 
+# The figures that say most about a run, in the order printed by --runs.
+HEADLINE = [
+    "messages acked/s",
+    "deliveries/s",
+    "send→delivery p50",
+    "send→delivery p99",
+    "socket open p99",
+    "closed by the server while held",
+    "server RSS per socket",
+    "newest page p99",
+    "before= page requests/s",
+    "before= page p50",
+    "before= page p99",
+]
+
+
+def per_run(groups):
+    print("| scenario | run | figure: service / baseline (×) | errors | load at the end |")
+    print("|---|---|---|---|---|")
+    for scenario, runs in groups.items():
+        for n, run in enumerate(runs, 1):
+            rows = {name.rsplit(" (", 1)[0]: row for name, *row in rows_of(run)}
+            cells = []
+            for name in HEADLINE:
+                if name not in rows:
+                    continue
+                ours, theirs, ratio = rows[name]
+                text = f"{name} {fmt(ours)}"
+                if theirs is not None:
+                    text += f" / {fmt(theirs)}"
+                if ratio is not None:
+                    text += f" ({fmt(ratio)}×)"
+                cells.append(text)
+            errors = sum((run["service"].get("errors") or {}).values())
+            print(f"| {scenario} | {n} | {'; '.join(cells)} | {errors} | {run.get('load_average')} |")
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    runs_only = "--runs" in args
+    args = [a for a in args if a != "--runs"]
+    if len(args) != 1:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     groups = defaultdict(list)
-    for path in sorted(Path(sys.argv[1]).glob("*.json")):
+    for path in sorted(Path(args[0]).glob("*.json")):
         match = re.fullmatch(r"(.+)-(\d+)", path.stem)
         if not match:
             continue
         groups[match.group(1)].append(json.loads(path.read_text()))
     if not groups:
-        print(f"no <scenario>-<n>.json files in {sys.argv[1]}", file=sys.stderr)
+        print(f"no <scenario>-<n>.json files in {args[0]}", file=sys.stderr)
         return 1
+    if runs_only:
+        per_run(groups)
+        return 0
     for scenario, runs in groups.items():
         print(f"### {scenario} ({len(runs)} runs: median (min–max))\n")
         print(f"parameters: `{json.dumps(runs[0]['parameters'])}`\n")

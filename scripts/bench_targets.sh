@@ -3,7 +3,8 @@
 # release build: `scripts/bench_targets.sh [OUT_DIR] [SCENARIO...]`.
 # Needs Postgres and Redis on localhost (as in .ci/run) and nothing else busy on
 # the machine. Each run writes OUT_DIR/<scenario>-<n>.json; summarise them with
-# `python3 scripts/bench_summary.py OUT_DIR`.
+# `python3 scripts/bench_summary.py OUT_DIR`. BENCH_BIN=DIR measures the
+# chat-room (and chat-bench) in DIR instead of building this checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +14,17 @@ SCENARIOS=${*:-"pg-throughput sqlite-throughput pg-latency pg-fanout pg-legacy p
 RUNS=${RUNS:-3}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-BIN=$PWD/target/release
-B=$BIN/chat-bench
 PG_URL=postgres://postgres@127.0.0.1:5432/chat_bench
 
-cargo build --release --locked -p chat-api -p chat-bench
+# BENCH_BIN: a directory holding another chat-room (and chat-bench) to measure,
+# e.g. an older commit's release build for a before/after table.
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$(cd "$BENCH_BIN" && pwd)
+else
+  BIN=$PWD/target/release
+  cargo build --release --locked -p chat-api -p chat-bench
+fi
+B=$BIN/chat-bench
 
 # One load generator on one address: the rate limits would throttle it.
 export RATE_LIMIT_MESSAGES_PER_SECOND=0 RATE_LIMIT_HTTP_PER_SECOND=0 \
@@ -100,7 +107,7 @@ for scenario in $SCENARIOS; do
           --sockets 18000 --source-ips 8 --hold 10
         mv "$OUT/$scenario-$n-1.json" "$OUT/$scenario-$n.json"
       done
-      kill "$baseline"
+      kill "$baseline" 2>/dev/null || true  # it may have gone with its last client
       ;;
     pg-history)
       # Filled by the tool as fast as it can, on a fresh database; no ANALYZE by hand.
