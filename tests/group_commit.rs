@@ -692,7 +692,7 @@ async fn behind_a_proxy(
     let database_url = chat_tests::fresh_postgres_database().await?;
     let address = chat_tests::postgres_address(&database_url);
     let proxy = Proxy::start(&address).await;
-    // Without TLS, so the proxy sees the statements (it cuts at `COMMIT`).
+    // Without TLS, so the proxy sees what the statements carry (it cuts there).
     let through = database_url.replacen(&address, &format!("127.0.0.1:{}", proxy.port), 1)
         + "?sslmode=disable";
     let mut settings = chat_tests::test_settings(&through);
@@ -789,7 +789,9 @@ async fn a_commit_cut_off_in_the_middle_of_a_batch_stores_none_of_it() {
     }
     let queued = (2 * PER_SOCKET - 1) as f64;
     wait_for_metric(&app, "chat_write_queue_waiting", |n| n == queued).await;
-    proxy.cut_at_commit();
+    // Without a broker a Postgres batch is one statement that commits by
+    // itself: cut off as it is sent, with the contents bound to it.
+    proxy.cut_when_sent(b"probe ");
     proxy.restore();
 
     for (socket, keys) in [(&mut a, &a_keys), (&mut b, &b_keys)] {
@@ -802,7 +804,7 @@ async fn a_commit_cut_off_in_the_middle_of_a_batch_stores_none_of_it() {
     assert_eq!(largest, queued, "the messages queued behind the first were one batch");
     assert_eq!(metric(&app, "chat_write_batches_total").await - transactions, 2.0);
     assert_eq!(
-        proxy.commits_cut(),
+        proxy.connections_cut(),
         2,
         "two commits, each failing its batch whole: a lost commit is not retried message by message"
     );
@@ -811,7 +813,7 @@ async fn a_commit_cut_off_in_the_middle_of_a_batch_stores_none_of_it() {
     assert_eq!(last_seq(&db, room).await, 0);
 
     // Retried with their keys, as clients do: each stored once.
-    proxy.pass_commits();
+    proxy.stop_cutting();
     let mut pending: Vec<(usize, String)> = a_keys
         .iter()
         .map(|k| (0, k.clone()))
@@ -952,4 +954,57 @@ async fn a_socket_answers_in_order_when_a_later_message_is_refused_at_once() {
     assert_eq!(&frames[..=QUEUE], &originals[..], "each repeat answered with its original");
     assert_eq!(frames[QUEUE + 1]["type"], "error", "{}", frames[QUEUE + 1]);
     assert_eq!(frames[QUEUE + 1]["code"], "unavailable", "{}", frames[QUEUE + 1]);
+}
+
+/// Another instance stores a message under one of the batch's keys after the
+/// batch's statement took its snapshot: it holds the room's lock while the
+/// batch waits for it, and commits. The unique index refuses the batch's row;
+/// the batch, sent again, answers that message as the original and stores the
+/// rest densely after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_loses_a_race_for_its_key_answers_with_the_winner() {
+    use sea_orm::TransactionTrait;
+    let Some(database_url) = chat_tests::fresh_postgres_database().await else { return };
+    let app = TestApp::start_with(chat_tests::test_settings(&database_url)).await;
+    let room = app.create_room("Raced key").await;
+    let store = store(&app, false).await;
+    let db = app.database().await;
+
+    let other = db.begin().await.unwrap();
+    other
+        .execute_unprepared(&format!(
+            "SELECT id FROM rooms WHERE id = {room} FOR UPDATE; \
+             UPDATE rooms SET last_seq = last_seq + 1 WHERE id = {room}; \
+             INSERT INTO messages (room_id, seq, user_id, content, message_type, client_msg_id, \
+                 edited, created_at, updated_at) \
+             VALUES ({room}, 1, 'alice', 'the winner', 'text', 'raced', false, now(), now())"
+        ))
+        .await
+        .unwrap();
+    let batch = [
+        new_message(room, "alice", Some("raced"), "the loser"),
+        new_message(room, "bob", None, "bystander"),
+    ];
+    let appending = tokio::spawn({
+        let store = store.clone();
+        async move { append(&store, &batch).await }
+    });
+    // The batch's statement has its snapshot once it waits for the room's lock.
+    let deadline = Instant::now() + PATIENCE;
+    let waiting = "SELECT count(*) FROM pg_stat_activity \
+        WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    while scalar(&db, waiting).await == 0 {
+        assert!(Instant::now() < deadline, "the batch never waited for the room's lock");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    other.commit().await.unwrap();
+
+    let outcomes = appending.await.unwrap();
+    let original = duplicate(&outcomes[0]);
+    assert_eq!((original.seq, original.content.as_str()), (1, "the winner"));
+    let bystander = created(&outcomes[1]);
+    assert_eq!((bystander.seq, bystander.content.as_str()), (2, "bystander"));
+    assert_eq!(last_seq(&db, room).await, 2, "the lost race took no seq");
+    let stored = history(&app, room).await;
+    assert_eq!(contents_of(&stored), ["the winner", "bystander"]);
 }

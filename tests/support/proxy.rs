@@ -1,9 +1,9 @@
 //! A TCP proxy the tests control, to cut a server off from the service and
 //! bring it back: `cut` drops every open connection and refuses new ones (a
 //! server that went away); `stall` keeps connections open but holds every byte
-//! (a network partition: nothing answers, nothing closes); `cut_at_commit`
-//! drops a connection instead of passing on bytes it sends that hold `COMMIT`
-//! (a transaction cut off at its commit, which the server then rolls back).
+//! (a network partition: nothing answers, nothing closes); `cut_when_sent`
+//! drops a connection instead of passing on bytes it sends that hold a marker
+//! (a write cut off at its commit, which the server then never makes).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,22 +21,17 @@ pub struct Proxy {
     flowing: watch::Sender<bool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
-    commits: Arc<Commits>,
+    commits: Arc<Tripwire>,
 }
 
-/// What becomes of a client's `COMMIT`.
+/// Which bytes a client may not send.
 #[derive(Default)]
-struct Commits {
-    /// Cut the connection instead of passing it on.
-    cut: AtomicBool,
+struct Tripwire {
+    /// Cut the connection instead of passing on bytes that hold this.
+    marker: Mutex<Option<Vec<u8>>>,
     /// Connections cut so.
     cut_so_far: AtomicUsize,
 }
-
-/// The statement a Postgres client ends a transaction with. sqlx sends it as a
-/// simple query (`Q`, its length, `COMMIT\0`) in a write of its own, after
-/// the transaction's last statement was answered.
-const COMMIT: &[u8] = b"COMMIT";
 
 impl Proxy {
     /// Forwards a new local port to `target` (`host:port`).
@@ -46,7 +41,7 @@ impl Proxy {
         let open = Arc::new(AtomicBool::new(true));
         let (flowing, _) = watch::channel(true);
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let commits = Arc::new(Commits::default());
+        let commits = Arc::new(Tripwire::default());
         let target = target.to_owned();
         let accept = {
             let (open, links, flowing) = (open.clone(), links.clone(), flowing.clone());
@@ -88,21 +83,22 @@ impl Proxy {
         Self { port, open, flowing, links, accept, commits }
     }
 
-    /// From now on a connection whose client sends `COMMIT` is dropped (both
-    /// ways) instead of the bytes being passed on: the server never sees the
-    /// commit and rolls the transaction back; the client sees its connection
-    /// lost in the middle of committing.
-    pub fn cut_at_commit(&self) {
-        self.commits.cut.store(true, Ordering::Release);
+    /// From now on a connection whose client sends bytes holding `marker` is
+    /// dropped (both ways) instead of the bytes being passed on: the server
+    /// never sees them. With `b"COMMIT"` a transaction is cut off at its
+    /// commit; with a value bound to a statement that commits by itself (the
+    /// Postgres message batch), that statement is.
+    pub fn cut_when_sent(&self, marker: &[u8]) {
+        *self.commits.marker.lock().unwrap() = Some(marker.to_vec());
     }
 
-    /// Passes `COMMIT`s on again.
-    pub fn pass_commits(&self) {
-        self.commits.cut.store(false, Ordering::Release);
+    /// Passes every byte on again.
+    pub fn stop_cutting(&self) {
+        *self.commits.marker.lock().unwrap() = None;
     }
 
-    /// Connections dropped at a `COMMIT` so far.
-    pub fn commits_cut(&self) -> usize {
+    /// Connections dropped by [`Proxy::cut_when_sent`] so far.
+    pub fn connections_cut(&self) -> usize {
         self.commits.cut_so_far.load(Ordering::Acquire)
     }
 
@@ -127,10 +123,10 @@ impl Proxy {
     }
 }
 
-/// The client-to-server direction of a link, which watches for `COMMIT`.
+/// The client-to-server direction of a link, which watches for the marker.
 #[derive(Clone, Copy)]
 struct Upstream<'a> {
-    commits: &'a Commits,
+    commits: &'a Tripwire,
     /// Notified to drop the link.
     cut: &'a Notify,
 }
@@ -143,7 +139,7 @@ async fn forward(
     upstream: Option<Upstream<'_>>,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
-    // The end of the previous read, so a `COMMIT` split between two reads is seen.
+    // The end of the previous read, so a marker split between two reads is seen.
     let mut tail: Vec<u8> = Vec::new();
     while let Ok(read) = from.read(&mut buffer).await {
         if read == 0 || gate.wait_for(|flowing| *flowing).await.is_err() {
@@ -151,14 +147,17 @@ async fn forward(
         }
         if let Some(upstream) = upstream {
             tail.extend_from_slice(&buffer[..read]);
-            if upstream.commits.cut.load(Ordering::Acquire)
-                && tail.windows(COMMIT.len()).any(|w| w == COMMIT)
-            {
-                upstream.commits.cut_so_far.fetch_add(1, Ordering::AcqRel);
-                upstream.cut.notify_one();
-                return;
+            let marker = upstream.commits.marker.lock().unwrap().clone();
+            if let Some(marker) = marker {
+                if tail.windows(marker.len()).any(|w| w == marker) {
+                    upstream.commits.cut_so_far.fetch_add(1, Ordering::AcqRel);
+                    upstream.cut.notify_one();
+                    return;
+                }
+                tail.drain(..tail.len().saturating_sub(marker.len() - 1));
+            } else {
+                tail.clear();
             }
-            tail.drain(..tail.len().saturating_sub(COMMIT.len() - 1));
         }
         if to.write_all(&buffer[..read]).await.is_err() {
             break;

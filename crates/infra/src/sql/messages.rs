@@ -1,6 +1,6 @@
 //! `MessageRepository` on SQL, including the per-room `seq` allocation.
 //!
-//! New messages are stored in batches (`append.rs`): a batch takes the next
+//! New messages are stored in batches (`append/`): a batch takes the next
 //! seqs by incrementing `rooms.last_seq` inside its transaction. That row lock
 //! is held until commit, so writers to one room commit one after another in seq
 //! order: no duplicate, and no gap a reader could see (a rolled-back batch gives
