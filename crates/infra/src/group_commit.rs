@@ -9,7 +9,7 @@
 //! side on disjoint rooms. After each commit the stored messages are handed to
 //! the fan-out in that order — before any sender is answered — so the sockets'
 //! pumps receive each room's messages in seq order and need not fill gaps from
-//! the database.
+//! the database. That follow-up runs while the writer stores its next batch.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,6 +158,7 @@ fn writer_gone() -> DomainError {
     DomainError::Unavailable("storage".to_owned())
 }
 
+#[derive(Clone)]
 struct Writer {
     repository: Arc<dyn MessageRepository>,
     fan_out: Arc<dyn FanOut>,
@@ -165,8 +166,22 @@ struct Writer {
     stats: Arc<WriterStats>,
 }
 
+/// A committed batch on its way to its senders.
+struct Committed {
+    messages: Vec<NewMessage>,
+    replies: Vec<oneshot::Sender<Result<Posted, DomainError>>>,
+    outcomes: Vec<Result<Posted, DomainError>>,
+}
+
 impl Writer {
+    /// Stores batch after batch; each committed one goes to [`Writer::finish`],
+    /// which tells the cache, counters, fan-out and senders while the next
+    /// batch is being stored. Both stages take batches in order, so a room's
+    /// messages still reach the fan-out in seq order; at most one committed
+    /// batch waits for the finisher.
     async fn run(self, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+        let (committed, finishing) = mpsc::channel(1);
+        tokio::spawn(self.clone().finish(finishing));
         let mut jobs = Vec::with_capacity(max_batch);
         // Waits for the first message, then takes whatever else is queued.
         while queue.recv_many(&mut jobs, max_batch).await > 0 {
@@ -186,6 +201,17 @@ impl Writer {
             let started = std::time::Instant::now();
             let outcomes = self.store(&messages).await;
             tracing::debug!(size = messages.len(), took = ?started.elapsed(), "batch stored");
+            if committed.send(Committed { messages, replies, outcomes }).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// After each commit, in order: the repository's follow-up (the cache),
+    /// the unread counters, the fan-out in seq order, then the answers.
+    async fn finish(self, mut committed: mpsc::Receiver<Committed>) {
+        while let Some(Committed { messages, replies, outcomes }) = committed.recv().await {
+            self.repository.appended(&outcomes).await;
             self.count_unread(&messages, &outcomes).await;
             for (message, outcome) in messages.iter().zip(&outcomes) {
                 if let Ok(Posted::Created(stored)) = outcome {
@@ -314,6 +340,11 @@ mod tests {
         begun: watch::Sender<usize>,
         seqs: Mutex<HashMap<i64, i64>>,
         ids: AtomicU64,
+        /// When set, each follow-up (`appended`) waits for a permit of `follow_ups`.
+        hold_follow_ups: std::sync::atomic::AtomicBool,
+        follow_ups: Semaphore,
+        /// Follow-ups begun so far.
+        followed_up: watch::Sender<usize>,
     }
 
     impl FakeStore {
@@ -325,7 +356,18 @@ mod tests {
                 begun: watch::channel(0).0,
                 seqs: Mutex::default(),
                 ids: AtomicU64::new(0),
+                hold_follow_ups: false.into(),
+                follow_ups: Semaphore::new(0),
+                followed_up: watch::channel(0).0,
             }
+        }
+
+        /// Waits until `n` follow-ups have begun (each may still be held).
+        async fn followed_up(&self, n: usize) {
+            let mut begun = self.followed_up.subscribe();
+            within(&format!("{n} follow-ups begin"), begun.wait_for(|begun| *begun >= n))
+                .await
+                .expect("the store is alive");
         }
 
         /// Lets every call through from now on.
@@ -391,6 +433,13 @@ mod tests {
                 Mode::RefuseBad => {}
             }
             Ok(batch.iter().map(|new| Ok(self.stored(new))).collect())
+        }
+
+        async fn appended(&self, _: &[Result<Posted, DomainError>]) {
+            self.followed_up.send_modify(|begun| *begun += 1);
+            if self.hold_follow_ups.load(Ordering::Acquire) {
+                self.follow_ups.acquire().await.expect("the gate stays").forget();
+            }
         }
 
         async fn find(&self, _: MessageId) -> Result<Option<Message>, DomainError> {
@@ -574,6 +623,24 @@ mod tests {
         // No timer: a lone message afterwards is a batch of its own at once.
         assert_eq!(seq_of(within("a lone message", writer.submit(message(1, "lone"))).await), 7);
         assert_eq!(store.sizes(), [1, 5, 1]);
+    }
+
+    #[tokio::test]
+    async fn the_next_batch_is_stored_while_the_last_one_is_followed_up() {
+        let (store, fan_out, writer) = start(Mode::Store, settings(1, 256, 100));
+        store.hold_follow_ups.store(true, Ordering::Release);
+        store.open();
+        let mut first = writer.submit(message(1, "first"));
+        store.followed_up(1).await;
+        let second = writer.submit(message(1, "second"));
+        store.begun(2).await;
+        assert_eq!(store.batches(), [strings(&["first"]), strings(&["second"])]);
+        assert!(fan_out.contents().is_empty(), "nothing is published before its follow-up");
+        assert!((&mut first).now_or_never().is_none(), "nor answered");
+        store.follow_ups.add_permits(2);
+        assert_eq!(seq_of(within("first", first).await), 1);
+        assert_eq!(seq_of(within("second", second).await), 2);
+        assert_eq!(fan_out.contents(), strings(&["first", "second"]));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,9 +125,12 @@ async fn run(
     // Messages waiting for their commit, answered in the order they came.
     let mut in_flight = FuturesOrdered::new();
     let max_in_flight = state.sockets.max_in_flight.max(1);
+    // One wait for the close, not a new one per frame.
+    let closed = closer.closed();
+    tokio::pin!(closed);
     loop {
         let reply = tokio::select! {
-            reason = closer.closed() => {
+            reason = &mut closed => {
                 let frame = axum::extract::ws::CloseFrame { code: reason.code, reason: reason.reason.into() };
                 let _ = tokio::time::timeout(state.sockets.close_grace, sink.send(WsMessage::Close(Some(frame)))).await;
                 break;

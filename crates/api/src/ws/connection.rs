@@ -223,10 +223,13 @@ impl Connection {
         let mut strikes = 0u32;
         let mut last_typing: Option<Instant> = None;
         let mut in_flight = FuturesOrdered::new();
+        // One wait for the close, not a new one per frame.
+        let closed = link.closer.closed();
+        tokio::pin!(closed);
         loop {
             let may_read = in_flight.len() < self.settings.max_in_flight.max(1);
             let verdict = tokio::select! {
-                _ = link.closer.closed() => return,
+                _ = &mut closed => return,
                 Some(answered) = in_flight.next(), if !in_flight.is_empty() => {
                     self.answer(link, answered)
                 }
@@ -455,6 +458,10 @@ async fn write_loop(
     // When the outstanding ping was sent, if one is.
     let mut awaiting_pong: Option<Instant> = None;
     let mut burst = Burst::default();
+    // One wait for the close, not a new one per burst: both selects below
+    // leave the loop once it resolves.
+    let closed = closer.closed();
+    tokio::pin!(closed);
     let reason = loop {
         let pong_deadline = async {
             match awaiting_pong {
@@ -466,7 +473,7 @@ async fn write_loop(
         burst.clear();
         let next = tokio::select! {
             biased;
-            reason = closer.closed() => break reason,
+            reason = &mut closed => break reason,
             () = pong_deadline => {
                 match awaiting_pong {
                     Some(sent) if !clock.heard_since(sent) => {
@@ -513,7 +520,7 @@ async fn write_loop(
         tokio::pin!(send);
         tokio::select! {
             biased;
-            reason = closer.closed() => {
+            reason = &mut closed => {
                 // The frames taken off the queue just before the close (often the
                 // room_deleted that caused it) are finished, not dropped.
                 if flushes_on_close(reason)

@@ -26,6 +26,15 @@ pub trait MessageRepository: Send + Sync + 'static {
         batch: &[NewMessage],
     ) -> Result<Vec<Result<Posted, DomainError>>, DomainError>;
 
+    /// What must follow a batch's commit before anyone is told of its messages
+    /// (a cache of the newest pages adds them). Whoever calls
+    /// [`MessageRepository::append_batch`] calls this with its outcomes, batch
+    /// after batch in commit order, and may meanwhile store the next batch. It
+    /// cannot fail: a cache that missed an update invalidates what it holds.
+    async fn appended(&self, outcomes: &[Result<Posted, DomainError>]) {
+        let _ = outcomes;
+    }
+
     /// A message that is not deleted, archived ones included.
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError>;
 

@@ -223,10 +223,16 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
         &self,
         batch: &[NewMessage],
     ) -> Result<Vec<Result<Posted, DomainError>>, DomainError> {
-        let outcomes = self.inner.append_batch(batch).await?;
+        self.inner.append_batch(batch).await
+    }
+
+    /// The cache takes the new messages after the commit (the writer stores the
+    /// next batch meanwhile), before anyone is told of them.
+    async fn appended(&self, outcomes: &[Result<Posted, DomainError>]) {
+        self.inner.appended(outcomes).await;
         // One update per room, all rooms at once (a Redis pipeline).
         let mut by_room: BTreeMap<RoomId, Vec<Message>> = BTreeMap::new();
-        for outcome in &outcomes {
+        for outcome in outcomes {
             if let Ok(Posted::Created(message)) = outcome {
                 by_room.entry(message.room_id).or_default().push(message.clone());
             }
@@ -237,7 +243,6 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
         for (room, outcome) in futures_util::future::join_all(updates).await {
             self.settle(room, outcome);
         }
-        Ok(outcomes)
     }
 
     async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {

@@ -134,6 +134,10 @@ impl<S: MessageRepository> MessageRepository for Deadline<S> {
         self.within("append messages", self.inner.append_batch(batch)).await
     }
 
+    async fn appended(&self, outcomes: &[Result<Posted, DomainError>]) {
+        self.inner.appended(outcomes).await
+    }
+
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
         self.within("find message", self.inner.find(id)).await
     }
