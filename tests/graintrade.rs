@@ -212,3 +212,38 @@ async fn a_socket_to_an_impossible_user_is_refused_before_the_upgrade(app: TestA
     socket.send_json(frame("buyer", "seller", "77", "still fine")).await;
     assert_eq!(socket.next_json().await["content"], "still fine");
 }
+
+/// A batch's unread bumps go in one call with a count per counter; in memory
+/// and in Redis (the old service's keys) they add up like single bumps.
+#[tokio::test]
+async fn unread_counters_take_a_batch_of_counts_in_one_call() {
+    use chat_domain::ports::UnreadCounters;
+    use chat_domain::{UserId, conversation::ItemId};
+
+    async fn check(unread: &dyn UnreadCounters, adapter: &str) {
+        let item =
+            ItemId::parse(&format!("{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_007)).unwrap();
+        let (buyer, seller) = (UserId::parse("buyer").unwrap(), UserId::parse("seller").unwrap());
+        unread
+            .increment_all(&[(item.clone(), buyer.clone(), 3), (item.clone(), seller.clone(), 1)])
+            .await
+            .unwrap();
+        unread.increment(&item, &buyer).await.unwrap();
+        assert_eq!(unread.get(&item, &buyer).await.unwrap(), 4, "{adapter}: 3 + 1");
+        assert_eq!(unread.get(&item, &seller).await.unwrap(), 1, "{adapter}");
+        unread.reset(&item, &buyer).await.unwrap();
+        unread.reset(&item, &seller).await.unwrap();
+        assert_eq!(unread.get(&item, &buyer).await.unwrap(), 0, "{adapter}");
+    }
+
+    check(&chat_infra::memory::InProcessUnread::default(), "memory").await;
+    let Some(url) = chat_tests::reachable_redis().await else { return };
+    let settings = chat_infra::redis::RedisSettings {
+        url,
+        key_prefix: "unread-test:".to_owned(),
+        command_timeout: std::time::Duration::from_secs(2),
+        connect_wait: std::time::Duration::from_secs(5),
+    };
+    let redis = chat_infra::redis::RedisConnection::connect(&settings).await.unwrap();
+    check(&chat_infra::redis::RedisUnread::new(&redis), "redis").await;
+}

@@ -11,12 +11,14 @@
 //! pumps receive each room's messages in seq order and need not fill gaps from
 //! the database. That follow-up runs while the writer stores its next batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chat_domain::conversation::ItemId;
 use chat_domain::ports::{FanOut, MessageRepository, MessageWriter, PendingPost, UnreadCounters};
-use chat_domain::{DomainError, NewMessage, Posted};
+use chat_domain::{DomainError, NewMessage, Posted, UserId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -238,11 +240,20 @@ impl Writer {
         let receivers = messages.iter().zip(outcomes).filter_map(|(message, outcome)| {
             matches!(outcome, Ok(Posted::Created(_))).then_some(message.conversation.as_ref()?)
         });
-        let bumps = receivers.map(|to| self.unread.increment(&to.item, &to.receiver));
-        for bumped in futures_util::future::join_all(bumps).await {
-            if let Err(error) = bumped {
-                tracing::warn!(%error, "an unread counter was not updated");
-            }
+        // One call for the batch, each counter named once.
+        let mut per_counter: HashMap<(&ItemId, &UserId), u64> = HashMap::new();
+        for to in receivers {
+            *per_counter.entry((&to.item, &to.receiver)).or_default() += 1;
+        }
+        if per_counter.is_empty() {
+            return;
+        }
+        let counts: Vec<(ItemId, UserId, u64)> = per_counter
+            .into_iter()
+            .map(|((item, user), count)| (item.clone(), user.clone(), count))
+            .collect();
+        if let Err(error) = self.unread.increment_all(&counts).await {
+            tracing::warn!(%error, "unread counters were not updated");
         }
     }
 

@@ -77,6 +77,7 @@ impl MessageWriter for DirectWriter {
             (self.messages.clone(), self.fan_out.clone(), self.unread.clone());
         PendingPost::new(async move {
             let mut outcomes = messages.append_batch(std::slice::from_ref(&message)).await?;
+            messages.appended(&outcomes).await;
             let outcome = outcomes
                 .pop()
                 .unwrap_or_else(|| Err(DomainError::Internal("no outcome for a message".into())));

@@ -30,6 +30,14 @@ impl UnreadCounters for InProcessUnread {
         Ok(())
     }
 
+    async fn increment_all(&self, counts: &[(ItemId, UserId, u64)]) -> Result<(), DomainError> {
+        let mut all = self.counts();
+        for (item, user, count) in counts {
+            *all.entry(key(item, user)).or_insert(0) += count;
+        }
+        Ok(())
+    }
+
     async fn get(&self, item: &ItemId, user: &UserId) -> Result<u64, DomainError> {
         Ok(self.counts().get(&key(item, user)).copied().unwrap_or(0))
     }

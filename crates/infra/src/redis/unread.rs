@@ -41,6 +41,20 @@ impl UnreadCounters for RedisUnread {
             .map_err(unavailable)
     }
 
+    /// One pipeline of `INCRBY`s: one round trip and one answer to wait for.
+    async fn increment_all(&self, counts: &[(ItemId, UserId, u64)]) -> Result<(), DomainError> {
+        let pipeline = self.redis.client.pipeline();
+        for (item, user, count) in counts {
+            // Only queued here; an error would be about the arguments.
+            let by = i64::try_from(*count).unwrap_or(i64::MAX);
+            let queued: Result<(), _> = pipeline.incr_by(key(item, user), by).await;
+            if let Err(e) = queued {
+                return Err(unavailable(RedisUnavailable::Failed(e.to_string())));
+            }
+        }
+        self.redis.run(pipeline.all::<Vec<i64>>()).await.map(|_| ()).map_err(unavailable)
+    }
+
     async fn get(&self, item: &ItemId, user: &UserId) -> Result<u64, DomainError> {
         let count: Option<i64> =
             self.redis.run(self.redis.client.get(key(item, user))).await.map_err(unavailable)?;
