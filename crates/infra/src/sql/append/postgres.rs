@@ -18,7 +18,7 @@ use super::super::entity::message;
 use super::super::errors::map_db_err;
 use super::{Appended, Key, Plan};
 
-/// What the statement decided for one distinct message of the batch.
+/// How one message of the batch reaches the statement.
 enum Sent {
     /// The batch's `n`th distinct message: the statement decides.
     Decided(usize),
