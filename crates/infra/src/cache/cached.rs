@@ -2,7 +2,7 @@
 //! `find_active` (a room) and the newest page of a room's history — and kept
 //! right on every write. Everything else passes straight through.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ use chat_domain::{
     RoomPage, UserId,
 };
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 
 use super::backend::{CacheBackend, CacheError, Recent};
 use super::{CacheStats, RECENT_LIMIT};
@@ -30,7 +32,15 @@ pub struct Cached<R> {
     /// conversation keeps its room for good (only an admin may delete it, which
     /// this instance forgets at once and others after [`CONVERSATION_TTL`]).
     conversations: moka::sync::Cache<String, Room>,
+    /// Rooms being read into the cache: the sockets that open at once in a room
+    /// the cache lacks wait for one read instead of each reading the database
+    /// and filling the cache (a thundering herd at every first open or expiry).
+    loading: Arc<Mutex<HashMap<RoomId, RoomLoad>>>,
 }
+
+/// One read of a room from the database into the cache, awaited by every
+/// caller that missed it meanwhile.
+type RoomLoad = Shared<BoxFuture<'static, Result<Option<Room>, DomainError>>>;
 
 /// How long this instance trusts a conversation's room without asking the database.
 const CONVERSATION_TTL: Duration = Duration::from_secs(600);
@@ -45,8 +55,14 @@ impl<R> Cached<R> {
             .time_to_live(CONVERSATION_TTL)
             .support_invalidation_closures()
             .build();
-        let cached =
-            Self { inner, cache, stats: Arc::default(), dirty: Arc::default(), conversations };
+        let cached = Self {
+            inner,
+            cache,
+            stats: Arc::default(),
+            dirty: Arc::default(),
+            conversations,
+            loading: Arc::default(),
+        };
         let (cache, dirty) = (cached.cache.clone(), cached.dirty.clone());
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_millis(500));
@@ -87,6 +103,12 @@ fn lock(dirty: &Mutex<HashSet<RoomId>>) -> std::sync::MutexGuard<'_, HashSet<Roo
     dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn lock_loads(
+    loads: &Mutex<HashMap<RoomId, RoomLoad>>,
+) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomLoad>> {
+    loads.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The newest `limit` messages from a cached page, if the page can tell.
 fn serve(recent: &Recent, limit: usize) -> Option<HistoryPage> {
     let count = recent.items.len();
@@ -99,6 +121,36 @@ fn serve(recent: &Recent, limit: usize) -> Option<HistoryPage> {
         Some(HistoryPage { items: recent.items.clone(), has_more: false })
     } else {
         None
+    }
+}
+
+impl<R: RoomRepository> Cached<R> {
+    /// Reads room `id` and fills the cache with it, once for all who ask meanwhile.
+    fn load(&self, id: RoomId) -> RoomLoad {
+        let mut loading = lock_loads(&self.loading);
+        loading
+            .entry(id)
+            .or_insert_with(|| {
+                let (inner, cache) = (self.inner.clone(), self.cache.clone());
+                let loads = self.loading.clone();
+                async move {
+                    let seen = cache.version(id).await;
+                    let room = inner.find_active(id).await;
+                    if let (Ok(Some(room)), Ok(seen)) = (&room, seen) {
+                        let _ = cache.fill_room(room, seen).await;
+                    }
+                    lock_loads(&loads).remove(&id);
+                    room
+                }
+                .boxed()
+                .shared()
+            })
+            .clone()
+    }
+
+    /// After a change to room `id`: a read begun before it is not joined any more.
+    fn forget_load(&self, id: RoomId) {
+        lock_loads(&self.loading).remove(&id);
     }
 }
 
@@ -123,12 +175,7 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
                 return self.inner.find_active(id).await;
             }
         }
-        let seen = self.cache.version(id).await;
-        let room = self.inner.find_active(id).await?;
-        if let (Some(room), Ok(seen)) = (&room, seen) {
-            let _ = self.cache.fill_room(room, seen).await;
-        }
-        Ok(room)
+        self.load(id).await
     }
 
     async fn list_visible(
@@ -174,6 +221,7 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
     async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
         let updated = self.inner.update(id, changes).await?;
         if updated.is_some() {
+            self.forget_load(id);
             self.settle(id, self.cache.invalidate(id, true).await);
         }
         Ok(updated)
@@ -190,6 +238,7 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
         if done {
             // A closure that only reads the room: it cannot fail.
             let _ = self.conversations.invalidate_entries_if(move |_, room| room.id == id);
+            self.forget_load(id);
             self.settle(id, self.cache.invalidate(id, true).await);
         }
         Ok(done)
@@ -320,5 +369,128 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
             self.settle(message.room_id, self.cache.invalidate(message.room_id, false).await);
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `find_active` against a fake room store that counts its reads and holds
+    //! each at a gate, with the in-process cache.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use chat_domain::RoomName;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::cache::MemoryCache;
+
+    struct Rooms {
+        reads: AtomicUsize,
+        gate: Semaphore,
+        room: Room,
+    }
+
+    #[async_trait]
+    impl RoomRepository for Rooms {
+        async fn find_active(&self, id: RoomId) -> Result<Option<Room>, DomainError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.gate.acquire().await.expect("the gate stays").forget();
+            Ok((id == self.room.id).then(|| self.room.clone()))
+        }
+        async fn create(&self, _: NewRoom) -> Result<Room, DomainError> {
+            unimplemented!()
+        }
+        async fn list_visible(
+            &self,
+            _: &RoomVisibility,
+            _: Option<&str>,
+            _: Option<RoomCursor>,
+            _: Limit,
+        ) -> Result<RoomPage, DomainError> {
+            unimplemented!()
+        }
+        async fn update(&self, _: RoomId, _: RoomChanges) -> Result<Option<Room>, DomainError> {
+            unimplemented!()
+        }
+        async fn deactivate(
+            &self,
+            _: RoomId,
+            _: &UserId,
+            _: DateTime<Utc>,
+            _: Option<&CorrelationId>,
+        ) -> Result<bool, DomainError> {
+            unimplemented!()
+        }
+        async fn find_public_by_name(&self, _: &RoomName) -> Result<Option<Room>, DomainError> {
+            unimplemented!()
+        }
+        async fn find_conversation(&self, _: &Conversation) -> Result<Option<Room>, DomainError> {
+            unimplemented!()
+        }
+        async fn open_conversation(
+            &self,
+            _: &Conversation,
+            _: DateTime<Utc>,
+            _: Option<&CorrelationId>,
+        ) -> Result<Room, DomainError> {
+            unimplemented!()
+        }
+        async fn add_member(
+            &self,
+            _: RoomId,
+            _: &UserId,
+            _: DateTime<Utc>,
+        ) -> Result<bool, DomainError> {
+            unimplemented!()
+        }
+        async fn remove_member(&self, _: RoomId, _: &UserId) -> Result<bool, DomainError> {
+            unimplemented!()
+        }
+        async fn is_member(&self, _: RoomId, _: &UserId) -> Result<bool, DomainError> {
+            unimplemented!()
+        }
+    }
+
+    fn room(id: i64) -> Room {
+        let at = chat_domain::timestamp::now();
+        Room {
+            id: RoomId::new(id).unwrap(),
+            name: "herd".to_owned(),
+            description: None,
+            is_active: true,
+            is_private: false,
+            created_by: None,
+            item_id: None,
+            created_at: at,
+            updated_at: at,
+            last_seq: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn callers_that_miss_a_room_at_once_share_one_read() {
+        let rooms = Arc::new(Rooms { reads: 0.into(), gate: Semaphore::new(0), room: room(7) });
+        let cached = Arc::new(Cached::new(rooms.clone(), Arc::new(MemoryCache::new(100))));
+        let id = RoomId::new(7).unwrap();
+        let callers: Vec<_> = (0..10)
+            .map(|_| {
+                let cached = cached.clone();
+                tokio::spawn(async move { cached.find_active(id).await })
+            })
+            .collect();
+        // Every caller has missed the cache and waits on the one read held at the gate.
+        while cached.stats.misses() < 10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(rooms.reads.load(Ordering::SeqCst), 1, "one read for ten callers");
+        rooms.gate.add_permits(10);
+        for caller in callers {
+            assert_eq!(caller.await.unwrap().unwrap().map(|r| r.id), Some(id));
+        }
+        // Filled: the next caller reads the cache, not the store.
+        assert_eq!(cached.find_active(id).await.unwrap().map(|r| r.id), Some(id));
+        assert_eq!(rooms.reads.load(Ordering::SeqCst), 1);
+        assert!(lock_loads(&cached.loading).is_empty(), "no read is left behind");
     }
 }
