@@ -133,7 +133,9 @@ impl<R: RoomRepository> Cached<R> {
             .or_insert_with(|| {
                 let (inner, cache) = (self.inner.clone(), self.cache.clone());
                 let loads = self.loading.clone();
-                async move {
+                // A task of its own: it finishes (and leaves the table) even if
+                // every caller waiting for it gives up.
+                let read = tokio::spawn(async move {
                     let seen = cache.version(id).await;
                     let room = inner.find_active(id).await;
                     if let (Ok(Some(room)), Ok(seen)) = (&room, seen) {
@@ -141,6 +143,11 @@ impl<R: RoomRepository> Cached<R> {
                     }
                     lock_loads(&loads).remove(&id);
                     room
+                });
+                async move {
+                    read.await.unwrap_or_else(|_| {
+                        Err(DomainError::Internal("a room read was lost".to_owned()))
+                    })
                 }
                 .boxed()
                 .shared()
@@ -479,15 +486,15 @@ mod tests {
                 tokio::spawn(async move { cached.find_active(id).await })
             })
             .collect();
-        // Every caller has missed the cache and waits on the one read held at the gate.
-        while cached.stats.misses() < 10 {
+        // Every caller has missed the cache, and the read is held at the gate.
+        while cached.stats.misses() < 10 || rooms.reads.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(rooms.reads.load(Ordering::SeqCst), 1, "one read for ten callers");
         rooms.gate.add_permits(10);
         for caller in callers {
             assert_eq!(caller.await.unwrap().unwrap().map(|r| r.id), Some(id));
         }
+        assert_eq!(rooms.reads.load(Ordering::SeqCst), 1, "one read for ten callers");
         // Filled: the next caller reads the cache, not the store.
         assert_eq!(cached.find_active(id).await.unwrap().map(|r| r.id), Some(id));
         assert_eq!(rooms.reads.load(Ordering::SeqCst), 1);
