@@ -160,17 +160,22 @@ async function hostRewritingProxy(targetPort) {
       res.writeHead(answer.statusCode, answer.headers);
       answer.pipe(res);
     });
-    upstream.on('error', () => { res.writeHead(502); res.end(); });
+    upstream.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
+    req.on('error', () => upstream.destroy());
     req.pipe(upstream);
   });
   server.on('upgrade', (req, socket) => {
     const upstream = forward(req);
+    // A browser may reset its side at any moment (the page closes a refused
+    // socket): an unhandled 'error' would take the whole test run down.
+    socket.on('error', () => upstream.destroy());
     const relay = (status, message, rawHeaders) => {
       const lines = [`HTTP/1.1 ${status} ${message}`];
       for (let i = 0; i < rawHeaders.length; i += 2) lines.push(`${rawHeaders[i]}: ${rawHeaders[i + 1]}`);
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     };
     upstream.on('upgrade', (answer, upstreamSocket) => {
+      upstreamSocket.on('error', () => socket.destroy());
       relay(101, 'Switching Protocols', answer.rawHeaders);
       upstreamSocket.pipe(socket);
       socket.pipe(upstreamSocket);
