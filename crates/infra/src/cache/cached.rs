@@ -99,14 +99,8 @@ impl<R> Cached<R> {
     }
 }
 
-fn lock(dirty: &Mutex<HashSet<RoomId>>) -> std::sync::MutexGuard<'_, HashSet<RoomId>> {
-    dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn lock_loads(
-    loads: &Mutex<HashMap<RoomId, RoomLoad>>,
-) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomLoad>> {
-    loads.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The newest `limit` messages from a cached page, if the page can tell.
@@ -127,7 +121,7 @@ fn serve(recent: &Recent, limit: usize) -> Option<HistoryPage> {
 impl<R: RoomRepository> Cached<R> {
     /// Reads room `id` and fills the cache with it, once for all who ask meanwhile.
     fn load(&self, id: RoomId) -> RoomLoad {
-        let mut loading = lock_loads(&self.loading);
+        let mut loading = lock(&self.loading);
         loading
             .entry(id)
             .or_insert_with(|| {
@@ -141,7 +135,7 @@ impl<R: RoomRepository> Cached<R> {
                     if let (Ok(Some(room)), Ok(seen)) = (&room, seen) {
                         let _ = cache.fill_room(room, seen).await;
                     }
-                    lock_loads(&loads).remove(&id);
+                    lock(&loads).remove(&id);
                     room
                 });
                 async move {
@@ -157,7 +151,7 @@ impl<R: RoomRepository> Cached<R> {
 
     /// After a change to room `id`: a read begun before it is not joined any more.
     fn forget_load(&self, id: RoomId) {
-        lock_loads(&self.loading).remove(&id);
+        lock(&self.loading).remove(&id);
     }
 }
 
@@ -498,6 +492,6 @@ mod tests {
         // Filled: the next caller reads the cache, not the store.
         assert_eq!(cached.find_active(id).await.unwrap().map(|r| r.id), Some(id));
         assert_eq!(rooms.reads.load(Ordering::SeqCst), 1);
-        assert!(lock_loads(&cached.loading).is_empty(), "no read is left behind");
+        assert!(lock(&cached.loading).is_empty(), "no read is left behind");
     }
 }
