@@ -8,7 +8,7 @@ use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpg
 use axum::extract::{Path, State};
 use axum::response::Response;
 use chat_domain::{Actor, CorrelationId, DomainError, UserId};
-use futures_util::stream::FuturesOrdered;
+use futures_util::stream::{FuturesOrdered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -20,6 +20,7 @@ use crate::http::openapi::errors::{BadRequest, Forbidden};
 use crate::http::openapi::websocket::CONVERSATION_SOCKET;
 use crate::metrics::{MessageSource, SocketKind};
 use crate::state::AppState;
+use crate::ws::MAX_BURST;
 use crate::ws::closer::Closer;
 
 /// Open a GrainTrade conversation socket
@@ -137,7 +138,8 @@ async fn run(
             }
             out = rx.recv() => match out {
                 Some(text) => {
-                    if sink.send(WsMessage::Text(text)).await.is_err() { break }
+                    // The frames queued meanwhile go out with it, in one write.
+                    if write_burst(&mut sink, &mut rx, text).await.is_err() { break }
                     continue;
                 }
                 None => break,
@@ -168,6 +170,20 @@ async fn run(
         }
     }
     tracing::info!("socket closed");
+}
+
+/// Writes `first` and the frames queued behind it (up to a burst) with one flush.
+async fn write_burst(
+    sink: &mut SplitSink<WebSocket, WsMessage>,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    first: Utf8Bytes,
+) -> Result<(), axum::Error> {
+    sink.feed(WsMessage::Text(first)).await?;
+    for _ in 1..MAX_BURST {
+        let Ok(text) = rx.try_recv() else { break };
+        sink.feed(WsMessage::Text(text)).await?;
+    }
+    sink.flush().await
 }
 
 fn field(frame: &Value, name: &str) -> Option<String> {

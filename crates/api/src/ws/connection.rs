@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+use super::MAX_BURST;
 use super::closer::{CloseReason, Closer, codes};
 use super::hub::{Hub, Outbound};
 use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame};
@@ -553,9 +554,6 @@ async fn write_loop(
     }
     say_goodbye(&mut sink, reason, settings.close_grace).await;
 }
-
-/// The most queued frames written with one flush (one `write` to the kernel).
-const MAX_BURST: usize = 32;
 
 /// Frames taken off a socket's queue to be written together.
 #[derive(Default)]

@@ -18,6 +18,9 @@ pub use connection::SocketSettings;
 /// (128 KiB by default) on the first read, so an idle socket cost ~140 KiB of
 /// RSS; frames here are small, and a larger frame grows the buffer as needed.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The most queued frames a socket writes with one flush (one `write` to the kernel).
+pub const MAX_BURST: usize = 32;
 pub use hub::Hub;
 pub use room_names::RoomNames;
 
