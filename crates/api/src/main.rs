@@ -10,6 +10,11 @@ use chat_api::{Application, Settings, settings, telemetry};
 use clap::Parser;
 use clap::error::ErrorKind;
 
+// glibc's malloc was ~15 % of the service's CPU under load (many small,
+// short-lived frames and buffers); mimalloc's per-thread free lists cost less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Exits by itself: 0 after --help/--version, 2 with a usage line otherwise.
