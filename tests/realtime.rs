@@ -33,6 +33,7 @@ on_every_adapter_set!(
     a_join_storm_closes_no_socket,
     joined_in_a_big_room_lists_a_few_users_the_joiner_among_them,
     joined_in_a_big_room_counts_every_socket_of_each_listed_user,
+    joined_in_a_big_room_lists_nobody_who_left,
 );
 
 async fn only_allowed_origins_open_sockets(app: TestApp) {
@@ -642,6 +643,39 @@ async fn joined_in_a_big_room_counts_every_socket_of_each_listed_user(app: TestA
     for listed in users {
         let truth = everyone.iter().find(|u| u["user_id"] == listed["user_id"]).expect("present");
         assert_eq!(listed, truth, "a listed user is listed whole: joined {joined}, users {all}");
+    }
+}
+
+/// The few users `joined` lists in a big room are picked among those still
+/// there: a user whose sockets closed is never among them.
+async fn joined_in_a_big_room_lists_nobody_who_left(app: TestApp) {
+    const ABOVE: usize = 2;
+    let app = app.another(|s| s.ws_presence_coalesce_above = ABOVE).await;
+    let contract = Contract::new(
+        serde_json::to_value(chat_api::http::openapi(chat_api::settings::AuthMode::Disabled))
+            .unwrap(),
+    );
+    let room = app.create_room("Coming and going").await;
+    let mut sockets = Vec::new();
+    for i in 0..6 {
+        sockets.push(app.joined_socket(room, &format!("early{i}")).await.0);
+    }
+    // Joins after the room is big: every frame it gets is a coalesced one.
+    let (mut watcher, _) = app.joined_socket(room, "watcher").await;
+    let leaving: HashSet<String> = (3..6).map(|i| format!("early{i}")).collect();
+    for socket in sockets.drain(3..) {
+        socket.close().await;
+    }
+    read_presence_until(&mut watcher, "left", &leaving, &contract).await;
+    for attempt in 0..20 {
+        let (_late, joined) = app.joined_socket(room, &format!("late{attempt}")).await;
+        let users = joined["users"].as_array().expect("users");
+        assert!(users.len() <= ABOVE, "{joined}");
+        for listed in users {
+            let user = listed["user_id"].as_str().unwrap();
+            assert!(!leaving.contains(user), "{user} left but is listed: {joined}");
+            assert_eq!(listed["connections"], 1, "{joined}");
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Presence shared by all instances, in one Redis hash per room
 //! (`{prefix}room:{id}:active`, TTL 5 minutes, refreshed while sockets are
 //! open): field = connection id, value = `since_ms \t instance \t user`; beside
-//! it `{prefix}room:{id}:users` counts each user's sockets. Lua scripts make
+//! it `{prefix}room:{id}:users` counts each user's sockets and
+//! `{prefix}room:{id}:conns` lists them (user → connection ids), so a sample of
+//! a big room's users costs the sample, not the room. Lua scripts make
 //! "first/last socket of this user" atomic across instances, in constant time.
 //! Entries of an instance that stopped refreshing its liveness key
 //! (`{prefix}instance:{id}`) are ignored and cleaned up. If Redis fails, presence
@@ -24,9 +26,26 @@ const ROOM_TTL_SECS: i64 = 300;
 const INSTANCE_TTL_SECS: i64 = 30;
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
+/// Removes connection `conn` from `user`'s list in the hash `key`.
+const DROP_CONN_LUA: &str = r#"
+local function drop_conn(key, user, conn)
+  local listed = redis.call('HGET', key, user)
+  if not listed then return end
+  local kept = {}
+  for id in string.gmatch(listed, '%S+') do
+    if id ~= conn then kept[#kept + 1] = id end
+  end
+  if #kept == 0 then
+    redis.call('HDEL', key, user)
+  else
+    redis.call('HSET', key, user, table.concat(kept, ' '))
+  end
+end
+"#;
+
 /// KEYS[1] room hash, KEYS[2] session hash, KEYS[3] the room's sockets per
-/// user; ARGV: connection, value, ttl, user, room, instance, since → the
-/// user's socket count in the room (1: the first).
+/// user, KEYS[4] their connection ids per user; ARGV: connection, value, ttl,
+/// user, room, instance, since → the user's socket count in the room (1: the first).
 const OPEN_LUA: &str = r#"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -34,14 +53,20 @@ redis.call('HSET', KEYS[2], 'user', ARGV[4], 'room', ARGV[5], 'instance', ARGV[6
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 local n = redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[3])
+local listed = redis.call('HGET', KEYS[4], ARGV[4])
+if listed then listed = listed .. ' ' .. ARGV[1] else listed = ARGV[1] end
+redis.call('HSET', KEYS[4], ARGV[4], listed)
+redis.call('EXPIRE', KEYS[4], ARGV[3])
 return n
 "#;
 
-/// KEYS[1] room hash, KEYS[2] sockets per user; ARGV: connection, user pairs
-/// → how many of those connections were still there. Forgets each one.
+/// KEYS[1] room hash, KEYS[2] sockets per user, KEYS[3] connection ids per
+/// user; ARGV: connection, user pairs → how many of those connections were
+/// still there. Forgets each one.
 const FORGET_LUA: &str = r#"
 local gone = 0
 for i = 1, #ARGV, 2 do
+  drop_conn(KEYS[3], ARGV[i + 1], ARGV[i])
   if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
     gone = gone + 1
     if redis.call('HINCRBY', KEYS[2], ARGV[i + 1], -1) <= 0 then
@@ -52,10 +77,12 @@ end
 return gone
 "#;
 
-/// KEYS[1] room hash, KEYS[2] session hash, KEYS[3] sockets per user; ARGV:
-/// connection, user → -1 if unknown, else the user's remaining sockets.
+/// KEYS[1] room hash, KEYS[2] session hash, KEYS[3] sockets per user, KEYS[4]
+/// connection ids per user; ARGV: connection, user → -1 if unknown, else the
+/// user's remaining sockets.
 const CLOSE_LUA: &str = r#"
 redis.call('DEL', KEYS[2])
+drop_conn(KEYS[4], ARGV[2], ARGV[1])
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
 local n = redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
 if n <= 0 then
@@ -65,17 +92,38 @@ end
 return n
 "#;
 
-/// KEYS[1] room hash, KEYS[2] sockets per user; ARGV: limit → the sockets
-/// (field, value, …) of every user, or of `limit` users picked at random —
-/// every socket of each, so their counts and `since` are whole.
+/// KEYS[1] room hash, KEYS[2] sockets per user, KEYS[3] connection ids per
+/// user; ARGV: limit → the sockets (field, value, …) of every user, or of
+/// `limit` users picked at random — every socket of each, so their counts and
+/// `since` are whole. The picked users' sockets are read from their lists; a
+/// user without one (opened by an older version during a rolling update)
+/// makes it scan the room hash as that version did.
 const SOME_LUA: &str = r#"
 local limit = tonumber(ARGV[1])
 if redis.call('HLEN', KEYS[2]) <= limit then
   return redis.call('HGETALL', KEYS[1])
 end
-local picked = {}
-for _, user in ipairs(redis.call('HRANDFIELD', KEYS[2], limit)) do picked[user] = true end
+local users = redis.call('HRANDFIELD', KEYS[2], limit)
 local sockets = {}
+local listed_all = true
+for _, user in ipairs(users) do
+  local listed = redis.call('HGET', KEYS[3], user)
+  if not listed then
+    listed_all = false
+    break
+  end
+  for id in string.gmatch(listed, '%S+') do
+    local value = redis.call('HGET', KEYS[1], id)
+    if value then
+      sockets[#sockets + 1] = id
+      sockets[#sockets + 1] = value
+    end
+  end
+end
+if listed_all then return sockets end
+local picked = {}
+for _, user in ipairs(users) do picked[user] = true end
+sockets = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local user = string.match(all[i + 1], '^[^\t]*\t[^\t]*\t(.*)$')
@@ -87,8 +135,10 @@ end
 return sockets
 "#;
 
-static CLOSE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CLOSE_LUA));
-static FORGET: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(FORGET_LUA));
+static CLOSE: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(format!("{DROP_CONN_LUA}{CLOSE_LUA}")));
+static FORGET: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(format!("{DROP_CONN_LUA}{FORGET_LUA}")));
 static SOME: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(SOME_LUA));
 static OPEN: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(OPEN_LUA));
 
@@ -131,7 +181,7 @@ impl RedisPresence {
             .await;
         let rooms: Vec<RoomId> = self.local().keys().copied().collect();
         for room in rooms {
-            for key in [self.room_key(room), self.users_key(room)] {
+            for key in [self.room_key(room), self.users_key(room), self.conns_key(room)] {
                 let _: Result<(), _> =
                     self.redis.run(client.expire(key, ROOM_TTL_SECS, None)).await;
             }
@@ -164,6 +214,12 @@ impl RedisPresence {
     /// "last socket of this user" cost the same in a room of any size.
     fn users_key(&self, room: RoomId) -> String {
         self.redis.key(&format!("room:{room}:users"))
+    }
+
+    /// `{prefix}room:{id}:conns`: each user's connection ids (space-separated),
+    /// so a sample of users finds their sockets without reading the room's hash.
+    fn conns_key(&self, room: RoomId) -> String {
+        self.redis.key(&format!("room:{room}:conns"))
     }
 
     fn count_local(&self, room: RoomId, delta: isize) {
@@ -204,7 +260,12 @@ impl PresenceRegistry for RedisPresence {
             self.instance.clone(),
             at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ];
-        let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
+        let keys = vec![
+            self.room_key(room),
+            self.session_key(connection),
+            self.users_key(room),
+            self.conns_key(room),
+        ];
         match self.redis.run(OPEN.run::<i64, _>(&self.redis.client, keys, args)).await {
             Ok(count) => Ok(count == 1),
             Err(e) => {
@@ -223,7 +284,12 @@ impl PresenceRegistry for RedisPresence {
         self.count_local(room, -1);
         self.sessions().remove(connection);
         let args = vec![connection.to_owned(), user.to_string()];
-        let keys = vec![self.room_key(room), self.session_key(connection), self.users_key(room)];
+        let keys = vec![
+            self.room_key(room),
+            self.session_key(connection),
+            self.users_key(room),
+            self.conns_key(room),
+        ];
         match self.redis.run(CLOSE.run::<i64, _>(&self.redis.client, keys, args)).await {
             Ok(remaining) => Ok(remaining == 0),
             Err(e) => {
@@ -253,7 +319,7 @@ impl PresenceRegistry for RedisPresence {
         room: RoomId,
         limit: usize,
     ) -> Result<Vec<PresenceEntry>, DomainError> {
-        let keys = vec![self.room_key(room), self.users_key(room)];
+        let keys = vec![self.room_key(room), self.users_key(room), self.conns_key(room)];
         let fields = match self
             .redis
             .run(SOME.run::<Vec<String>, _>(&self.redis.client, keys, vec![limit]))
@@ -319,7 +385,7 @@ impl RedisPresence {
             entries.push((user, since));
         }
         if !dead.is_empty() {
-            let keys = vec![self.room_key(room), self.users_key(room)];
+            let keys = vec![self.room_key(room), self.users_key(room), self.conns_key(room)];
             let _: Result<i64, _> =
                 self.redis.run(FORGET.run(&self.redis.client, keys, dead)).await;
         }

@@ -9,8 +9,8 @@ use fred::types::scripts::Script;
 pub(crate) struct LuaScript(Script);
 
 impl LuaScript {
-    pub(crate) fn new(lua: &'static str) -> Self {
-        Self(Script::from_lua(lua))
+    pub(crate) fn new(lua: impl Into<String>) -> Self {
+        Self(Script::from_lua(lua.into()))
     }
 
     pub(crate) async fn run<R, V>(
