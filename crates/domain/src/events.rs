@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Message, MessageId, RoomId};
+use crate::{Message, MessageId, Room, RoomId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -37,6 +37,28 @@ pub enum RoomEvent {
     RoomDeleted {
         room_id: RoomId,
     },
+    /// A user's read marker moved ("seen").
+    Read {
+        room_id: RoomId,
+        user_id: String,
+        seq: i64,
+        #[serde(with = "crate::timestamp::rfc3339_millis")]
+        read_at: DateTime<Utc>,
+    },
+    /// For one user's inbox sockets: the user was made a member of a room, or created one.
+    RoomAdded {
+        room: Box<Room>,
+    },
+    /// For one user's inbox sockets: removed from a room, or the room was deleted.
+    RoomRemoved {
+        room_id: RoomId,
+    },
+    /// For one user's inbox sockets: that user's unread count of a room changed.
+    Unread {
+        room_id: RoomId,
+        unread: u64,
+        last_seq: i64,
+    },
     /// A message of an item conversation, for the GrainTrade-compatible sockets
     /// (the room's own sockets get the `Message` event).
     ConversationMessage {
@@ -55,7 +77,11 @@ impl RoomEvent {
             | Self::UserJoined { room_id, .. }
             | Self::UserLeft { room_id, .. }
             | Self::Typing { room_id, .. }
-            | Self::RoomDeleted { room_id } => *room_id,
+            | Self::RoomDeleted { room_id }
+            | Self::Read { room_id, .. }
+            | Self::RoomRemoved { room_id }
+            | Self::Unread { room_id, .. } => *room_id,
+            Self::RoomAdded { room } => room.id,
         }
     }
 
@@ -69,17 +95,25 @@ impl RoomEvent {
 }
 
 /// An event on its way to a room's sockets, optionally skipping one connection
-/// (the typist does not see its own `typing`, a joiner not its own `user_joined`).
+/// (the typist does not see its own `typing`, a joiner not its own `user_joined`),
+/// or — `to_user` set — to one user's inbox sockets (`/ws`) instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     pub event: RoomEvent,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_connection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_user: Option<String>,
 }
 
 impl Delivery {
     pub fn to_all(event: RoomEvent) -> Self {
-        Self { event, skip_connection: None }
+        Self { event, skip_connection: None, to_user: None }
+    }
+
+    /// An event for the inbox sockets of one user only.
+    pub fn to_user(user: &str, event: RoomEvent) -> Self {
+        Self { event, skip_connection: None, to_user: Some(user.to_owned()) }
     }
 }
 

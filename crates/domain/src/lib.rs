@@ -10,6 +10,7 @@ pub mod events;
 pub mod integration_event;
 pub mod message;
 pub mod paging;
+pub mod read_state;
 pub mod ports;
 pub mod room;
 pub mod search;

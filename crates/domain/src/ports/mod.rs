@@ -8,6 +8,7 @@ mod message_search;
 mod message_writer;
 mod presence;
 mod rate_limit;
+mod read_state;
 mod room_repository;
 mod unread;
 
@@ -18,5 +19,6 @@ pub use message_search::MessageSearch;
 pub use message_writer::{DirectWriter, MessageWriter, PendingPost};
 pub use presence::{PresenceEntry, PresenceRegistry};
 pub use rate_limit::{NoRateLimit, RateLimiter};
+pub use read_state::ReadState;
 pub use room_repository::{RoomRepository, RoomVisibility};
 pub use unread::UnreadCounters;

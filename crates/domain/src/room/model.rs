@@ -31,7 +31,7 @@ impl std::fmt::Display for RoomId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
     pub id: RoomId,
     pub name: String,
@@ -40,7 +40,7 @@ pub struct Room {
     pub is_private: bool,
     pub created_by: Option<String>,
     /// The GrainTrade item of a conversation room.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub created_at: DateTime<Utc>,

@@ -51,6 +51,7 @@ impl ChatService {
                     timestamp: at,
                 },
                 skip_connection: Some(connection.to_owned()),
+                to_user: None,
             });
         }
         let mut users = self.presence.some_users(room_id, list_at_most.max(1)).await?;
@@ -93,6 +94,7 @@ impl ChatService {
         self.fan_out.publish(Delivery {
             event: RoomEvent::Typing { room_id, user_id: actor.user_id.to_string() },
             skip_connection: Some(connection.to_owned()),
+            to_user: None,
         });
     }
 
