@@ -72,6 +72,7 @@ const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/rooms/{room_id}/messages/search"),
     ("GET", "/messages/search"),
     ("GET", "/ws/{room_id}"),
+    ("GET", "/ws"),
     ("GET", "/health"),
     ("GET", "/ws/chat/{item_id}/{other_user_id}"),
     ("GET", "/chat/{item_id}/{other_user_id}/history"),
@@ -417,6 +418,11 @@ async fn every_operation_answers_as_described() {
     let socket = app.socket(room_id, "user_id=bob").await;
     c.check_status(get.clone(), &format!("/ws/{room_id}"), 101);
     socket.close().await;
+    assert_eq!(call(&app, c, get.clone(), "/ws", "bob", None).await.0, 400);
+    let mut inbox = app.socket_at("/ws?user_id=bob").await;
+    assert_eq!(inbox.next_json().await, json!({"type": "ready", "user_id": "bob"}));
+    c.check_status(get.clone(), "/ws", 101);
+    inbox.close().await;
     let origin =
         app.another(|s| s.cors_origins = Some("https://graintrade.example".to_owned())).await;
     let refused = origin

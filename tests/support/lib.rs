@@ -160,6 +160,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         ws_queue_capacity: 256,
         ws_close_grace_ms: 5_000,
         ws_max_in_flight: 16,
+        ws_max_subscriptions: 500,
         message_batch_max: 256,
         message_queue_capacity: 4096,
         message_writers: 2,

@@ -47,6 +47,14 @@ impl TestApp {
         Socket { stream }
     }
 
+    /// Opens the inbox socket `/ws` of `user` and reads its `ready` frame.
+    pub async fn inbox_socket(&self, user: &str) -> Socket {
+        let mut socket = self.socket_at(&format!("/ws?user_id={user}")).await;
+        let ready = socket.next_json().await;
+        assert_eq!(ready, serde_json::json!({"type": "ready", "user_id": user}), "first frame");
+        socket
+    }
+
     /// Opens a socket and reads its `joined` frame.
     pub async fn joined_socket(&self, room: i64, user: &str) -> (Socket, Value) {
         let mut socket = self.socket(room, &format!("user_id={user}")).await;
@@ -109,6 +117,23 @@ impl Socket {
                     return Ended::Closed(frame.map(|f: CloseFrame| u16::from(f.code)));
                 }
                 Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Subscribes an inbox socket to a room and reads the `subscribed` frame
+    /// (which must be the next frame of that room).
+    pub async fn subscribe(&mut self, room: i64, since: Option<i64>) -> Value {
+        let mut frame = serde_json::json!({"type": "subscribe", "room_id": room});
+        if let Some(since) = since {
+            frame["since"] = since.into();
+        }
+        self.send_json(frame).await;
+        loop {
+            let frame = self.next_json().await;
+            if frame["room_id"] == room || frame["type"] == "error" {
+                assert_eq!(frame["type"], "subscribed", "answer to subscribe: {frame}");
+                return frame;
             }
         }
     }

@@ -6,7 +6,7 @@
 //! is set here), change `CASES` to search longer.
 
 use chat_api::ws::protocol::{ClientFrame, ErrorFrame, parse};
-use chat_domain::{ClientMsgId, MessageContent, MessageType, UserId};
+use chat_domain::{ClientMsgId, MessageContent, MessageType, RoomId, UserId};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use serde_json::{Map, Value, json};
@@ -37,7 +37,7 @@ fn config() -> Config {
 /// does first), or the error frame.
 fn answer(text: &str) -> Result<ClientFrame, ErrorFrame> {
     let frame = parse(text)?;
-    if let ClientFrame::Message { input, user_id } = &frame {
+    if let ClientFrame::Message { input, user_id, .. } = &frame {
         let rejected =
             |e| ErrorFrame::from_domain(e).with_client_msg_id(input.client_msg_id.clone());
         if let Some(user) = user_id {
@@ -100,6 +100,7 @@ fn json_value() -> impl Strategy<Value = Value> {
             Just("message_type".to_owned()),
             Just("client_msg_id".to_owned()),
             Just("user_id".to_owned()),
+            Just("room_id".to_owned()),
             any::<String>(),
         ];
         prop_oneof![
@@ -123,6 +124,8 @@ fn frame_shaped() -> impl Strategy<Value = Value> {
         4 => Just(Value::from("message")),
         1 => Just(Value::from("typing")),
         1 => Just(Value::from("ping")),
+        1 => Just(Value::from("read")),
+        1 => Just(Value::from("subscribe")),
         1 => json_value(),
     ];
     (kind, field(), field(), field(), field()).prop_map(
@@ -149,9 +152,39 @@ fn frame_shaped() -> impl Strategy<Value = Value> {
 fn expected(value: &Value) -> Result<ClientFrame, (&'static str, Option<String>)> {
     let Value::Object(fields) = value else { return Err(("unknown_type", None)) };
     let key = fields.get("client_msg_id").and_then(Value::as_str).map(str::to_owned);
+    // `room_id`: absent (or null), or a positive integer.
+    let room = match fields.get("room_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64().map(RoomId::new) {
+            Some(Ok(room)) => Ok(Some(room)),
+            _ => Err(()),
+        },
+        Some(_) => Err(()),
+    };
+    let invalid_frame = ("validation_failed", None);
     match fields.get("type").and_then(Value::as_str) {
-        Some("typing") => Ok(ClientFrame::Typing),
+        Some("typing") => {
+            room.map(|room_id| ClientFrame::Typing { room_id }).map_err(|()| invalid_frame)
+        }
         Some("ping") => Ok(ClientFrame::Ping),
+        Some("read") => {
+            let seq = fields.get("seq").filter(|v| v.is_number()).and_then(Value::as_i64);
+            let Some(seq) = seq else { return Err(invalid_frame) };
+            room.map(|room_id| ClientFrame::Read { seq, room_id }).map_err(|()| invalid_frame)
+        }
+        Some(kind @ ("subscribe" | "unsubscribe")) => {
+            let Ok(Some(room_id)) = room else { return Err(invalid_frame) };
+            if kind == "unsubscribe" {
+                return Ok(ClientFrame::Unsubscribe { room_id });
+            }
+            match fields.get("since") {
+                None | Some(Value::Null) => Ok(ClientFrame::Subscribe { room_id, since: None }),
+                Some(Value::Number(n)) if n.as_i64().is_some_and(|s| s >= 0) => {
+                    Ok(ClientFrame::Subscribe { room_id, since: n.as_i64() })
+                }
+                Some(_) => Err(invalid_frame),
+            }
+        }
         Some("message") => {
             let invalid = Err(("validation_failed", key.clone()));
             let Some(Value::String(content)) = fields.get("content") else { return invalid };
@@ -164,6 +197,7 @@ fn expected(value: &Value) -> Result<ClientFrame, (&'static str, Option<String>)
                 }
             }
             let [message_type, user_id, client_msg_id] = strings.try_into().unwrap();
+            let Ok(room_id) = room else { return invalid };
             Ok(ClientFrame::Message {
                 input: chat_domain::MessageInput {
                     content: content.clone(),
@@ -171,6 +205,7 @@ fn expected(value: &Value) -> Result<ClientFrame, (&'static str, Option<String>)
                     client_msg_id,
                 },
                 user_id,
+                room_id,
             })
         }
         _ => Err(("unknown_type", None)),
@@ -246,7 +281,7 @@ proptest! {
         });
         let valid = user_ok && content_is_valid(&content) && type_ok && key_ok;
         match answer(&frame.to_string()) {
-            Ok(ClientFrame::Message { input, user_id: user }) => {
+            Ok(ClientFrame::Message { input, user_id: user, .. }) => {
                 prop_assert!(valid, "accepted an invalid frame {frame}");
                 prop_assert_eq!(input.content, content);
                 prop_assert_eq!(user, user_id);

@@ -43,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::add_member))
         .routes(routes!(rooms::remove_member))
         .routes(routes!(ws::upgrade))
+        .routes(routes!(ws::upgrade_inbox))
         .routes(routes!(messages::history, messages::post))
         .routes(routes!(search::in_room))
         .routes(routes!(search::everywhere))

@@ -55,6 +55,7 @@ impl MessageSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketKind {
     Room,
+    Inbox,
     Legacy,
 }
 
@@ -62,6 +63,7 @@ impl SocketKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Room => "room",
+            Self::Inbox => "inbox",
             Self::Legacy => "legacy",
         }
     }

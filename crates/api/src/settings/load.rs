@@ -186,6 +186,7 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
         ("WS_MAX_FRAME_BYTES", s.ws_max_frame_bytes as u64),
         ("WS_QUEUE_CAPACITY", s.ws_queue_capacity as u64),
         ("WS_MAX_IN_FLIGHT", s.ws_max_in_flight as u64),
+        ("WS_MAX_SUBSCRIPTIONS", s.ws_max_subscriptions as u64),
         ("MESSAGE_QUEUE_CAPACITY", s.message_queue_capacity as u64),
         ("MESSAGE_WRITERS", s.message_writers as u64),
         ("WS_PRESENCE_INTERVAL_MS", s.ws_presence_interval_ms),

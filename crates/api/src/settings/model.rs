@@ -104,6 +104,9 @@ pub struct Settings {
     /// socket's next frames are read when one is answered.
     #[serde(deserialize_with = "parse::whole")]
     pub ws_max_in_flight: usize,
+    /// Rooms one inbox socket (`/ws`) may subscribe to.
+    #[serde(deserialize_with = "parse::whole")]
+    pub ws_max_subscriptions: usize,
     /// The most messages one transaction stores (group commit).
     #[serde(deserialize_with = "parse::whole")]
     pub message_batch_max: usize,
@@ -180,6 +183,7 @@ impl Settings {
             close_grace: Duration::from_millis(self.ws_close_grace_ms),
             flood_strikes: self.ws_flood_strikes,
             max_in_flight: self.ws_max_in_flight,
+            max_subscriptions: self.ws_max_subscriptions,
             joined_users_at_most: self.ws_presence_coalesce_above.max(1),
         }
     }

@@ -1,27 +1,31 @@
-//! One WebSocket connection: join, the `joined` frame, resume replay, then a
-//! reader (client frames → use cases) and a writer (queued frames, heartbeat
-//! pings, the close frame). Everything it holds is released on any way out.
+//! One WebSocket connection, of either kind: a room socket (`/ws/{room_id}`, one
+//! fixed subscription made at the upgrade, first frame `joined`) or an inbox
+//! socket (`/ws`, rooms subscribed and left by frames, the user's own events
+//! and unread counts). The reader turns client frames into use cases; the
+//! writer (`writer.rs`) sends. Everything it holds is released on any way out.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message as WsMessage, WebSocket};
 use chat_domain::ports::PendingPost;
+use chat_domain::read_state::UnreadState;
 use chat_domain::{
     Actor, ChatService, DomainError, Limit, Posted, Room, RoomEvent, RoomId, UserId,
 };
-use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, FuturesUnordered, SplitStream};
+use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::MAX_BURST;
-use super::closer::{CloseReason, Closer, codes};
-use super::hub::{Hub, Outbound};
-use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame};
+use super::closer::{Closer, codes};
+use super::hub::{self, Hub, Inbox, Notice, Outbound, Stage};
+use super::inbox::{Effect, UnreadCounts};
+use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame, ReadyFrame, UnsubscribedFrame};
+use super::writer::{self, Clock, Queues};
 use crate::metrics::{MessageSource, Metrics, SocketKind};
 
 /// Socket limits and timings (from settings).
@@ -41,9 +45,17 @@ pub struct SocketSettings {
     /// Users listed in `joined` at most (a big room's presence is coalesced, and
     /// its full list would make every join cost as much as the room is big).
     pub joined_users_at_most: usize,
+    /// Rooms one inbox socket may subscribe to.
+    pub max_subscriptions: usize,
 }
 
 const REPLAY_PAGE: i64 = 100;
+
+/// Replay frames queued ahead of the writer: the reader waits beyond that.
+const REPLAY_QUEUE: usize = 32;
+
+/// The most rooms of its user an inbox socket keeps unread counts for.
+const WATCHED_ROOMS_AT_MOST: usize = 2_000;
 
 /// The longest a closed socket keeps reading, waiting for the peer's close.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
@@ -60,6 +72,14 @@ enum Verdict {
     Other,
 }
 
+/// Which kind of socket this is.
+pub enum Mode {
+    /// `/ws/{room_id}`: the room as it was authorized at the upgrade.
+    Room { authorized: Room, since: Option<i64> },
+    /// `/ws`: in no room until it subscribes.
+    Inbox,
+}
+
 pub struct Connection {
     /// When the caller's token expires: the socket is closed then (4401), and a
     /// frame's `user_id` must be the token's.
@@ -67,17 +87,52 @@ pub struct Connection {
     pub chat: ChatService,
     pub hub: Hub,
     pub actor: Actor,
-    pub room: RoomId,
-    /// The room as it was authorized at the upgrade.
-    pub authorized: Room,
-    pub since: Option<i64>,
+    pub mode: Mode,
     pub settings: SocketSettings,
     /// This socket's place in its user's socket limit, given back when it ends.
     pub _slot: crate::limits::SocketSlot,
     pub metrics: Metrics,
 }
 
-type Sink = SplitSink<WebSocket, WsMessage>;
+/// A room this socket is in.
+struct Joined {
+    /// Held for the room's frames: dropping it leaves the room's broadcast.
+    _subscription: hub::Subscription,
+    room: Room,
+    last_typing: Option<Instant>,
+}
+
+/// An inbox socket's registration and counts.
+struct InboxState {
+    registration: Inbox,
+    counts: UnreadCounts,
+    notices: mpsc::Sender<Notice>,
+}
+
+/// What the reader works with besides the connection's fixed parts.
+struct Session {
+    id: String,
+    tx: mpsc::Sender<Outbound>,
+    replay: mpsc::Sender<Outbound>,
+    closer: Closer,
+    rooms: HashMap<RoomId, Joined>,
+    inbox: Option<InboxState>,
+}
+
+/// Why a room could not be started on this socket.
+enum StartError {
+    /// The socket is closing.
+    Closed,
+    Domain(DomainError),
+}
+
+impl From<DomainError> for StartError {
+    fn from(e: DomainError) -> Self {
+        Self::Domain(e)
+    }
+}
+
+type Recount = BoxFuture<'static, (RoomId, Result<UnreadState, DomainError>)>;
 
 impl Connection {
     /// The socket's task. Not an `async fn` itself, and the socket is split
@@ -87,158 +142,318 @@ impl Connection {
         let id = uuid::Uuid::new_v4().to_string();
         // The actor's correlation id is the upgrade request's id.
         let request_id = self.actor.correlation_id.as_ref().map(|c| c.as_str()).unwrap_or("-");
+        let room = match &self.mode {
+            Mode::Room { authorized, .. } => Some(authorized.id.get()),
+            Mode::Inbox => None,
+        };
         let span = tracing::info_span!(
             "socket",
             connection = %id,
             request_id,
-            room = self.room.get(),
+            room,
             user = %self.actor.user_id,
         );
         let (sink, stream) = socket.split();
         self.serve(sink, stream, id).instrument(span)
     }
 
-    async fn serve(self, mut sink: Sink, mut stream: SplitStream<WebSocket>, id: String) {
+    async fn serve(mut self, sink: writer::Sink, mut stream: SplitStream<WebSocket>, id: String) {
         tracing::info!("socket open");
-        let _open = self.metrics.socket_opened(SocketKind::Room);
-        let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
+        let kind = match self.mode {
+            Mode::Room { .. } => SocketKind::Room,
+            Mode::Inbox => SocketKind::Inbox,
+        };
+        let _open = self.metrics.socket_opened(kind);
+        let (tx, live) = mpsc::channel(self.settings.queue_capacity);
+        let (replay_tx, replay) = mpsc::channel(REPLAY_QUEUE);
         let closer = Closer::default();
-        let mut subscription =
-            self.hub.subscribe(self.room, id.clone(), tx.clone(), closer.clone());
-
-        let joined = self.chat.join_room(
-            &self.actor,
-            self.authorized.clone(),
-            &id,
-            self.settings.joined_users_at_most,
+        let clock = Clock::new();
+        let writer = tokio::spawn(
+            writer::write_loop(
+                sink,
+                Queues { live, replay },
+                closer.clone(),
+                clock.clone(),
+                self.settings,
+                self.metrics.clone(),
+            )
+            .in_current_span(),
         );
+        let mut session = Session {
+            id,
+            tx,
+            replay: replay_tx,
+            closer: closer.clone(),
+            rooms: HashMap::new(),
+            inbox: None,
+        };
+        let mode = std::mem::replace(&mut self.mode, Mode::Inbox);
         // The one-off phases are boxed: the socket's task keeps only the
         // reading loop's state for its whole life, not the largest of them.
-        let joined = match Box::pin(joined).await {
-            Ok(joined) => joined,
-            Err(e) => {
-                let reason = match e {
-                    DomainError::NotFound(_) => codes::ROOM_DELETED,
-                    DomainError::Forbidden(_) => codes::POLICY,
-                    _ => codes::INTERNAL,
-                };
-                say_goodbye(&mut sink, reason, self.settings.close_grace).await;
-                return;
+        let started = match mode {
+            Mode::Room { authorized, since } => {
+                Box::pin(self.start_room(&mut session, authorized, since, false))
+                    .await
+                    .map(|()| None)
+                    .map_err(|e| match e {
+                        StartError::Domain(DomainError::NotFound(_)) => codes::ROOM_DELETED,
+                        StartError::Domain(DomainError::Forbidden(_)) => codes::POLICY,
+                        StartError::Domain(_) | StartError::Closed => codes::INTERNAL,
+                    })
             }
+            Mode::Inbox => Ok(Some(Box::pin(self.start_inbox(&mut session)).await)),
         };
-        // The user list is only for the `joined` frame: not kept for the socket's life.
-        let chat_domain::Joined { room, users, .. } = joined;
-        let started = Box::pin(self.start(&mut sink, &mut subscription, users)).await;
-        if let Some(last_sent) = started {
-            let clock = Clock::new();
-            if let Some(expires) = self.token_expires {
-                let closer = closer.clone();
-                let left = expires.duration_since(std::time::SystemTime::now()).unwrap_or_default();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        () = tokio::time::sleep(left) => closer.close(codes::TOKEN_EXPIRED),
-                        _ = closer.closed() => {}
-                    }
-                });
+        match started {
+            Ok(notices) => {
+                if let Some(expires) = self.token_expires {
+                    let closer = closer.clone();
+                    let left =
+                        expires.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = tokio::time::sleep(left) => closer.close(codes::TOKEN_EXPIRED),
+                            _ = closer.closed() => {}
+                        }
+                    });
+                }
+                self.read_loop(&mut stream, &mut session, notices, &clock).await;
+                closer.close(codes::NORMAL);
             }
-            let writer = tokio::spawn(
-                write_loop(
-                    sink,
-                    rx,
-                    closer.clone(),
-                    clock.clone(),
-                    last_sent,
-                    self.settings,
-                    self.metrics.clone(),
-                )
-                .in_current_span(),
-            );
-            let link = Link { id: &id, tx: &tx, closer: &closer };
-            self.read_loop(&mut stream, &link, &room, &clock).await;
-            closer.close(codes::NORMAL);
-            let _ = writer.await;
-            drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
+            Err(reason) => closer.close(reason),
         }
-        drop(subscription);
-        if let Err(e) = self.chat.leave_room(&self.actor, self.room, &id).await {
-            tracing::warn!(error = %e, "cannot record the socket's departure");
+        let _ = writer.await;
+        drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
+        let rooms: Vec<RoomId> = session.rooms.keys().copied().collect();
+        let id = std::mem::take(&mut session.id);
+        drop(session);
+        for room in rooms {
+            self.leave(&id, room).await;
         }
         tracing::info!(reason = ?closer.reason(), "socket closed");
     }
 
-    /// Sends `joined` and, on resume, every message after `since` up to the live
-    /// stream's floor. Returns the last seq the client has, or `None` if the
-    /// socket had to close.
-    async fn start(
+    /// Registers an inbox socket, sends `ready` and reads its user's unread
+    /// counts. Each page's rooms are watched once read: a message committed in
+    /// between shows up as a gap in the seqs and is counted by a recount.
+    async fn start_inbox(&self, session: &mut Session) -> mpsc::Receiver<Notice> {
+        let (notices, notices_rx) = mpsc::channel(self.settings.queue_capacity);
+        let registration = self.hub.open_inbox(
+            self.actor.user_id.as_str(),
+            session.id.clone(),
+            notices.clone(),
+            session.closer.clone(),
+        );
+        let mut state = InboxState { registration, counts: UnreadCounts::default(), notices };
+        reply(session, &ReadyFrame::new(self.actor.user_id.as_str()));
+        let mut cursor = None;
+        while state.counts.len() < WATCHED_ROOMS_AT_MOST {
+            let page = match Limit::parse(i64::from(Limit::MAX)) {
+                Ok(limit) => self.chat.my_rooms(&self.actor, limit, cursor).await,
+                Err(e) => Err(e),
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the user's rooms for unread counts");
+                    break;
+                }
+            };
+            for entry in page.items {
+                state.registration.watch(entry.room.id);
+                state.counts.load(UnreadState {
+                    room_id: entry.room.id,
+                    last_read_seq: entry.last_read_seq,
+                    unread: entry.unread,
+                    last_seq: entry.room.last_seq,
+                });
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        session.inbox = Some(state);
+        notices_rx
+    }
+
+    /// Joins a room on this socket: the hub subscription, presence, the first
+    /// frame (`joined`, or `subscribed` on the inbox socket) and, with `since`,
+    /// every message after it up to the live stream's floor.
+    async fn start_room(
         &self,
-        sink: &mut Sink,
-        subscription: &mut super::hub::Subscription,
+        session: &mut Session,
+        authorized: Room,
+        since: Option<i64>,
+        subscribed: bool,
+    ) -> Result<(), StartError> {
+        let room = authorized.id;
+        session
+            .tx
+            .send(Outbound::marker(room, Stage::Begin, None))
+            .await
+            .map_err(|_| StartError::Closed)?;
+        let notices = session.inbox.as_ref().map(|inbox| inbox.notices.clone());
+        let mut subscription = self.hub.subscribe(
+            room,
+            session.id.clone(),
+            session.tx.clone(),
+            session.closer.clone(),
+            notices,
+        );
+        let joined = self.chat.join_room(
+            &self.actor,
+            authorized,
+            &session.id,
+            self.settings.joined_users_at_most,
+        );
+        let joined = match joined.await {
+            Ok(joined) => joined,
+            Err(e) => {
+                drop(subscription);
+                let _ = session.replay.send(Outbound::marker(room, Stage::Abort, None)).await;
+                return Err(e.into());
+            }
+        };
+        // The user list is only for the first frame: not kept for the socket's life.
+        let chat_domain::Joined { room: joined_room, users, .. } = joined;
+        let replayed =
+            self.replay(session, &mut subscription, room, users, since, subscribed).await;
+        match replayed {
+            Ok(last_sent) => {
+                session
+                    .replay
+                    .send(Outbound::marker(room, Stage::Ready, Some(last_sent)))
+                    .await
+                    .map_err(|_| StartError::Closed)?;
+                session.rooms.insert(
+                    room,
+                    Joined { _subscription: subscription, room: joined_room, last_typing: None },
+                );
+                Ok(())
+            }
+            Err(e) => {
+                drop(subscription);
+                let _ = session.replay.send(Outbound::marker(room, Stage::Abort, None)).await;
+                self.leave(&session.id, room).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends a room's first frame and its resume replay on the replay queue;
+    /// returns the last seq the client has.
+    async fn replay(
+        &self,
+        session: &Session,
+        subscription: &mut hub::Subscription,
+        room: RoomId,
         users: Vec<chat_domain::ports::PresenceEntry>,
-    ) -> Option<i64> {
+        since: Option<i64>,
+        subscribed: bool,
+    ) -> Result<i64, StartError> {
+        let unavailable =
+            || StartError::Domain(DomainError::Unavailable("the room's stream".into()));
         let Ok(Some(floor)) =
             tokio::time::timeout(Duration::from_secs(10), subscription.floor()).await
         else {
-            say_goodbye(sink, codes::INTERNAL, self.settings.close_grace).await;
-            return None;
+            return Err(unavailable());
         };
-        let joined = JoinedFrame::new(self.room, self.actor.user_id.as_str(), floor, &users);
-        let joined = serde_json::to_string(&joined).ok()?;
+        let first = JoinedFrame::new(room, self.actor.user_id.as_str(), floor, &users);
+        let first = if subscribed { first.subscribed() } else { first };
+        let first = serde_json::to_string(&first).map_err(|_| unavailable())?;
         drop(users);
-        send_text(sink, joined.into(), self.settings.close_grace).await.ok()?;
-        let Some(since) = self.since else {
-            return Some(floor);
+        let send = |seq: Option<i64>, text: String| Outbound {
+            room: Some(room),
+            seq,
+            text: text.into(),
+            created_at: None,
+            stage: Stage::Replay,
+        };
+        session.replay.send(send(None, first)).await.map_err(|_| StartError::Closed)?;
+        let Some(since) = since else {
+            return Ok(floor);
         };
         let mut cursor = since;
-        let limit = Limit::parse(REPLAY_PAGE).ok()?;
+        let limit = Limit::parse(REPLAY_PAGE)?;
         while cursor < floor {
-            let page = match self.chat.replay(self.room, cursor, limit).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(error = %e, "resume replay failed");
-                    say_goodbye(sink, codes::INTERNAL, self.settings.close_grace).await;
-                    return None;
-                }
-            };
+            let page = self.chat.replay(room, cursor, limit).await.inspect_err(|e| {
+                tracing::warn!(error = %e, "resume replay failed");
+            })?;
             for message in page.items.into_iter().take_while(|m| m.seq <= floor) {
                 cursor = message.seq;
-                let text = serde_json::to_string(&RoomEvent::Message(message)).ok()?;
-                send_text(sink, text.into(), self.settings.close_grace).await.ok()?;
+                let seq = message.seq;
+                let text = serde_json::to_string(&RoomEvent::Message(message))
+                    .map_err(|_| unavailable())?;
+                session.replay.send(send(Some(seq), text)).await.map_err(|_| StartError::Closed)?;
             }
             if !page.has_more {
                 break;
             }
         }
-        Some(since.max(floor))
+        Ok(since.max(floor))
+    }
+
+    /// Records the socket's departure from a room (presence).
+    async fn leave(&self, connection: &str, room: RoomId) {
+        if let Err(e) = self.chat.leave_room(&self.actor, room, connection).await {
+            tracing::warn!(error = %e, "cannot record the socket's departure");
+        }
+    }
+
+    /// Leaves a room the socket is in: no more of its frames, then presence.
+    async fn end_room(&self, session: &mut Session, room: RoomId) -> bool {
+        let Some(joined) = session.rooms.remove(&room) else {
+            return false;
+        };
+        drop(joined);
+        // After the hub stopped queueing the room's frames: the writer forgets it.
+        let _ = session.tx.send(Outbound::marker(room, Stage::End, None)).await;
+        self.leave(&session.id, room).await;
+        true
     }
 
     /// Reads the client's frames until the socket closes. Up to
     /// `max_in_flight` of its messages wait for their commit at once; their
-    /// outcomes are answered in the order the messages came.
+    /// outcomes are answered in the order the messages came. An inbox socket
+    /// also takes the hub's notices and its recounts of unread counts.
     async fn read_loop(
         &self,
         stream: &mut SplitStream<WebSocket>,
-        link: &Link<'_>,
-        room: &Room,
+        session: &mut Session,
+        notices: Option<mpsc::Receiver<Notice>>,
         clock: &Clock,
     ) {
         let mut strikes = 0u32;
-        let mut last_typing: Option<Instant> = None;
         let mut in_flight = FuturesOrdered::new();
+        let mut recounts: FuturesUnordered<Recount> = FuturesUnordered::new();
+        let has_notices = notices.is_some();
+        let mut notices = notices.unwrap_or_else(|| mpsc::channel(1).1);
         // One wait for the close, not a new one per frame.
-        let closed = link.closer.closed();
+        let closer = session.closer.clone();
+        let closed = closer.closed();
         tokio::pin!(closed);
         loop {
             let may_read = in_flight.len() < self.settings.max_in_flight.max(1);
             let verdict = tokio::select! {
                 _ = &mut closed => return,
                 Some(answered) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.answer(link, answered)
+                    self.answer(session, answered)
+                }
+                Some(notice) = notices.recv(), if has_notices => {
+                    let effects = Box::pin(self.on_notice(session, notice)).await;
+                    self.apply(session, effects, &mut recounts);
+                    Verdict::Other
+                }
+                Some((room, counted)) = recounts.next(), if !recounts.is_empty() => {
+                    let effects = Box::pin(self.on_recount(session, room, counted)).await;
+                    self.apply(session, effects, &mut recounts);
+                    Verdict::Other
                 }
                 frame = stream.next(), if may_read => match frame {
                     None => return,
                     Some(Err(e)) => {
                         if is_too_big(e) {
-                            link.closer.close(codes::TOO_BIG);
+                            session.closer.close(codes::TOO_BIG);
                         }
                         return;
                     }
@@ -246,7 +461,7 @@ impl Connection {
                         clock.touch();
                         match message {
                             WsMessage::Text(text) => {
-                                let handled = self.handle_text(text.as_str(), link, room, &mut last_typing);
+                                let handled = self.handle_text(text.as_str(), session);
                                 match Box::pin(handled).await {
                                     Handled::Done(verdict) => verdict,
                                     Handled::Queued(pending) => {
@@ -257,7 +472,7 @@ impl Connection {
                             }
                             WsMessage::Binary(_) => {
                                 let error = ErrorFrame::new("invalid_json", "frames must be JSON text, not binary");
-                                self.reply_error(link, error);
+                                self.reply_error(session, error);
                                 Verdict::Other
                             }
                             WsMessage::Close(_) => return,
@@ -273,7 +488,7 @@ impl Connection {
                     let limit = self.settings.flood_strikes;
                     if limit > 0 && strikes >= limit {
                         tracing::info!(strikes, "socket keeps flooding; closing");
-                        link.closer.close(codes::FLOODING);
+                        session.closer.close(codes::FLOODING);
                         return;
                     }
                 }
@@ -282,81 +497,306 @@ impl Connection {
         }
     }
 
-    async fn handle_text(
-        &self,
-        text: &str,
-        link: &Link<'_>,
-        room: &Room,
-        last_typing: &mut Option<Instant>,
-    ) -> Handled {
-        let (input, user_id) = match protocol::parse(text) {
+    async fn handle_text(&self, text: &str, session: &mut Session) -> Handled {
+        let frame = match protocol::parse(text) {
+            Ok(frame) => frame,
             Err(error) => {
-                self.reply_error(link, error);
+                self.reply_error(session, error);
                 return Handled::Done(Verdict::Other);
             }
-            Ok(ClientFrame::Ping) => {
-                reply(link, &json!({"type": "pong"}));
-                return Handled::Done(Verdict::Other);
-            }
-            Ok(ClientFrame::Typing) => {
-                let now = Instant::now();
-                if last_typing.is_none_or(|at| now.duration_since(at) >= TYPING_INTERVAL) {
-                    *last_typing = Some(now);
-                    self.chat.typing(&self.actor, self.room, link.id);
-                }
-                return Handled::Done(Verdict::Other);
-            }
-            Ok(ClientFrame::Message { input, user_id }) => (input, user_id),
         };
+        let named = frame.room_id();
+        match frame {
+            ClientFrame::Ping => reply(session, &json!({"type": "pong"})),
+            ClientFrame::Subscribe { room_id, since } => {
+                Box::pin(self.subscribe(session, room_id, since)).await;
+            }
+            ClientFrame::Unsubscribe { room_id } => {
+                if session.inbox.is_none() {
+                    self.reply_error(session, only_on_inbox("unsubscribe"));
+                } else {
+                    self.end_room(session, room_id).await;
+                    reply(session, &UnsubscribedFrame::new(room_id));
+                }
+            }
+            ClientFrame::Typing { room_id } => match self.target(session, room_id, None) {
+                Ok(room) => {
+                    let now = Instant::now();
+                    if let Some(joined) = session.rooms.get_mut(&room)
+                        && joined
+                            .last_typing
+                            .is_none_or(|at| now.duration_since(at) >= TYPING_INTERVAL)
+                    {
+                        joined.last_typing = Some(now);
+                        self.chat.typing(&self.actor, room, &session.id);
+                    }
+                }
+                Err(error) => self.reply_error(session, error),
+            },
+            ClientFrame::Read { seq, room_id } => match self.target(session, room_id, None) {
+                Ok(room) => {
+                    if let Err(e) = self.chat.mark_room_read(&self.actor, room, seq).await {
+                        self.reply_error(session, ErrorFrame::from_domain(e).with_room(named));
+                    }
+                }
+                Err(error) => self.reply_error(session, error),
+            },
+            ClientFrame::Message { input, user_id, room_id } => {
+                return self.post(session, input, user_id, room_id).await;
+            }
+        }
+        Handled::Done(Verdict::Other)
+    }
+
+    /// A `message` frame: validated and queued for storage.
+    async fn post(
+        &self,
+        session: &Session,
+        input: chat_domain::MessageInput,
+        user_id: Option<String>,
+        named: Option<RoomId>,
+    ) -> Handled {
         self.metrics.message_received(MessageSource::Socket);
         let client_msg_id = input.client_msg_id.clone();
-        let actor = match user_id {
-            Some(raw) if self.token_expires.is_some() && raw != self.actor.user_id.as_str() => {
-                let error = ErrorFrame::new("forbidden", "user_id does not match the token")
-                    .with_client_msg_id(client_msg_id);
-                self.reply_error(link, error);
+        let room = match self.target(session, named, client_msg_id.clone()) {
+            Ok(room) => room,
+            Err(error) => {
+                self.reply_error(session, error);
                 return Handled::Done(Verdict::Other);
             }
-            Some(raw) => match UserId::parse(&raw) {
-                Ok(user) => Actor::new(user, self.actor.roles.clone())
-                    .with_correlation(self.actor.correlation_id.clone()),
-                Err(e) => {
-                    let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                    self.reply_error(link, error);
-                    return Handled::Done(Verdict::Other);
-                }
-            },
-            None => self.actor.clone(),
         };
-        match self.chat.submit_to_joined(&actor, room, input).await {
-            Ok(pending) => Handled::Queued(InFlight { client_msg_id, pending: Some(pending) }),
+        let actor = match self.author(user_id) {
+            Ok(actor) => actor,
+            Err(error) => {
+                let error = error.with_client_msg_id(client_msg_id).with_room(named);
+                self.reply_error(session, error);
+                return Handled::Done(Verdict::Other);
+            }
+        };
+        let Some(joined) = session.rooms.get(&room) else {
+            return Handled::Done(Verdict::Other);
+        };
+        match self.chat.submit_to_joined(&actor, &joined.room, input).await {
+            Ok(pending) => {
+                Handled::Queued(InFlight { client_msg_id, room: named, pending: Some(pending) })
+            }
             Err(e) => {
                 let verdict = if matches!(e, DomainError::RateLimited { .. }) {
                     Verdict::RateLimited
                 } else {
                     Verdict::Other
                 };
-                let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                self.reply_error(link, error);
+                let error =
+                    ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id).with_room(named);
+                self.reply_error(session, error);
                 Handled::Done(verdict)
             }
         }
     }
 
+    /// The room a room frame is for: the socket's own room, or on the inbox
+    /// socket the subscribed room it names.
+    fn target(
+        &self,
+        session: &Session,
+        named: Option<RoomId>,
+        client_msg_id: Option<String>,
+    ) -> Result<RoomId, ErrorFrame> {
+        let error = |code, message: String| {
+            Err(ErrorFrame::new(code, message)
+                .with_client_msg_id(client_msg_id.clone())
+                .with_room(named))
+        };
+        if session.inbox.is_none() {
+            let own = session.rooms.keys().next().copied();
+            return match (named, own) {
+                (Some(named), Some(own)) if named != own => {
+                    error("forbidden", format!("this socket is for room {own}, not room {named}"))
+                }
+                (_, Some(own)) => Ok(own),
+                (_, None) => error("unavailable", "the socket is not in its room".to_owned()),
+            };
+        }
+        match named {
+            None => error("validation_failed", "room_id: is required on this socket".to_owned()),
+            Some(room) if session.rooms.contains_key(&room) => Ok(room),
+            Some(room) => error("forbidden", format!("not subscribed to room {room}")),
+        }
+    }
+
+    /// Who a message frame is from: the socket's user, or — authentication off —
+    /// the frame's `user_id`; with a token, a different `user_id` is refused.
+    fn author(&self, user_id: Option<String>) -> Result<Actor, ErrorFrame> {
+        match user_id {
+            Some(raw) if self.token_expires.is_some() && raw != self.actor.user_id.as_str() => {
+                Err(ErrorFrame::new("forbidden", "user_id does not match the token"))
+            }
+            Some(raw) => match UserId::parse(&raw) {
+                Ok(user) => Ok(Actor::new(user, self.actor.roles.clone())
+                    .with_correlation(self.actor.correlation_id.clone())),
+                Err(e) => Err(ErrorFrame::from_domain(e)),
+            },
+            None => Ok(self.actor.clone()),
+        }
+    }
+
+    /// An inbox socket's `subscribe`.
+    async fn subscribe(&self, session: &mut Session, room: RoomId, since: Option<i64>) {
+        let refuse = |code, message: String| ErrorFrame::new(code, message).with_room(Some(room));
+        if session.inbox.is_none() {
+            self.reply_error(session, only_on_inbox("subscribe"));
+            return;
+        }
+        if session.rooms.contains_key(&room) {
+            let error = refuse("validation_failed", format!("already subscribed to room {room}"));
+            self.reply_error(session, error);
+            return;
+        }
+        if session.rooms.len() >= self.settings.max_subscriptions {
+            let limit = self.settings.max_subscriptions;
+            let error = refuse("validation_failed", format!("at most {limit} rooms per socket"));
+            self.reply_error(session, error);
+            return;
+        }
+        let authorized = match self.chat.authorize_socket(&self.actor, room).await {
+            Ok(authorized) => authorized,
+            Err(e) => {
+                self.reply_error(session, ErrorFrame::from_domain(e).with_room(Some(room)));
+                return;
+            }
+        };
+        match self.start_room(session, authorized, since, true).await {
+            Ok(()) | Err(StartError::Closed) => {}
+            Err(StartError::Domain(e)) => {
+                self.reply_error(session, ErrorFrame::from_domain(e).with_room(Some(room)));
+            }
+        }
+    }
+
+    /// What an inbox socket does with one of the hub's notices.
+    async fn on_notice(&self, session: &mut Session, notice: Notice) -> Vec<Effect> {
+        let Some(inbox) = session.inbox.as_mut() else { return Vec::new() };
+        match notice {
+            Notice::Message { room, seq, mine } => {
+                let known = inbox.counts.knows(room);
+                let effect = inbox.counts.message(room, seq, mine);
+                if !known && inbox.counts.knows(room) {
+                    inbox.registration.watch(room);
+                }
+                effect.into_iter().collect()
+            }
+            Notice::Changed(room) => inbox.counts.changed(room).into_iter().collect(),
+            Notice::RoomGone(room) => {
+                self.room_removed(session, room).await;
+                Vec::new()
+            }
+            Notice::User(RoomEvent::RoomAdded { room }) => {
+                let id = room.id;
+                inbox.registration.watch(id);
+                let effects = inbox.counts.add(id).into_iter().collect();
+                reply(session, &RoomEvent::RoomAdded { room });
+                effects
+            }
+            Notice::User(RoomEvent::RoomRemoved { room_id }) => {
+                self.room_removed(session, room_id).await;
+                Vec::new()
+            }
+            Notice::User(RoomEvent::Unread { room_id, unread, last_seq }) => {
+                inbox.counts.reported(room_id, unread, last_seq).into_iter().collect()
+            }
+            Notice::User(other) => {
+                reply(session, &other);
+                Vec::new()
+            }
+        }
+    }
+
+    /// The user is out of a room (removed, or the room is gone): its
+    /// subscription ends and the client is told once.
+    async fn room_removed(&self, session: &mut Session, room: RoomId) {
+        let subscribed = self.end_room(session, room).await;
+        let Some(inbox) = session.inbox.as_mut() else { return };
+        let counted = inbox.counts.knows(room);
+        inbox.counts.remove(room);
+        inbox.registration.unwatch(room);
+        if subscribed || counted {
+            reply(session, &RoomEvent::RoomRemoved { room_id: room });
+        }
+    }
+
+    async fn on_recount(
+        &self,
+        session: &mut Session,
+        room: RoomId,
+        counted: Result<UnreadState, DomainError>,
+    ) -> Vec<Effect> {
+        match counted {
+            Ok(state) => match session.inbox.as_mut() {
+                Some(inbox) => inbox.counts.recounted(state),
+                None => Vec::new(),
+            },
+            Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => {
+                self.room_removed(session, room).await;
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "cannot read an unread count");
+                if let Some(inbox) = session.inbox.as_mut() {
+                    inbox.counts.recount_failed(room);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Carries out what the unread counts asked for.
+    fn apply(
+        &self,
+        session: &Session,
+        effects: Vec<Effect>,
+        recounts: &mut FuturesUnordered<Recount>,
+    ) {
+        for effect in effects {
+            match effect {
+                Effect::Send { room, unread, last_seq } => {
+                    reply(session, &RoomEvent::Unread { room_id: room, unread, last_seq });
+                }
+                Effect::Recount(room) => {
+                    let chat = self.chat.clone();
+                    let actor = self.actor.clone();
+                    recounts
+                        .push(async move { (room, chat.unread_state(&actor, room).await) }.boxed());
+                }
+            }
+        }
+    }
+
     /// Answers a message whose outcome is known.
-    fn answer(&self, link: &Link<'_>, (client_msg_id, outcome): Answered) -> Verdict {
+    fn answer(&self, session: &Session, answered: Answered) -> Verdict {
+        let Answered { client_msg_id, room, outcome } = answered;
         match outcome {
             // The broadcast brings the message back to this socket too.
             Ok(Posted::Created(_)) => {}
             // A repeat is not broadcast again: this socket alone gets the original.
-            Ok(Posted::Duplicate(original)) => reply(link, &RoomEvent::Message(original)),
+            Ok(Posted::Duplicate(original)) => reply(session, &RoomEvent::Message(original)),
             Err(e) => {
-                let error = ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id);
-                self.reply_error(link, error);
+                let error =
+                    ErrorFrame::from_domain(e).with_client_msg_id(client_msg_id).with_room(room);
+                self.reply_error(session, error);
             }
         }
         Verdict::Other
     }
+
+    /// Answers a rejected frame, counting it by its code.
+    fn reply_error(&self, session: &Session, error: ErrorFrame) {
+        self.metrics.error("socket", error.code);
+        reply(session, &error);
+    }
+}
+
+fn only_on_inbox(frame: &str) -> ErrorFrame {
+    ErrorFrame::new("unknown_type", format!("{frame:?} is a frame of the inbox socket /ws"))
 }
 
 /// What a text frame came to.
@@ -366,12 +806,17 @@ enum Handled {
     Queued(InFlight),
 }
 
-/// The outcome of a message, with the `client_msg_id` to answer it under.
-type Answered = (Option<String>, Result<Posted, DomainError>);
+/// The outcome of a message, with what to answer it under.
+struct Answered {
+    client_msg_id: Option<String>,
+    room: Option<RoomId>,
+    outcome: Result<Posted, DomainError>,
+}
 
 /// A message of this socket waiting for its commit.
 struct InFlight {
     client_msg_id: Option<String>,
+    room: Option<RoomId>,
     pending: Option<PendingPost>,
 }
 
@@ -382,218 +827,31 @@ impl std::future::Future for InFlight {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Answered> {
+        let room = self.room;
         let Some(pending) = self.pending.as_mut() else {
-            return std::task::Poll::Ready((
-                None,
-                Err(DomainError::Internal("polled twice".into())),
-            ));
+            return std::task::Poll::Ready(Answered {
+                client_msg_id: None,
+                room,
+                outcome: Err(DomainError::Internal("polled twice".into())),
+            });
         };
         let outcome = std::task::ready!(std::pin::Pin::new(pending).poll(cx));
         self.pending = None;
-        std::task::Poll::Ready((self.client_msg_id.take(), outcome))
-    }
-}
-
-/// What the reader needs to answer on this socket.
-struct Link<'a> {
-    id: &'a str,
-    tx: &'a mpsc::Sender<Outbound>,
-    closer: &'a Closer,
-}
-
-impl Connection {
-    /// Answers a rejected frame, counting it by its code.
-    fn reply_error(&self, link: &Link<'_>, error: ErrorFrame) {
-        self.metrics.error("socket", error.code);
-        reply(link, &error);
+        let client_msg_id = self.client_msg_id.take();
+        std::task::Poll::Ready(Answered { client_msg_id, room, outcome })
     }
 }
 
 /// Queues a direct reply to this socket; a socket whose queue is full is too slow.
-fn reply(link: &Link<'_>, frame: &impl serde::Serialize) {
+fn reply(session: &Session, frame: &impl serde::Serialize) {
     let Ok(text) = serde_json::to_string(frame) else {
         return;
     };
     if let Err(mpsc::error::TrySendError::Full(_)) =
-        link.tx.try_send(Outbound { seq: None, text: text.into(), created_at: None })
+        session.tx.try_send(Outbound::reply(text.into()))
     {
-        link.closer.close(codes::TOO_SLOW);
+        session.closer.close(codes::TOO_SLOW);
     }
-}
-
-/// Time since the connection began, and when the client was last heard from.
-#[derive(Clone)]
-struct Clock {
-    start: Instant,
-    last_heard_ms: Arc<AtomicU64>,
-}
-
-impl Clock {
-    fn new() -> Self {
-        Self { start: Instant::now(), last_heard_ms: Arc::new(AtomicU64::new(0)) }
-    }
-
-    fn touch(&self) {
-        let now = self.start.elapsed().as_millis() as u64;
-        self.last_heard_ms.fetch_max(now, Ordering::AcqRel);
-    }
-
-    fn heard_since(&self, at: Instant) -> bool {
-        let at_ms = at.saturating_duration_since(self.start).as_millis() as u64;
-        self.last_heard_ms.load(Ordering::Acquire) >= at_ms
-    }
-}
-
-async fn write_loop(
-    mut sink: Sink,
-    mut rx: mpsc::Receiver<Outbound>,
-    closer: Closer,
-    clock: Clock,
-    mut last_sent: i64,
-    settings: SocketSettings,
-    metrics: Metrics,
-) {
-    let mut pings =
-        tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
-    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    // When the outstanding ping was sent, if one is.
-    let mut awaiting_pong: Option<Instant> = None;
-    let mut burst = Burst::default();
-    // One wait for the close, not a new one per burst: both selects below
-    // leave the loop once it resolves.
-    let closed = closer.closed();
-    tokio::pin!(closed);
-    let reason = loop {
-        let pong_deadline = async {
-            match awaiting_pong {
-                Some(sent) => tokio::time::sleep_until(sent + settings.pong_timeout).await,
-                None => std::future::pending().await,
-            }
-        };
-        // Frames taken off the queue together go out in one write.
-        burst.clear();
-        let next = tokio::select! {
-            biased;
-            reason = &mut closed => break reason,
-            () = pong_deadline => {
-                match awaiting_pong {
-                    Some(sent) if !clock.heard_since(sent) => {
-                        tracing::info!("no answer to ping; closing");
-                        closer.close(codes::HEARTBEAT_TIMEOUT);
-                    }
-                    _ => awaiting_pong = None,
-                }
-                continue;
-            }
-            out = rx.recv() => match out {
-                Some(out) => {
-                    burst.take(out, &mut last_sent);
-                    while burst.len() < MAX_BURST {
-                        let Ok(out) = rx.try_recv() else { break };
-                        burst.take(out, &mut last_sent);
-                    }
-                    if burst.is_empty() {
-                        continue;
-                    }
-                    None
-                }
-                None => break codes::NORMAL,
-            },
-            _ = pings.tick() => {
-                if awaiting_pong.is_some_and(|sent| !clock.heard_since(sent)) {
-                    continue;
-                }
-                awaiting_pong = Some(Instant::now());
-                Some(WsMessage::Ping(Default::default()))
-            }
-        };
-        let send = async {
-            match next {
-                Some(control) => sink.send(control).await,
-                None => {
-                    for text in &burst.texts {
-                        sink.feed(WsMessage::Text(text.clone())).await?;
-                    }
-                    sink.flush().await
-                }
-            }
-        };
-        tokio::pin!(send);
-        tokio::select! {
-            biased;
-            reason = &mut closed => {
-                // The frames taken off the queue just before the close (often the
-                // room_deleted that caused it) are finished, not dropped.
-                if flushes_on_close(reason)
-                    && !matches!(tokio::time::timeout(settings.close_grace, &mut send).await, Ok(Ok(())))
-                {
-                    return;
-                }
-                break reason;
-            }
-            sent = &mut send => if sent.is_err() { return },
-        }
-        for created_at in burst.created.drain(..) {
-            metrics.message_delivered(created_at);
-        }
-    };
-    // Frames queued before the close (room_deleted, the last messages before a
-    // shutdown) still go out; a socket closed for not reading gets no more.
-    if flushes_on_close(reason) {
-        while let Ok(out) = rx.try_recv() {
-            if out.seq.is_some_and(|seq| seq <= last_sent) {
-                continue;
-            }
-            if send_text(&mut sink, out.text, settings.close_grace).await.is_err() {
-                return;
-            }
-            if let Some(created_at) = out.created_at {
-                metrics.message_delivered(created_at);
-            }
-        }
-    }
-    say_goodbye(&mut sink, reason, settings.close_grace).await;
-}
-
-/// Frames taken off a socket's queue to be written together.
-#[derive(Default)]
-struct Burst {
-    texts: Vec<Utf8Bytes>,
-    /// The timestamps of the new messages among them, for the delivery latency.
-    created: Vec<chrono::DateTime<chrono::Utc>>,
-}
-
-impl Burst {
-    /// Adds a frame, unless it is a message the socket already has.
-    fn take(&mut self, out: Outbound, last_sent: &mut i64) {
-        if let Some(seq) = out.seq {
-            if seq <= *last_sent {
-                return;
-            }
-            *last_sent = seq;
-        }
-        self.texts.push(out.text);
-        self.created.extend(out.created_at);
-    }
-
-    fn len(&self) -> usize {
-        self.texts.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.texts.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.texts.clear();
-        self.created.clear();
-    }
-}
-
-/// Whether a socket closed for `reason` still gets the frames queued before
-/// the close: not one closed for not reading.
-fn flushes_on_close(reason: CloseReason) -> bool {
-    reason != codes::TOO_SLOW && reason != codes::HEARTBEAT_TIMEOUT
 }
 
 /// After the server's close frame, reads (and drops) what the peer still sends
@@ -607,23 +865,6 @@ async fn drain(stream: &mut SplitStream<WebSocket>, limit: Duration) {
                 break;
             }
         }
-    })
-    .await;
-}
-
-async fn send_text(sink: &mut Sink, text: Utf8Bytes, wait: Duration) -> Result<(), ()> {
-    match tokio::time::timeout(wait, sink.send(WsMessage::Text(text))).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
-}
-
-/// Sends the close frame after whatever is still buffered, within the grace period.
-async fn say_goodbye(sink: &mut Sink, reason: CloseReason, grace: Duration) {
-    let frame = CloseFrame { code: reason.code, reason: reason.reason.into() };
-    let _ = tokio::time::timeout(grace, async {
-        let _ = sink.send(WsMessage::Close(Some(frame))).await;
-        let _ = sink.close().await;
     })
     .await;
 }

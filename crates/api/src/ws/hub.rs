@@ -13,9 +13,13 @@
 //! the socket queues. Above [`PresenceSettings::coalesce_above`] sockets of the
 //! room here, the pump collects `user_joined`/`user_left` (from this instance and
 //! from others alike) and sends one `presence` frame per interval instead.
+//!
+//! Inbox sockets (`/ws`) are registered by user too: events addressed to a user
+//! (`room_added`, `room_removed`, `unread`) and short notices of the rooms the
+//! user watches for unread counts (see `inbox.rs`) go to their notice queue.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,10 +37,55 @@ use super::protocol::PresenceFrame;
 /// can drop one it already sent (resume replay overlapping the live stream).
 #[derive(Debug, Clone)]
 pub struct Outbound {
+    /// The room of a room frame from the hub; `None` for the socket's own replies.
+    pub room: Option<RoomId>,
     pub seq: Option<i64>,
     pub text: Utf8Bytes,
     /// A new message's timestamp, for the delivery latency.
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub stage: Stage,
+}
+
+impl Outbound {
+    /// A reply of the socket itself (not a room frame).
+    pub fn reply(text: Utf8Bytes) -> Self {
+        Self { room: None, seq: None, text, created_at: None, stage: Stage::Live }
+    }
+
+    /// A marker for the writer, with no frame.
+    pub fn marker(room: RoomId, stage: Stage, seq: Option<i64>) -> Self {
+        Self { room: Some(room), seq, text: Utf8Bytes::default(), created_at: None, stage }
+    }
+}
+
+/// Where a frame stands in its room's stream on one socket. A subscription
+/// begins (`Begin`, before the hub may queue the room's live frames), sends its
+/// first frame and resume replay (`Replay`, on a queue of their own), and ends
+/// the replay (`Ready`: the room's live frames held back meanwhile follow,
+/// those the replay already carried dropped) or gives up (`Abort`); `End`
+/// forgets the room after an unsubscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Live,
+    Begin,
+    Replay,
+    Ready,
+    Abort,
+    End,
+}
+
+/// What the hub tells an inbox socket besides frames: enough to keep its
+/// user's unread counts, and the events addressed to the user.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A new message in a room the user is in; `mine` when the user wrote it.
+    Message { room: RoomId, seq: i64, mine: bool },
+    /// A message of the room was deleted: counts are to be read again.
+    Changed(RoomId),
+    /// The room was deleted.
+    RoomGone(RoomId),
+    /// An event addressed to this user (`room_added`, `room_removed`, `unread`).
+    User(RoomEvent),
 }
 
 /// When presence is coalesced (`WS_PRESENCE_COALESCE_ABOVE`, `WS_PRESENCE_INTERVAL_MS`).
@@ -56,9 +105,39 @@ const FILL_PAGE: u32 = 100;
 struct Subscriber {
     tx: mpsc::Sender<Outbound>,
     closer: Closer,
+    /// An inbox socket's notices: its room's deletion ends the subscription
+    /// (told here) instead of closing the socket.
+    notices: Option<mpsc::Sender<Notice>>,
 }
 
-/// What a room's pump works on.
+/// An inbox socket as the hub knows it.
+#[derive(Clone)]
+struct Watcher {
+    user: Arc<str>,
+    notices: mpsc::Sender<Notice>,
+    closer: Closer,
+}
+
+impl Watcher {
+    fn tell(&self, notice: Notice) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.notices.try_send(notice) {
+            tracing::info!(user = %self.user, "inbox socket too slow for its notices; closing with 1013");
+            self.closer.close(codes::TOO_SLOW);
+        }
+    }
+}
+
+/// The inbox sockets of this instance: by user, and by the rooms they watch.
+#[derive(Default)]
+struct InboxIndex {
+    users: HashMap<Arc<str>, HashMap<String, Watcher>>,
+    watching: HashMap<RoomId, HashMap<String, Watcher>>,
+}
+
+/// What a room's pump works on. Events are not boxed: almost every input is
+/// one, and a box would cost an allocation per delivery to save the space of
+/// the rare `CatchUp`.
+#[allow(clippy::large_enum_variant)]
 enum PumpInput {
     Event(Delivery),
     /// Re-read the room's newest messages from storage (deliveries may be lost).
@@ -81,6 +160,9 @@ pub struct Hub {
 
 struct Inner {
     rooms: Mutex<HashMap<RoomId, Slot>>,
+    inbox: Mutex<InboxIndex>,
+    /// Inbox sockets open here: without any, deliveries skip the inbox index.
+    inbox_sockets: AtomicUsize,
     messages: Arc<dyn MessageRepository>,
     room_store: Arc<dyn RoomRepository>,
     pump_capacity: usize,
@@ -98,6 +180,8 @@ impl Hub {
         Self {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
+                inbox: Mutex::new(InboxIndex::default()),
+                inbox_sockets: AtomicUsize::new(0),
                 messages,
                 room_store,
                 pump_capacity,
@@ -112,22 +196,51 @@ impl Hub {
         self.inner.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn inbox(&self) -> MutexGuard<'_, InboxIndex> {
+        self.inner.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Adds a connection to a room. Until the returned [`Subscription`] is
-    /// dropped, every event of the room is queued to `tx`.
+    /// dropped, every event of the room is queued to `tx`. An inbox socket
+    /// gives its `notices`: the room's deletion is told there.
     pub fn subscribe(
         &self,
         room: RoomId,
         connection: String,
         tx: mpsc::Sender<Outbound>,
         closer: Closer,
+        notices: Option<mpsc::Sender<Notice>>,
     ) -> Subscription {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             closer.close(codes::GOING_AWAY);
         }
         let mut rooms = self.rooms();
         let slot = rooms.entry(room).or_insert_with(|| self.open_slot(room));
-        slot.subscribers.insert(connection.clone(), Subscriber { tx, closer });
+        slot.subscribers.insert(connection.clone(), Subscriber { tx, closer, notices });
         Subscription { hub: self.clone(), room, connection, floor: slot.floor.subscribe() }
+    }
+
+    /// Registers an inbox socket of `user`: events addressed to the user and
+    /// notices of the rooms it watches go to `notices` until the returned
+    /// [`Inbox`] is dropped.
+    pub fn open_inbox(
+        &self,
+        user: &str,
+        connection: String,
+        notices: mpsc::Sender<Notice>,
+        closer: Closer,
+    ) -> Inbox {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            closer.close(codes::GOING_AWAY);
+        }
+        let watcher = Watcher { user: Arc::from(user), notices, closer };
+        self.inbox()
+            .users
+            .entry(watcher.user.clone())
+            .or_default()
+            .insert(connection.clone(), watcher.clone());
+        self.inner.inbox_sockets.fetch_add(1, Ordering::AcqRel);
+        Inbox { hub: self.clone(), connection, watcher, watched: HashSet::new() }
     }
 
     fn unsubscribe(&self, room: RoomId, connection: &str) {
@@ -161,13 +274,26 @@ impl Hub {
                 subscriber.closer.close(reason);
             }
         }
+        for sockets in self.inbox().users.values() {
+            for watcher in sockets.values() {
+                watcher.closer.close(reason);
+            }
+        }
     }
 
-    /// Queues `delivery` to the room's pump if anyone here is in the room.
+    /// Queues `delivery` to the room's pump if anyone here is in the room, and
+    /// tells the inbox sockets concerned.
     fn dispatch(&self, delivery: Delivery) {
         // The GrainTrade-compatible copy of a message is for the legacy hub only.
         if matches!(delivery.event, RoomEvent::ConversationMessage { .. }) {
             return;
+        }
+        if let Some(user) = &delivery.to_user {
+            self.tell_user(user, delivery.event);
+            return;
+        }
+        if self.inner.inbox_sockets.load(Ordering::Acquire) > 0 {
+            self.tell_watchers(&delivery.event);
         }
         let rooms = self.rooms();
         let Some(slot) = rooms.get(&delivery.event.room_id()) else {
@@ -184,6 +310,49 @@ impl Hub {
                     tracing::warn!(room = %delivery.event.room_id(), "room event queue full; event dropped")
                 }
             }
+        }
+    }
+
+    /// Hands an event addressed to one user to that user's inbox sockets here.
+    fn tell_user(&self, user: &str, event: RoomEvent) {
+        if let Some(sockets) = self.inbox().users.get(user) {
+            for watcher in sockets.values() {
+                watcher.tell(Notice::User(event.clone()));
+            }
+        }
+    }
+
+    /// Tells the inbox sockets watching the room what changed its unread counts.
+    /// A message's author learns of it even when not watching the room yet:
+    /// posting in a room puts it in the author's inbox.
+    fn tell_watchers(&self, event: &RoomEvent) {
+        let room = event.room_id();
+        let inbox = self.inbox();
+        let watchers = inbox.watching.get(&room);
+        match event {
+            RoomEvent::Message(message) => {
+                for watcher in watchers.into_iter().flat_map(HashMap::values) {
+                    let mine = *watcher.user == *message.user_id;
+                    watcher.tell(Notice::Message { room, seq: message.seq, mine });
+                }
+                let author = inbox.users.get(message.user_id.as_str());
+                for (connection, watcher) in author.into_iter().flatten() {
+                    if !watchers.is_some_and(|w| w.contains_key(connection)) {
+                        watcher.tell(Notice::Message { room, seq: message.seq, mine: true });
+                    }
+                }
+            }
+            RoomEvent::MessageDeleted { .. } => {
+                for watcher in watchers.into_iter().flat_map(HashMap::values) {
+                    watcher.tell(Notice::Changed(room));
+                }
+            }
+            RoomEvent::RoomDeleted { .. } => {
+                for watcher in watchers.into_iter().flat_map(HashMap::values) {
+                    watcher.tell(Notice::RoomGone(room));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -207,7 +376,7 @@ impl Hub {
         let Some(slot) = rooms.get_mut(&room) else {
             return;
         };
-        let out = Outbound { seq, text, created_at };
+        let out = Outbound { room: Some(room), seq, text, created_at, stage: Stage::Live };
         queue_to_all(&mut slot.subscribers, &out, delivery.skip_connection.as_deref());
         if let Some(seq) = seq {
             // Under the same lock as the subscriber list, so a new subscriber
@@ -216,7 +385,15 @@ impl Hub {
         }
         if room_deleted {
             for subscriber in slot.subscribers.values() {
-                subscriber.closer.close(codes::ROOM_DELETED);
+                match &subscriber.notices {
+                    // An inbox socket stays open; its subscription ends.
+                    Some(notices) => {
+                        if notices.try_send(Notice::RoomGone(room)).is_err() {
+                            subscriber.closer.close(codes::TOO_SLOW);
+                        }
+                    }
+                    None => subscriber.closer.close(codes::ROOM_DELETED),
+                }
             }
         }
     }
@@ -232,7 +409,13 @@ impl Hub {
             }
         };
         if let Some(slot) = self.rooms().get_mut(&room) {
-            let out = Outbound { seq: None, text, created_at: None };
+            let out = Outbound {
+                room: Some(room),
+                seq: None,
+                text,
+                created_at: None,
+                stage: Stage::Live,
+            };
             queue_to_all(&mut slot.subscribers, &out, None);
         }
     }
@@ -318,6 +501,64 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.unsubscribe(self.room, &self.connection);
+    }
+}
+
+/// An inbox socket's registration with the hub, and the rooms it watches for
+/// unread counts; dropping it forgets them all.
+pub struct Inbox {
+    hub: Hub,
+    connection: String,
+    watcher: Watcher,
+    watched: HashSet<RoomId>,
+}
+
+impl Inbox {
+    /// Starts telling this socket of the room's new and deleted messages.
+    pub fn watch(&mut self, room: RoomId) {
+        if self.watched.insert(room) {
+            self.hub
+                .inbox()
+                .watching
+                .entry(room)
+                .or_default()
+                .insert(self.connection.clone(), self.watcher.clone());
+        }
+    }
+
+    pub fn unwatch(&mut self, room: RoomId) {
+        if self.watched.remove(&room) {
+            forget_watch(&mut self.hub.inbox(), room, &self.connection);
+        }
+    }
+
+    pub fn is_watching(&self, room: RoomId) -> bool {
+        self.watched.contains(&room)
+    }
+}
+
+fn forget_watch(index: &mut InboxIndex, room: RoomId, connection: &str) {
+    if let Some(watchers) = index.watching.get_mut(&room) {
+        watchers.remove(connection);
+        if watchers.is_empty() {
+            index.watching.remove(&room);
+        }
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let mut index = self.hub.inbox();
+        for room in self.watched.drain() {
+            forget_watch(&mut index, room, &self.connection);
+        }
+        if let Some(sockets) = index.users.get_mut(&self.watcher.user) {
+            sockets.remove(&self.connection);
+            if sockets.is_empty() {
+                index.users.remove(&self.watcher.user);
+            }
+        }
+        self.hub.inner.inbox_sockets.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

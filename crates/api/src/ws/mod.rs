@@ -1,11 +1,15 @@
-//! Real-time rooms: `GET /ws/{room_id}` upgrades to a WebSocket speaking PROTOCOL.md's
-//! frames. The hub fans room events out to this instance's sockets in seq order.
+//! Real-time rooms: `GET /ws/{room_id}` (one room) and `GET /ws` (the inbox: any of
+//! the user's rooms, subscribed by frames) upgrade to WebSockets speaking
+//! PROTOCOL.md's frames. The hub fans room events out to this instance's sockets
+//! in seq order.
 
 pub mod closer;
 mod connection;
 pub mod hub;
+mod inbox;
 pub mod protocol;
 mod room_names;
+mod writer;
 
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, State};
@@ -28,7 +32,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{ApiQuery, room_id};
 use crate::http::identity::Caller;
 use crate::http::openapi::errors::{BadRequest, Forbidden, NotFound, Unavailable};
-use crate::http::openapi::websocket::ROOM_SOCKET;
+use crate::http::openapi::websocket::{INBOX_SOCKET, ROOM_SOCKET};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -91,25 +95,75 @@ pub async fn upgrade(
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response()),
     };
+    let mode = connection::Mode::Room { authorized, since: query.since };
+    Ok(open(&state, &caller, actor, mode, slot, upgrade))
+}
+
+/// Open the inbox WebSocket
+///
+/// One socket for all of the caller's rooms: it is in no room until it
+/// subscribes, and it gets the caller's own events (`room_added`,
+/// `room_removed`, `unread`).
+#[utoipa::path(
+    get,
+    path = "/ws",
+    operation_id = "openInboxSocket",
+    tag = "websocket",
+    description = INBOX_SOCKET,
+    params(
+        ("token" = Option<String>, Query, description = "The JWT, for clients that cannot set `Authorization` (browsers); authentication required only."),
+        ("user_id" = Option<String>, Query, description = "Who connects, with authentication disabled."),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open; frames are `ClientFrame` and `ServerFrame`."),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn upgrade_inbox(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
+    caller: Caller,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    crate::http::origin::check(&state, &headers)?;
+    state.limits.check_connect(&headers, &extensions)?;
+    let actor = caller.actor().clone();
+    let slot = state.limits.socket_slot(actor.user_id.as_str())?;
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
+    Ok(open(&state, &caller, actor, connection::Mode::Inbox, slot, upgrade))
+}
+
+/// Upgrades to a socket of either kind.
+fn open(
+    state: &AppState,
+    caller: &Caller,
+    actor: chat_domain::Actor,
+    mode: connection::Mode,
+    slot: crate::limits::SocketSlot,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let settings = state.sockets;
-    let token_expires = caller.expires_at();
     let connection = connection::Connection {
-        token_expires,
+        token_expires: caller.expires_at(),
         chat: state.chat.clone(),
         hub: state.hub.clone(),
         actor,
-        room,
-        authorized,
-        since: query.since,
+        mode,
         settings,
         _slot: slot,
         metrics: state.metrics.clone(),
     };
     let tracker = state.tasks.clone();
-    Ok(upgrade
+    upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(settings.max_frame_bytes)
         .max_frame_size(settings.max_frame_bytes)
         .on_upgrade(move |socket| tracker.track_future(connection.run(socket)))
-        .into_response())
+        .into_response()
 }

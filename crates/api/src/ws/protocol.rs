@@ -2,19 +2,65 @@
 //! strict about shape and lenient about extra fields; every rejection names an
 //! PROTOCOL.md error code so the socket can answer with an `error` frame and stay open.
 
-use chat_domain::{DomainError, MessageInput};
+use chat_domain::{DomainError, MessageInput, RoomId};
 use serde::Serialize;
 use serde_json::Value;
 
-/// A frame the client sent, parsed.
+/// A frame the client sent, parsed. `room_id` says which room a room frame is
+/// for: required on the inbox socket (`/ws`), optional on a room socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
-    Message { input: MessageInput, user_id: Option<String> },
-    Typing,
+    Message { input: MessageInput, user_id: Option<String>, room_id: Option<RoomId> },
+    Typing { room_id: Option<RoomId> },
+    Read { seq: i64, room_id: Option<RoomId> },
+    Subscribe { room_id: RoomId, since: Option<i64> },
+    Unsubscribe { room_id: RoomId },
     Ping,
 }
 
-/// The first frame on every socket.
+impl ClientFrame {
+    /// The room a frame names, if it names one.
+    pub fn room_id(&self) -> Option<RoomId> {
+        match self {
+            Self::Message { room_id, .. }
+            | Self::Typing { room_id }
+            | Self::Read { room_id, .. } => *room_id,
+            Self::Subscribe { room_id, .. } | Self::Unsubscribe { room_id } => Some(*room_id),
+            Self::Ping => None,
+        }
+    }
+}
+
+/// The first frame on an inbox socket.
+#[derive(Debug, Serialize)]
+pub struct ReadyFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    pub user_id: &'a str,
+}
+
+impl<'a> ReadyFrame<'a> {
+    pub fn new(user_id: &'a str) -> Self {
+        Self { kind: "ready", user_id }
+    }
+}
+
+/// The answer to `unsubscribe`.
+#[derive(Debug, Serialize)]
+pub struct UnsubscribedFrame {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    pub room_id: RoomId,
+}
+
+impl UnsubscribedFrame {
+    pub fn new(room_id: RoomId) -> Self {
+        Self { kind: "unsubscribed", room_id }
+    }
+}
+
+/// The first frame of a room: `joined` on a room socket, `subscribed` on the
+/// inbox socket (the same fields).
 #[derive(Debug, Serialize)]
 pub struct JoinedFrame<'a> {
     #[serde(rename = "type")]
@@ -34,6 +80,12 @@ impl<'a> JoinedFrame<'a> {
         users: &'a [chat_domain::ports::PresenceEntry],
     ) -> Self {
         Self { kind: "joined", room_id, user_id, last_seq, users }
+    }
+
+    /// The same frame, as the inbox socket's `subscribed`.
+    pub fn subscribed(mut self) -> Self {
+        self.kind = "subscribed";
+        self
     }
 }
 
@@ -74,6 +126,9 @@ pub struct ErrorFrame {
     pub client_msg_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// The room the rejected frame named, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
 }
 
 impl ErrorFrame {
@@ -84,7 +139,13 @@ impl ErrorFrame {
             message: message.into(),
             client_msg_id: None,
             retry_after_ms: None,
+            room_id: None,
         }
+    }
+
+    pub fn with_room(mut self, room: Option<RoomId>) -> Self {
+        self.room_id = room;
+        self
     }
 
     pub fn with_client_msg_id(mut self, id: Option<String>) -> Self {
@@ -132,6 +193,8 @@ pub fn parse(text: &str) -> Result<ClientFrame, ErrorFrame> {
         ));
     };
     let client_msg_id = fields.get("client_msg_id").and_then(Value::as_str).map(str::to_owned);
+    let room_id =
+        || optional_room(&fields).map_err(|reason| ErrorFrame::new("validation_failed", reason));
     match fields.get("type").and_then(Value::as_str) {
         Some("message") => {
             let invalid = |reason: String| {
@@ -146,17 +209,59 @@ pub fn parse(text: &str) -> Result<ClientFrame, ErrorFrame> {
             let message_type = optional_string(&fields, "message_type").map_err(invalid)?;
             let user_id = optional_string(&fields, "user_id").map_err(invalid)?;
             let client_msg_id = optional_string(&fields, "client_msg_id").map_err(invalid)?;
+            let room_id = optional_room(&fields).map_err(invalid)?;
             Ok(ClientFrame::Message {
                 input: MessageInput { content, message_type, client_msg_id },
                 user_id,
+                room_id,
             })
         }
-        Some("typing") => Ok(ClientFrame::Typing),
+        Some("typing") => Ok(ClientFrame::Typing { room_id: room_id()? }),
+        Some("read") => {
+            let seq = match fields.get("seq") {
+                Some(Value::Number(n)) => n.as_i64(),
+                _ => None,
+            }
+            .ok_or_else(|| ErrorFrame::new("validation_failed", "seq: must be an integer"))?;
+            Ok(ClientFrame::Read { seq, room_id: room_id()? })
+        }
+        Some(kind @ ("subscribe" | "unsubscribe")) => {
+            let room_id = room_id()?
+                .ok_or_else(|| ErrorFrame::new("validation_failed", "room_id: is required"))?;
+            if kind == "unsubscribe" {
+                return Ok(ClientFrame::Unsubscribe { room_id });
+            }
+            let since = match fields.get("since") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) if n.as_i64().is_some_and(|s| s >= 0) => n.as_i64(),
+                Some(_) => {
+                    return Err(ErrorFrame::new(
+                        "validation_failed",
+                        "since: must be zero or a positive seq",
+                    )
+                    .with_room(Some(room_id)));
+                }
+            };
+            Ok(ClientFrame::Subscribe { room_id, since })
+        }
         Some("ping") => Ok(ClientFrame::Ping),
         Some(other) => {
             Err(ErrorFrame::new("unknown_type", format!("unknown frame type {other:?}")))
         }
         None => Err(ErrorFrame::new("unknown_type", "a frame must have a string \"type\"")),
+    }
+}
+
+/// The frame's `room_id`: absent, or a positive integer.
+fn optional_room(fields: &serde_json::Map<String, Value>) -> Result<Option<RoomId>, String> {
+    match fields.get("room_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|id| RoomId::new(id).ok())
+            .map(Some)
+            .ok_or_else(|| "room_id: must be a positive integer".to_owned()),
+        Some(_) => Err("room_id: must be a positive integer".to_owned()),
     }
 }
 
@@ -184,9 +289,10 @@ mod tests {
             ClientFrame::Message {
                 input: MessageInput { content: "Hello, everyone!".into(), ..Default::default() },
                 user_id: Some("user_123".into()),
+                room_id: None,
             }
         );
-        assert_eq!(parse(r#"{"type":"typing"}"#).unwrap(), ClientFrame::Typing);
+        assert_eq!(parse(r#"{"type":"typing"}"#).unwrap(), ClientFrame::Typing { room_id: None });
         assert_eq!(parse(r#"{"type":"ping","extra":1}"#).unwrap(), ClientFrame::Ping);
     }
 
@@ -208,6 +314,43 @@ mod tests {
             parse(r#"{"type":"message","content":"x","user_id":5}"#).unwrap_err().code,
             "validation_failed"
         );
+    }
+
+    #[test]
+    fn parses_the_inbox_frames() {
+        let room = RoomId::new(4).unwrap();
+        assert_eq!(
+            parse(r#"{"type":"subscribe","room_id":4,"since":10}"#).unwrap(),
+            ClientFrame::Subscribe { room_id: room, since: Some(10) }
+        );
+        assert_eq!(
+            parse(r#"{"type":"subscribe","room_id":4}"#).unwrap(),
+            ClientFrame::Subscribe { room_id: room, since: None }
+        );
+        assert_eq!(
+            parse(r#"{"type":"unsubscribe","room_id":4}"#).unwrap(),
+            ClientFrame::Unsubscribe { room_id: room }
+        );
+        assert_eq!(
+            parse(r#"{"type":"read","room_id":4,"seq":3}"#).unwrap(),
+            ClientFrame::Read { seq: 3, room_id: Some(room) }
+        );
+        assert_eq!(
+            parse(r#"{"type":"typing","room_id":4}"#).unwrap(),
+            ClientFrame::Typing { room_id: Some(room) }
+        );
+        for bad in [
+            r#"{"type":"subscribe"}"#,
+            r#"{"type":"subscribe","room_id":0}"#,
+            r#"{"type":"subscribe","room_id":"4"}"#,
+            r#"{"type":"subscribe","room_id":4,"since":-1}"#,
+            r#"{"type":"unsubscribe","room_id":-2}"#,
+            r#"{"type":"read","room_id":4}"#,
+            r#"{"type":"read","seq":"x"}"#,
+            r#"{"type":"message","room_id":1.5,"content":"x"}"#,
+        ] {
+            assert_eq!(parse(bad).unwrap_err().code, "validation_failed", "{bad}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod conversations;
 mod messages;
 mod presence;
+mod read_stub;
 mod rooms;
 mod search;
 

@@ -37,7 +37,10 @@ impl ChatService {
                 members.push(member);
             }
         }
-        self.rooms
+        let told: Vec<UserId> =
+            std::iter::once(actor.user_id.clone()).chain(members.iter().cloned()).collect();
+        let room = self
+            .rooms
             .create(NewRoom {
                 name,
                 description,
@@ -47,7 +50,17 @@ impl ChatService {
                 created_at: timestamp::now(),
                 correlation_id: actor.correlation_id.clone(),
             })
-            .await
+            .await?;
+        for user in &told {
+            self.tell_room_added(user, &room);
+        }
+        Ok(room)
+    }
+
+    /// Tells a user's inbox sockets that a room is now theirs.
+    fn tell_room_added(&self, user: &UserId, room: &Room) {
+        let event = RoomEvent::RoomAdded { room: Box::new(room.clone()) };
+        self.fan_out.publish(Delivery::to_user(user.as_str(), event));
     }
 
     /// The active public room with this name, created (by the actor) when there
@@ -143,7 +156,11 @@ impl ChatService {
         let room = self.get_room(actor, id).await?;
         ensure_room_owner(actor, &room, "change the members of")?;
         let member = UserId::parse(member)?;
-        self.rooms.add_member(id, &member, timestamp::now()).await
+        let added = self.rooms.add_member(id, &member, timestamp::now()).await?;
+        if added {
+            self.tell_room_added(&member, &room);
+        }
+        Ok(added)
     }
 
     /// Removes `member` from the room: its creator or an admin only.
@@ -157,6 +174,8 @@ impl ChatService {
         ensure_room_owner(actor, &room, "change the members of")?;
         let member = UserId::parse(member)?;
         if self.rooms.remove_member(id, &member).await? {
+            let event = RoomEvent::RoomRemoved { room_id: id };
+            self.fan_out.publish(Delivery::to_user(member.as_str(), event));
             Ok(())
         } else {
             Err(DomainError::NotFound(format!("{member} is not a member of room {id}")))

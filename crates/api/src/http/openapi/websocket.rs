@@ -1,4 +1,5 @@
-//! The WebSocket protocols as schemas: the frames of `GET /ws/{room_id}` and of
+//! The WebSocket protocols as schemas: the frames of `GET /ws/{room_id}` and
+//! `GET /ws` (the inbox socket: the same frames, with `room_id`, and its own), and of
 //! the GrainTrade socket `GET /ws/chat/{item_id}/{other_user_id}`. OpenAPI cannot
 //! describe a socket's traffic, so the operations point at these components.
 
@@ -8,7 +9,9 @@ use utoipa::ToSchema;
 use super::schemas::{MessageType, PresentUser};
 use crate::legacy::LegacyMessage;
 
-/// A frame the client sends on `/ws/{room_id}` (a JSON text frame).
+/// A frame the client sends on `/ws/{room_id}` or `/ws` (a JSON text frame).
+/// `room_id` names the room of a room frame: required on `/ws` (a subscribed
+/// room), optional on `/ws/{room_id}` (its own room).
 #[derive(ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
@@ -23,19 +26,82 @@ pub enum ClientFrame {
         client_msg_id: Option<String>,
         /// Development only; with a token it must be the token's `sub`.
         user_id: Option<String>,
+        #[schema(minimum = 1)]
+        room_id: Option<i64>,
     },
     /// Tells the others that the sender is typing; not persisted.
     #[schema(title = "typing", example = json!({"type": "typing"}))]
-    Typing {},
+    Typing {
+        #[schema(minimum = 1)]
+        room_id: Option<i64>,
+    },
+    /// Moves the sender's read marker forward to `seq` (as `POST /rooms/{room_id}/read`);
+    /// the room's sockets get `read` when it moved.
+    #[schema(title = "read", example = json!({"type": "read", "room_id": 1, "seq": 42}))]
+    Read {
+        #[schema(minimum = 0)]
+        seq: i64,
+        #[schema(minimum = 1)]
+        room_id: Option<i64>,
+    },
+    /// `/ws` only: joins the room on this socket, answered with `subscribed`, then
+    /// (with `since`) every message after `since`, then live ones.
+    #[schema(title = "subscribe", example = json!({"type": "subscribe", "room_id": 1, "since": 40}))]
+    Subscribe {
+        #[schema(minimum = 1)]
+        room_id: i64,
+        #[schema(minimum = 0)]
+        since: Option<i64>,
+    },
+    /// `/ws` only: leaves the room on this socket, answered with `unsubscribed`.
+    #[schema(title = "unsubscribe", example = json!({"type": "unsubscribe", "room_id": 1}))]
+    Unsubscribe {
+        #[schema(minimum = 1)]
+        room_id: i64,
+    },
     /// Answered with `{"type": "pong"}`.
     #[schema(title = "ping", example = json!({"type": "ping"}))]
     Ping {},
 }
 
-/// A frame the server sends on `/ws/{room_id}` (a JSON text frame).
+/// A frame the server sends on `/ws/{room_id}` or `/ws` (a JSON text frame).
 #[derive(ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
+    /// `/ws` only: the first frame.
+    #[schema(title = "ready", example = json!({"type": "ready", "user_id": "alice"}))]
+    Ready { user_id: String },
+    /// `/ws` only: the answer to `subscribe`, with the fields of `joined`.
+    #[schema(title = "subscribed", example = json!({"type": "subscribed", "room_id": 1, "user_id": "alice", "last_seq": 42, "users": []}))]
+    Subscribed {
+        room_id: i64,
+        user_id: String,
+        #[schema(minimum = 0)]
+        last_seq: i64,
+        users: Vec<PresentUser>,
+    },
+    /// `/ws` only: the answer to `unsubscribe`; no more frames of that room.
+    #[schema(title = "unsubscribed", example = json!({"type": "unsubscribed", "room_id": 1}))]
+    Unsubscribed { room_id: i64 },
+    /// `/ws` only: the user was made a member of a room, or created one.
+    #[schema(title = "room_added")]
+    RoomAdded { room: super::schemas::Room },
+    /// `/ws` only: the user was removed from a room, or it was deleted; its
+    /// subscription, if any, has ended.
+    #[schema(title = "room_removed", example = json!({"type": "room_removed", "room_id": 1}))]
+    RoomRemoved { room_id: i64 },
+    /// `/ws` only: the user's unread count of a room changed (subscribed or not).
+    #[schema(title = "unread", example = json!({"type": "unread", "room_id": 1, "unread": 3, "last_seq": 42}))]
+    Unread {
+        room_id: i64,
+        #[schema(minimum = 0)]
+        unread: u64,
+        #[schema(minimum = 0)]
+        last_seq: i64,
+    },
+    /// A user's read marker moved ("seen").
+    #[schema(title = "read", example = json!({"type": "read", "room_id": 1, "user_id": "bob", "seq": 42, "read_at": "2026-01-01T12:00:00.123Z"}))]
+    Read { room_id: i64, user_id: String, seq: i64, read_at: DateTime<Utc> },
     /// The first frame: everything up to `last_seq` is history, everything after
     /// arrives live; `users` are those present now — in a room with more than
     /// `WS_PRESENCE_COALESCE_ABOVE` users at most that many, the joiner always
@@ -125,6 +191,9 @@ pub enum ServerFrame {
         /// With `rate_limited`: when to try again.
         #[schema(nullable = false)]
         retry_after_ms: Option<u64>,
+        /// The room the rejected frame named, when it named one.
+        #[schema(nullable = false)]
+        room_id: Option<i64>,
     },
     /// The answer to a `ping` frame.
     #[schema(title = "pong", example = json!({"type": "pong"}))]
@@ -214,6 +283,27 @@ and no duplicate.
 **Close codes**: 1000 normal, 1001 server shutdown, 1009 frame over `WS_MAX_FRAME_BYTES`, 1011 internal error \
 (reconnect with `since`), 1013 the client did not read fast enough, 4401 the token expired, 4404 room deleted, 4408 no \
 answer to the server's ping within `WS_PONG_TIMEOUT_MS`.";
+
+/// The description of `GET /ws`.
+pub const INBOX_SOCKET: &str = "Upgrades to the caller's inbox WebSocket (`ws://HOST:8001/ws`): one socket for any \
+number of rooms. Identity and `Origin` are checked as for `/ws/{room_id}` (401 / 403 before the upgrade). The first \
+frame is `{\"type\": \"ready\", \"user_id\"}`; the socket is in no room until it subscribes.
+
+**Client → server** (schema `ClientFrame`): `subscribe` `{room_id, since?}` → `subscribed` (the fields of `joined`), \
+then with `since` every message after it, then live ones, with the same gap-free guarantee as `/ws/{room_id}`; an \
+unknown or deleted room → `error` `not_found`, a private room the caller is not in → `error` `forbidden`, already \
+subscribed or more than `WS_MAX_SUBSCRIPTIONS` (default 500) rooms → `error` `validation_failed`; the socket stays \
+open. `unsubscribe` `{room_id}` → `unsubscribed`. `message`, `typing` and `read` carry `room_id` (a subscribed \
+room, else `error` `forbidden`). `ping` → `pong`.
+
+**Server → client** (schema `ServerFrame`): every room frame of `/ws/{room_id}`, each with its `room_id`, for the \
+subscribed rooms only; a deleted room's `room_deleted` is followed by `room_removed` and ends that subscription \
+(the socket stays open). The user's own events, for all the user's rooms (created, member of, posted in), \
+subscribed or not: `room_added` `{room}`, `room_removed` `{room_id}` (removed from the room, or it was deleted), \
+and `unread` `{room_id, unread, last_seq}` whenever the user's unread count of a room changes (a new message of \
+someone else, a deletion, a read on another device). Errors carry the `room_id` of the frame they answer.
+
+**Close codes**: as `/ws/{room_id}`, except that a deleted room does not close the socket.";
 
 /// The description of `GET /ws/chat/{item_id}/{other_user_id}`.
 pub const CONVERSATION_SOCKET: &str = "The GrainTrade frontend's socket for the conversation about an item with another \
