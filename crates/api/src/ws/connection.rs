@@ -128,6 +128,7 @@ impl Connection {
         };
         // The user list is only for the `joined` frame: not kept for the socket's life.
         let chat_domain::Joined { room, users, .. } = joined;
+        crate::presence::connected(&self.chat, &self.actor, &id).await;
         let started = Box::pin(self.start(&mut sink, &mut subscription, users)).await;
         if let Some(last_sent) = started {
             let clock = Clock::new();
@@ -160,6 +161,7 @@ impl Connection {
             drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
         }
         drop(subscription);
+        crate::presence::disconnected(&self.chat, &self.actor, &id).await;
         if let Err(e) = self.chat.leave_room(&self.actor, self.room, &id).await {
             tracing::warn!(error = %e, "cannot record the socket's departure");
         }
