@@ -13,7 +13,7 @@
 //! → instance, TTL 5 minutes, refreshed by the instances holding them) and
 //! `{prefix}user:{id}:seen` (ms of the latest close, 30 days).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -201,7 +201,7 @@ pub struct RedisPresence {
     local_users: Arc<Mutex<HashMap<UserId, usize>>>,
     /// Departures Redis did not take: written again on every refresh, so a
     /// socket closed during an outage does not stay counted once it ends.
-    unwritten: Arc<Mutex<Vec<Unwritten>>>,
+    unwritten: Arc<Mutex<VecDeque<Unwritten>>>,
 }
 
 impl RedisPresence {
@@ -263,16 +263,16 @@ impl RedisPresence {
         self.local_users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn unwritten_list(&self) -> std::sync::MutexGuard<'_, Vec<Unwritten>> {
+    fn unwritten_list(&self) -> std::sync::MutexGuard<'_, VecDeque<Unwritten>> {
         self.unwritten.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn keep_unwritten(&self, departure: Unwritten) {
         let mut list = self.unwritten_list();
         if list.len() >= UNWRITTEN_AT_MOST {
-            list.remove(0);
+            list.pop_front();
         }
-        list.push(departure);
+        list.push_back(departure);
     }
 
     fn count_user(&self, user: &UserId, delta: isize) {
@@ -580,16 +580,7 @@ impl RedisPresence {
             let live = match alive.get(instance) {
                 Some(live) => *live,
                 None => {
-                    let live =
-                        instance == self.instance
-                            || self
-                                .redis
-                                .run(self.redis.client.exists::<i64, _>(
-                                    self.redis.key(&format!("instance:{instance}")),
-                                ))
-                                .await
-                                .map(|n| n > 0)
-                                .unwrap_or(true);
+                    let live = self.is_alive(instance).await;
                     alive.insert(instance.to_owned(), live);
                     live
                 }
