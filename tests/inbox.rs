@@ -22,6 +22,7 @@ on_every_adapter_set!(
     a_deleted_room_ends_its_subscription_not_the_socket,
     members_hear_that_a_room_was_added_or_removed,
     a_room_socket_refuses_inbox_frames,
+    an_inbox_socket_counts_once_in_its_users_presence,
 );
 
 /// Posts over REST as `user` and returns the stored message.
@@ -432,4 +433,16 @@ async fn an_inbox_socket_on_one_instance_hears_another() {
     alice.close().await;
     b.shutdown().await;
     a.shutdown().await;
+}
+
+async fn an_inbox_socket_counts_once_in_its_users_presence(app: TestApp) {
+    let rooms = [app.create_room("P1").await, app.create_room("P2").await];
+    let mut alice = app.inbox_socket("alice").await;
+    for room in rooms {
+        alice.subscribe(room, None).await;
+    }
+    let presence: Value = app.get("/users/alice/presence").await.json().await.unwrap();
+    assert_eq!(presence["online"], true, "{presence}");
+    assert_eq!(presence["connections"], 1, "one socket, however many rooms: {presence}");
+    alice.close().await;
 }

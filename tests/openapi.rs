@@ -64,6 +64,7 @@ const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("PATCH", "/rooms/{room_id}"),
     ("DELETE", "/rooms/{room_id}"),
     ("GET", "/rooms/{room_id}/users"),
+    ("GET", "/users/{user_id}/presence"),
     ("POST", "/rooms/{room_id}/messages"),
     ("GET", "/rooms/{room_id}/messages"),
     ("GET", "/messages/{message_id}"),
@@ -277,6 +278,12 @@ async fn every_operation_answers_as_described() {
         call(&app, c, get.clone(), &format!("{private_path}/users"), "eve", None).await.0,
         403
     );
+    let (status, online) = call(&app, c, get.clone(), "/users/alice/presence", "bob", None).await;
+    assert_eq!((status, &online["online"]), (200, &json!(true)));
+    let (status, never) = call(&app, c, get.clone(), "/users/nobody/presence", "bob", None).await;
+    assert_eq!((status, &never["last_seen"]), (200, &Value::Null));
+    let too_long = format!("/users/{}/presence", "u".repeat(65));
+    assert_eq!(call(&app, c, get.clone(), &too_long, "bob", None).await.0, 422);
     socket.close().await;
 
     // Messages.
@@ -560,6 +567,7 @@ async fn every_operation_answers_as_described() {
         (Method::POST, messages.clone()),
         (Method::GET, "/ws/1".to_owned()),
         (Method::GET, "/chat/77/unread".to_owned()),
+        (Method::GET, "/users/alice/presence".to_owned()),
     ] {
         let response =
             secured.client.request(method.clone(), secured.url(&path)).send().await.unwrap();

@@ -10,6 +10,7 @@ pub mod legacy;
 pub mod limits;
 pub mod metrics;
 pub mod migrate;
+pub mod presence;
 pub mod settings;
 pub mod startup;
 pub mod state;

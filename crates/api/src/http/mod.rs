@@ -32,7 +32,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// never disagree. (`routes!` groups handlers of one path.)
 pub fn routes() -> OpenApiRouter<AppState> {
     use crate::{legacy, ws};
-    use routes::{docs, health, messages, rooms, search};
+    use routes::{docs, health, messages, rooms, search, users};
 
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::health))
@@ -42,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::users))
         .routes(routes!(rooms::add_member))
         .routes(routes!(rooms::remove_member))
+        .routes(routes!(users::presence))
         .routes(routes!(ws::upgrade))
         .routes(routes!(ws::upgrade_inbox))
         .routes(routes!(messages::history, messages::post))

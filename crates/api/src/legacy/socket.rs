@@ -63,9 +63,10 @@ pub async fn upgrade(
     let slot = known.as_deref().map(|user| state.limits.socket_slot(user)).transpose()?;
     let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
     let correlation = caller.actor().correlation_id.clone();
+    let actor = known.is_some().then(|| caller.actor().clone());
     let settings = state.sockets;
     let tracker = state.tasks.clone();
-    let peer = Peer { known, token_user, correlation };
+    let peer = Peer { known, token_user, correlation, actor };
     let upgrade = upgrade
         .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
         .max_message_size(settings.max_frame_bytes);
@@ -85,6 +86,9 @@ struct Peer {
     token_user: Option<String>,
     /// The upgrade request's id, for the events of the socket's messages.
     correlation: Option<CorrelationId>,
+    /// Whose socket it is for user presence: the known user only (a socket
+    /// that names its user in frames alone could name several).
+    actor: Option<Actor>,
 }
 
 async fn serve(socket: WebSocket, state: AppState, item: String, other: String, peer: Peer) {
@@ -109,10 +113,13 @@ async fn run(
 ) {
     tracing::info!("socket open");
     let _open = state.metrics.socket_opened(SocketKind::Legacy);
+    if let Some(actor) = &peer.actor {
+        crate::presence::connected(&state.chat, actor, &connection).await;
+    }
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.sockets.queue_capacity);
     let closer = Closer::default();
     let registration = state.legacy.register(
-        connection,
+        connection.clone(),
         item,
         other,
         peer.known.clone(),
@@ -168,6 +175,9 @@ async fn run(
         {
             break;
         }
+    }
+    if let Some(actor) = &peer.actor {
+        crate::presence::disconnected(&state.chat, actor, &connection).await;
     }
     tracing::info!("socket closed");
 }

@@ -188,6 +188,8 @@ impl Connection {
             inbox: None,
         };
         let mode = std::mem::replace(&mut self.mode, Mode::Inbox);
+        // Before the first frame goes out: a client that has it is counted online.
+        crate::presence::connected(&self.chat, &self.actor, &session.id).await;
         // The one-off phases are boxed: the socket's task keeps only the
         // reading loop's state for its whole life, not the largest of them.
         let started = match mode {
@@ -226,6 +228,8 @@ impl Connection {
         let rooms: Vec<RoomId> = session.rooms.keys().copied().collect();
         let id = std::mem::take(&mut session.id);
         drop(session);
+        // Before the rooms' `user_left`: a client that has it sees the socket gone.
+        crate::presence::disconnected(&self.chat, &self.actor, &id).await;
         for room in rooms {
             self.leave(&id, room).await;
         }

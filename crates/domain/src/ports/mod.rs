@@ -17,7 +17,7 @@ pub use fan_out::{FanOut, NoFanOut};
 pub use message_repository::MessageRepository;
 pub use message_search::MessageSearch;
 pub use message_writer::{DirectWriter, MessageWriter, PendingPost};
-pub use presence::{PresenceEntry, PresenceRegistry};
+pub use presence::{PresenceEntry, PresenceRegistry, UserPresence};
 pub use rate_limit::{NoRateLimit, RateLimiter};
 pub use read_state::ReadState;
 pub use room_repository::{RoomRepository, RoomVisibility};

@@ -1,8 +1,11 @@
-//! Presence: which users have an open socket in a room, across all instances.
+//! Presence: which users have an open socket in a room, and how many sockets
+//! each user has open anywhere (room, GrainTrade and inbox sockets alike),
+//! across all instances.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 use crate::{DomainError, RoomId, UserId};
 
@@ -15,6 +18,43 @@ pub struct PresenceEntry {
     /// When the user's oldest open socket connected.
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub since: DateTime<Utc>,
+}
+
+/// A user's sockets of every kind, on every instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPresence {
+    pub user_id: String,
+    /// Open sockets; one per socket, whatever it is subscribed to.
+    pub connections: u32,
+    /// When a socket of the user last closed; `None` if none was seen closing.
+    /// While the user is online it is the close seen before, not "now".
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl UserPresence {
+    /// A user with no socket and no close on record.
+    pub fn offline(user: &UserId) -> Self {
+        Self { user_id: user.to_string(), connections: 0, last_seen: None }
+    }
+
+    pub fn online(&self) -> bool {
+        self.connections > 0
+    }
+}
+
+/// `{"user_id", "online", "connections", "last_seen"}`: `online` is derived, so
+/// it is written here rather than stored.
+impl Serialize for UserPresence {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("UserPresence", 4)?;
+        out.serialize_field("user_id", &self.user_id)?;
+        out.serialize_field("online", &self.online())?;
+        out.serialize_field("connections", &self.connections)?;
+        let last_seen =
+            self.last_seen.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        out.serialize_field("last_seen", &last_seen)?;
+        out.end()
+    }
 }
 
 #[async_trait]
@@ -51,4 +91,25 @@ pub trait PresenceRegistry: Send + Sync + 'static {
         users.truncate(limit);
         Ok(users)
     }
+
+    /// Records one open socket of `user` (any kind: it counts once, however
+    /// many rooms it is subscribed to). Recording it again is harmless.
+    async fn user_connected(
+        &self,
+        user: &UserId,
+        connection: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DomainError>;
+
+    /// Forgets the socket and records `at` as the user's last seen time (unless
+    /// a later one is on record). Forgetting an unknown socket is harmless.
+    async fn user_disconnected(
+        &self,
+        user: &UserId,
+        connection: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DomainError>;
+
+    /// The user's open sockets on every instance and last seen time.
+    async fn user_presence(&self, user: &UserId) -> Result<UserPresence, DomainError>;
 }

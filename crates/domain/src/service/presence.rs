@@ -1,10 +1,11 @@
-//! Socket-side use cases: joining and leaving a room (presence), typing, and
-//! the replay of committed messages that resume and gap-filling rely on.
+//! Socket-side use cases: joining and leaving a room (presence), a user's
+//! sockets of every kind (user presence), typing, and the replay of committed
+//! messages that resume and gap-filling rely on.
 
-use crate::ports::PresenceEntry;
+use crate::ports::{PresenceEntry, UserPresence};
 use crate::{
     Actor, ChatEvent, ChatService, Delivery, DomainError, HistoryPage, HistoryQuery, Limit, Room,
-    RoomEvent, RoomId, timestamp,
+    RoomEvent, RoomId, UserId, timestamp,
 };
 
 /// What a socket learns when it joins.
@@ -87,6 +88,38 @@ impl ChatService {
             self.events.record(event).await?;
         }
         Ok(())
+    }
+
+    /// Records that the actor opened the socket `connection` (a room, GrainTrade
+    /// or inbox socket: each counts once). The caller logs a failure; the socket
+    /// stays open.
+    pub async fn socket_connected(
+        &self,
+        actor: &Actor,
+        connection: &str,
+    ) -> Result<(), DomainError> {
+        self.presence.user_connected(&actor.user_id, connection, timestamp::now()).await
+    }
+
+    /// Records that the socket `connection` of the actor closed, now.
+    pub async fn socket_disconnected(
+        &self,
+        actor: &Actor,
+        connection: &str,
+    ) -> Result<(), DomainError> {
+        self.presence.user_disconnected(&actor.user_id, connection, timestamp::now()).await
+    }
+
+    /// Whether `user_id` has sockets open anywhere, and when one last closed.
+    /// Presence is public within the marketplace: any caller may ask, about
+    /// any user (an unknown one is simply offline).
+    pub async fn user_presence(
+        &self,
+        _actor: &Actor,
+        user_id: &str,
+    ) -> Result<UserPresence, DomainError> {
+        let user = UserId::parse(user_id)?;
+        self.presence.user_presence(&user).await
     }
 
     /// Tells the room's other sockets that the actor is typing.

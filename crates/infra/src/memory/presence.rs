@@ -1,10 +1,11 @@
-//! Presence kept in this process's memory (one instance, no Redis).
+//! Presence kept in this process's memory (one instance, no Redis): sockets per
+//! room, and each user's sockets of every kind with the last time one closed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chat_domain::ports::{PresenceEntry, PresenceRegistry};
+use chat_domain::ports::{PresenceEntry, PresenceRegistry, UserPresence};
 use chat_domain::{DomainError, RoomId, UserId};
 use chrono::{DateTime, Utc};
 
@@ -16,10 +17,19 @@ struct Sockets {
     per_user: HashMap<UserId, u32>,
 }
 
-/// Per room: each open connection's user and start time.
+/// A user's open sockets (of any kind) and when one last closed. Kept after
+/// the last socket closes, for `last_seen`: one small entry per user seen.
+#[derive(Default)]
+struct UserSockets {
+    open: HashSet<String>,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+/// Per room: each open connection's user and start time; per user: their sockets.
 #[derive(Default)]
 pub struct InProcessPresence {
     rooms: Mutex<HashMap<RoomId, Sockets>>,
+    users: Mutex<HashMap<UserId, UserSockets>>,
 }
 
 impl InProcessPresence {
@@ -30,6 +40,10 @@ impl InProcessPresence {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Sockets>> {
         // The maps stay consistent even if a holder panicked: keep using them.
         self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, UserSockets>> {
+        self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -102,6 +116,42 @@ impl PresenceRegistry for InProcessPresence {
             sockets.per_user.keys().take(limit).collect();
         Ok(group_sockets(sockets.open.values().filter(|(user, _)| picked.contains(user))))
     }
+
+    async fn user_connected(
+        &self,
+        user: &UserId,
+        connection: &str,
+        _at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.lock_users().entry(user.clone()).or_default().open.insert(connection.to_owned());
+        Ok(())
+    }
+
+    async fn user_disconnected(
+        &self,
+        user: &UserId,
+        connection: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let mut users = self.lock_users();
+        let sockets = users.entry(user.clone()).or_default();
+        sockets.open.remove(connection);
+        // Closes may be recorded out of order: the latest one stands.
+        sockets.last_seen = Some(sockets.last_seen.map_or(at, |seen| seen.max(at)));
+        Ok(())
+    }
+
+    async fn user_presence(&self, user: &UserId) -> Result<UserPresence, DomainError> {
+        let users = self.lock_users();
+        Ok(users.get(user).map_or_else(
+            || UserPresence::offline(user),
+            |sockets| UserPresence {
+                user_id: user.to_string(),
+                connections: u32::try_from(sockets.open.len()).unwrap_or(u32::MAX),
+                last_seen: sockets.last_seen,
+            },
+        ))
+    }
 }
 
 /// Folds sockets into one entry per user, ordered by arrival.
@@ -147,6 +197,31 @@ mod tests {
             "closing twice is harmless"
         );
         assert_eq!(presence.users(room).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_user_counts_each_socket_once_and_keeps_the_last_close() {
+        let presence = InProcessPresence::new();
+        let alice = UserId::parse("alice").unwrap();
+        let t = |ms| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).unwrap();
+        assert_eq!(presence.user_presence(&alice).await.unwrap(), UserPresence::offline(&alice));
+        presence.user_connected(&alice, "c1", t(1_000)).await.unwrap();
+        presence.user_connected(&alice, "c1", t(1_000)).await.unwrap();
+        presence.user_connected(&alice, "c2", t(2_000)).await.unwrap();
+        let now = presence.user_presence(&alice).await.unwrap();
+        assert_eq!((now.connections, now.last_seen), (2, None));
+        presence.user_disconnected(&alice, "c2", t(5_000)).await.unwrap();
+        let now = presence.user_presence(&alice).await.unwrap();
+        assert_eq!((now.online(), now.last_seen), (true, Some(t(5_000))));
+        presence.user_disconnected(&alice, "c1", t(4_000)).await.unwrap();
+        presence.user_disconnected(&alice, "c1", t(6_000)).await.unwrap();
+        let now = presence.user_presence(&alice).await.unwrap();
+        assert_eq!((now.connections, now.last_seen), (0, Some(t(6_000))));
+        assert_eq!(
+            serde_json::to_value(&now).unwrap(),
+            serde_json::json!({"user_id": "alice", "online": false, "connections": 0,
+                "last_seen": "1970-01-01T00:00:06.000Z"})
+        );
     }
 
     #[tokio::test]

@@ -8,13 +8,17 @@
 //! Entries of an instance that stopped refreshing its liveness key
 //! (`{prefix}instance:{id}`) are ignored and cleaned up. If Redis fails, presence
 //! degrades to "nobody here" rather than failing a socket.
+//!
+//! User presence, whatever the socket: `{prefix}user:{id}:sockets` (connection
+//! → instance, TTL 5 minutes, refreshed by the instances holding them) and
+//! `{prefix}user:{id}:seen` (ms of the latest close, 30 days).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chat_domain::ports::{PresenceEntry, PresenceRegistry};
+use chat_domain::ports::{PresenceEntry, PresenceRegistry, UserPresence};
 use chat_domain::{DomainError, RoomId, UserId};
 use chrono::{DateTime, TimeZone, Utc};
 use fred::prelude::*;
@@ -25,6 +29,42 @@ use super::{RedisConnection, RedisGate, RedisUnavailable};
 const ROOM_TTL_SECS: i64 = 300;
 const INSTANCE_TTL_SECS: i64 = 30;
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// `last_seen` outlives the sockets, but not forever: a user unseen this long
+/// reads as never seen, and Redis holds no key per user ever met.
+const SEEN_TTL_SECS: i64 = 30 * 24 * 3600;
+/// Departures that could not be written, kept to be written again; beyond
+/// this many (a long outage) the oldest are left to the key's TTL.
+const UNWRITTEN_AT_MOST: usize = 65_536;
+
+/// KEYS[1] the user's sockets; ARGV: connection, instance, ttl.
+const USER_OPEN_LUA: &str = r#"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"#;
+
+/// KEYS[1] the user's sockets, KEYS[2] their last seen (ms); ARGV: seen ttl,
+/// at (ms), connections → forgets them and keeps the later of the stored time
+/// and `at`, in one step so that no close is lost to a concurrent one.
+const USER_CLOSE_LUA: &str = r#"
+for i = 3, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+local old = redis.call('GET', KEYS[2])
+if (not old) or (tonumber(old) or 0) < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
+else
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"#;
+
+/// KEYS[1] the user's sockets, KEYS[2] their last seen → [seen or '',
+/// connection, instance, …], read together.
+const USER_READ_LUA: &str = r#"
+local out = {redis.call('GET', KEYS[2]) or ''}
+local sockets = redis.call('HGETALL', KEYS[1])
+for i = 1, #sockets do out[#out + 1] = sockets[i] end
+return out
+"#;
 
 /// Removes connection `conn` from `user`'s list in the hash `key`.
 const DROP_CONN_LUA: &str = r#"
@@ -141,6 +181,12 @@ static FORGET: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(format!("{DROP_CONN_LUA}{FORGET_LUA}")));
 static SOME: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(SOME_LUA));
 static OPEN: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(OPEN_LUA));
+static USER_OPEN: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(USER_OPEN_LUA));
+static USER_CLOSE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(USER_CLOSE_LUA));
+static USER_READ: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(USER_READ_LUA));
+
+/// A departure not yet written to Redis: user, connection, when.
+type Unwritten = (UserId, String, DateTime<Utc>);
 
 #[derive(Clone)]
 pub struct RedisPresence {
@@ -150,6 +196,12 @@ pub struct RedisPresence {
     local_rooms: Arc<Mutex<HashMap<RoomId, usize>>>,
     /// This instance's open sockets: their session keys are refreshed.
     local_sessions: Arc<Mutex<HashSet<String>>>,
+    /// Users with sockets (of any kind) on this instance, and how many: their
+    /// socket hashes are refreshed.
+    local_users: Arc<Mutex<HashMap<UserId, usize>>>,
+    /// Departures Redis did not take: written again on every refresh, so a
+    /// socket closed during an outage does not stay counted once it ends.
+    unwritten: Arc<Mutex<VecDeque<Unwritten>>>,
 }
 
 impl RedisPresence {
@@ -160,6 +212,8 @@ impl RedisPresence {
             instance,
             local_rooms: Arc::default(),
             local_sessions: Arc::default(),
+            local_users: Arc::default(),
+            unwritten: Arc::default(),
         };
         let refresher = presence.clone();
         tokio::spawn(async move {
@@ -191,6 +245,92 @@ impl RedisPresence {
             let key = self.session_key(&connection);
             let _: Result<(), _> = self.redis.run(client.expire(key, ROOM_TTL_SECS, None)).await;
         }
+        let users: Vec<UserId> = self.users().keys().cloned().collect();
+        for user in users {
+            let key = self.user_sockets_key(&user);
+            let _: Result<(), _> = self.redis.run(client.expire(key, ROOM_TTL_SECS, None)).await;
+        }
+        let unwritten = std::mem::take(&mut *self.unwritten_list());
+        for (user, connection, at) in unwritten {
+            if let Err(e) = self.write_departure(&user, &connection, at).await {
+                degraded("close a user's socket, again", &e);
+                self.keep_unwritten((user, connection, at));
+            }
+        }
+    }
+
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, usize>> {
+        self.local_users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn unwritten_list(&self) -> std::sync::MutexGuard<'_, VecDeque<Unwritten>> {
+        self.unwritten.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn keep_unwritten(&self, departure: Unwritten) {
+        let mut list = self.unwritten_list();
+        if list.len() >= UNWRITTEN_AT_MOST {
+            list.pop_front();
+        }
+        list.push_back(departure);
+    }
+
+    fn count_user(&self, user: &UserId, delta: isize) {
+        let mut users = self.users();
+        let count = users.entry(user.clone()).or_insert(0);
+        *count = count.saturating_add_signed(delta);
+        if *count == 0 {
+            users.remove(user);
+        }
+    }
+
+    /// `{prefix}user:{id}:sockets`: the user's open sockets, connection → instance.
+    fn user_sockets_key(&self, user: &UserId) -> String {
+        self.redis.key(&format!("user:{user}:sockets"))
+    }
+
+    /// `{prefix}user:{id}:seen`: when the user's latest socket closed (ms).
+    fn user_seen_key(&self, user: &UserId) -> String {
+        self.redis.key(&format!("user:{user}:seen"))
+    }
+
+    async fn write_departure(
+        &self,
+        user: &UserId,
+        connection: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), RedisUnavailable> {
+        self.forget_user_sockets(user, vec![connection.to_owned()], at).await
+    }
+
+    /// Forgets `connections` of `user` and records `at` as a close.
+    async fn forget_user_sockets(
+        &self,
+        user: &UserId,
+        connections: Vec<String>,
+        at: DateTime<Utc>,
+    ) -> Result<(), RedisUnavailable> {
+        let keys = vec![self.user_sockets_key(user), self.user_seen_key(user)];
+        let mut args = vec![SEEN_TTL_SECS.to_string(), at.timestamp_millis().to_string()];
+        args.extend(connections);
+        self.redis.run(USER_CLOSE.run::<i64, _>(&self.redis.client, keys, args)).await.map(drop)
+    }
+
+    /// Whether `instance` still refreshes its liveness key; this one always
+    /// does, and an unanswered check counts as alive (nothing is dropped on a
+    /// doubt).
+    async fn is_alive(&self, instance: &str) -> bool {
+        instance == self.instance
+            || self
+                .redis
+                .run(
+                    self.redis
+                        .client
+                        .exists::<i64, _>(self.redis.key(&format!("instance:{instance}"))),
+                )
+                .await
+                .map(|n| n > 0)
+                .unwrap_or(true)
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, usize>> {
@@ -340,6 +480,87 @@ impl PresenceRegistry for RedisPresence {
         users.truncate(limit);
         Ok(users)
     }
+
+    async fn user_connected(
+        &self,
+        user: &UserId,
+        connection: &str,
+        _at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        // Counted before Redis answers, so the refresh covers it either way.
+        self.count_user(user, 1);
+        let keys = vec![self.user_sockets_key(user)];
+        let args = vec![connection.to_owned(), self.instance.clone(), ROOM_TTL_SECS.to_string()];
+        if let Err(e) =
+            self.redis.run(USER_OPEN.run::<i64, _>(&self.redis.client, keys, args)).await
+        {
+            degraded("open a user's socket", &e);
+        }
+        Ok(())
+    }
+
+    async fn user_disconnected(
+        &self,
+        user: &UserId,
+        connection: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.count_user(user, -1);
+        // Written even if the open was not (it may have reached Redis after
+        // its time-out): forgetting an unknown socket is harmless.
+        if let Err(e) = self.write_departure(user, connection, at).await {
+            degraded("close a user's socket", &e);
+            self.keep_unwritten((user.clone(), connection.to_owned(), at));
+        }
+        Ok(())
+    }
+
+    async fn user_presence(&self, user: &UserId) -> Result<UserPresence, DomainError> {
+        let keys = vec![self.user_sockets_key(user), self.user_seen_key(user)];
+        let fields = match self
+            .redis
+            .run(USER_READ.run::<Vec<String>, _>(&self.redis.client, keys, Vec::<String>::new()))
+            .await
+        {
+            Ok(fields) => fields,
+            Err(e) => {
+                degraded("user presence", &e);
+                return Ok(UserPresence::offline(user));
+            }
+        };
+        let mut fields = fields.into_iter();
+        let mut last_seen = fields
+            .next()
+            .and_then(|ms| ms.parse::<i64>().ok())
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        let mut alive: HashMap<String, bool> = HashMap::new();
+        let (mut connections, mut dead) = (0u32, Vec::new());
+        while let (Some(connection), Some(instance)) = (fields.next(), fields.next()) {
+            let live = match alive.get(&instance) {
+                Some(live) => *live,
+                None => {
+                    let live = self.is_alive(&instance).await;
+                    alive.insert(instance, live);
+                    live
+                }
+            };
+            if live {
+                connections = connections.saturating_add(1);
+            } else {
+                dead.push(connection);
+            }
+        }
+        if !dead.is_empty() {
+            // Their instance stopped (within its liveness TTL) without closing
+            // them: they count as closed when found, which is the best known.
+            let found = chat_domain::timestamp::now();
+            last_seen = Some(last_seen.map_or(found, |seen| seen.max(found)));
+            if let Err(e) = self.forget_user_sockets(user, dead, found).await {
+                degraded("forget a stopped instance's sockets", &e);
+            }
+        }
+        Ok(UserPresence { user_id: user.to_string(), connections, last_seen })
+    }
 }
 
 impl RedisPresence {
@@ -359,16 +580,7 @@ impl RedisPresence {
             let live = match alive.get(instance) {
                 Some(live) => *live,
                 None => {
-                    let live =
-                        instance == self.instance
-                            || self
-                                .redis
-                                .run(self.redis.client.exists::<i64, _>(
-                                    self.redis.key(&format!("instance:{instance}")),
-                                ))
-                                .await
-                                .map(|n| n > 0)
-                                .unwrap_or(true);
+                    let live = self.is_alive(instance).await;
                     alive.insert(instance.to_owned(), live);
                     live
                 }

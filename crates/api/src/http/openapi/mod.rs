@@ -28,6 +28,7 @@ the caller; a `user_id` in a body that is not the token's is refused (403). With
     ),
     tags(
         (name = "rooms", description = "Create, list, change and delete rooms; members and presence."),
+        (name = "users", description = "Users across rooms: whether they are online."),
         (name = "messages", description = "Post, page through, read, edit and delete messages."),
         (name = "search", description = "Full-text search of message history."),
         (name = "websocket", description = "The real-time socket of a room (frames: `ClientFrame`, `ServerFrame`)."),

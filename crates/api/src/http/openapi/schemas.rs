@@ -81,6 +81,22 @@ pub struct PresentUser {
     pub since: DateTime<Utc>,
 }
 
+/// A user's open sockets of every kind, on every instance.
+#[derive(ToSchema)]
+#[schema(example = json!({"user_id": "alice", "online": false, "connections": 0, "last_seen": "2026-01-01T12:00:00.123Z"}))]
+pub struct UserPresence {
+    pub user_id: String,
+    /// True while `connections` is above 0.
+    pub online: bool,
+    /// Open sockets: room, GrainTrade and inbox sockets, each counted once.
+    #[schema(minimum = 0)]
+    pub connections: u32,
+    /// When a socket of the user last closed; `null` if none was seen closing.
+    /// While online, the close before (or `null`).
+    #[schema(required = true)]
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
 /// A search hit: the message and an excerpt.
 #[derive(ToSchema)]
 #[schema(example = json!({
