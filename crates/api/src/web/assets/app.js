@@ -1,7 +1,10 @@
 // GrainTrade Chat, the built-in page: a reference client for docs/PROTOCOL.md.
-// REST for rooms, history pages, edits and search; one WebSocket for the open
-// room, resumed with `since=` after every drop. User content reaches the DOM only
-// as text; the server's error texts are for developers, the page says its own.
+// REST for rooms, history pages, edits and search; ONE WebSocket, the inbox
+// socket `/ws`, for everything live: the user's rooms (unread counts, new and
+// removed rooms) and the open room's frames, which it subscribes to with
+// `since` = the last seq shown, so a redial misses nothing. User content reaches
+// the DOM only as text; the server's error texts are for developers, the page
+// says its own.
 'use strict';
 
 (() => {
@@ -15,6 +18,7 @@
   const NEAR_EDGE_PX = 120;
   const MAX_CONTENT_CHARS = 4000;
   const ROOMS_REFRESH_MS = 10000;
+  const READ_DELAY_MS = 250;
   const ROLES = ['moderator', 'admin'];
 
   const $ = (id) => document.getElementById(id);
@@ -33,8 +37,11 @@
     token: null,
     roles: [], // 'moderator' / 'admin': the token's, or declared in development
 
-    rooms: new Map(),
+    rooms: new Map(), // id -> room: the public rooms (GET /rooms), for browsing
+    inbox: new Map(), // id -> entry: the user's rooms (GET /me/rooms), see inboxEntry()
+    inboxKnown: false, // false until /me/rooms answered (an older server has no inbox)
     room: null, // the open room, see openRoom()
+    sock: null, // the inbox socket, see connect()
   };
 
   // ---- REST ----------------------------------------------------------------
@@ -198,7 +205,7 @@
     state.user = token ? claims.sub || 'you' : user;
     state.roles = token ? claims.roles : ROLES.filter((r) => r === role);
     try {
-      await loadRooms();
+      await Promise.all([loadRooms(), loadInbox()]);
     } catch (error) {
       state.token = null;
       state.user = null;
@@ -221,11 +228,13 @@
     $('whoami').hidden = false;
     $('logout').hidden = false;
     startRoomsRefresh();
+    connect();
     route();
   }
 
   function signOut(reason) {
     closeRoom();
+    disconnect();
     sessionStorage.removeItem('chat.token');
     localStorage.removeItem('chat.user');
     localStorage.removeItem('chat.role');
@@ -233,7 +242,10 @@
     state.user = null;
     state.roles = [];
     state.rooms.clear();
+    state.inbox.clear();
+    state.inboxKnown = false;
     clearInterval(state.roomsTimer);
+    renderRooms();
     showLogin(reason);
   }
 
@@ -251,6 +263,7 @@
 
   // ---- rooms ---------------------------------------------------------------
 
+  /** The public rooms, for browsing: those not in the inbox are listed under it. */
   async function loadRooms() {
     const rooms = [];
     let cursor = null;
@@ -264,11 +277,79 @@
     const before = JSON.stringify([...state.rooms.values()]);
     state.rooms = new Map(rooms.map((room) => [room.id, room]));
     // Unchanged: keep the list's nodes (and any hover or focus on them).
-    if (JSON.stringify(rooms) !== before || !$('room-list').childElementCount) renderRooms();
+    if (JSON.stringify(rooms) !== before || !$('public-list').childElementCount) renderRooms();
   }
 
-  /** Rooms others create show up without a reload (until a live list of the
-   * caller's rooms replaces this); only while the page is in view. */
+  /** One room of the inbox. `lastSeq` is the newest seq known from any source
+   * (the list, a message, an `unread` frame), so an older answer never wins. */
+  function inboxEntry(item) {
+    const last = item.last_message || null;
+    return {
+      room: item.room,
+      lastMessage: last,
+      unread: item.unread || 0,
+      lastReadSeq: item.last_read_seq || 0,
+      lastSeq: last ? last.seq : 0,
+      activity: Date.parse(last ? last.created_at : item.room.created_at) || 0,
+      preview: null, // the newest-message fetch on its way, see refreshPreview()
+    };
+  }
+
+  /** The user's rooms with unread counts and last messages, most recent first.
+   * The socket keeps them current; this is the starting point (and the catch-up
+   * after a redial, when frames may have been missed). */
+  async function loadInbox() {
+    const items = [];
+    let cursor = null;
+    try {
+      for (let page = 0; page < 10; page += 1) {
+        const query = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+        const result = await api('GET', `/me/rooms?limit=100${query}`);
+        items.push(...result.items);
+        cursor = result.next_cursor;
+        if (!cursor) break;
+      }
+    } catch (error) {
+      // A server without read markers yet: no inbox, the public list still works.
+      if (error.status === 404 && !state.inboxKnown) {
+        renderRooms();
+        return;
+      }
+      throw error;
+    }
+    state.inboxKnown = true;
+    const next = new Map();
+    for (const item of items) {
+      const entry = inboxEntry(item);
+      const known = state.inbox.get(entry.room.id);
+      // A frame newer than this answer already moved the count on: keep it.
+      if (known && known.lastSeq > entry.lastSeq) {
+        entry.unread = known.unread;
+        entry.lastSeq = known.lastSeq;
+        entry.lastMessage = known.lastMessage;
+        entry.activity = Math.max(entry.activity, known.activity);
+      }
+      next.set(entry.room.id, entry);
+    }
+    state.inbox = next;
+    if (state.room && next.has(state.room.id)) {
+      const room = state.room;
+      room.readSent = Math.max(room.readSent, next.get(room.id).lastReadSeq);
+    }
+    renderRooms();
+  }
+
+  /** Several triggers at once (a burst of `unread` frames of new rooms) make one call. */
+  function reloadInboxSoon() {
+    if (state.inboxTimer) return;
+    state.inboxTimer = setTimeout(() => {
+      state.inboxTimer = null;
+      if (state.user || state.token) loadInbox().catch(() => {});
+    }, 200);
+  }
+
+  /** Public rooms others create are not the user's, so no frame announces them:
+   * that list is polled, only while the page is in view. */
   function startRoomsRefresh() {
     clearInterval(state.roomsTimer);
     state.roomsTimer = setInterval(() => {
@@ -278,21 +359,189 @@
     }, ROOMS_REFRESH_MS);
   }
 
+  /** What a room is called, from whichever list knows it. */
+  function roomInfo(id) {
+    const entry = state.inbox.get(id);
+    return entry ? entry.room : state.rooms.get(id) || null;
+  }
+
+  /** The open room, shown and at its newest message, counts as read: its badge
+   * would only flash between a message and the read marker that follows it. */
+  function readingNow(id) {
+    const room = state.room;
+    return Boolean(room && room.id === id && pageInView() && roomInView() && nearBottom());
+  }
+
   function renderRooms() {
     const open = state.room ? state.room.id : null;
-    const items = [...state.rooms.values()].map((room) => {
-      const li = el('li');
-      li.dataset.roomId = String(room.id);
-      if (room.id === open) li.classList.add('active');
-      const link = el('a', null, room.name);
-      link.href = `#/rooms/${room.id}`;
-      if (room.description) link.title = room.description;
-      if (room.id === open) link.setAttribute('aria-current', 'page');
-      li.append(link);
-      return li;
-    });
-    $('room-list').replaceChildren(...items);
-    $('rooms-empty').hidden = items.length > 0;
+    const entries = [...state.inbox.values()].sort((a, b) => b.activity - a.activity || b.room.id - a.room.id);
+    $('room-list').replaceChildren(...entries.map((entry) => inboxItem(entry, open)));
+    const others = [...state.rooms.values()].filter((room) => !state.inbox.has(room.id));
+    $('public-list').replaceChildren(...others.map((room) => publicItem(room, open)));
+    // Without an inbox (a server older than read markers) every room is in one list.
+    $('inbox-head').hidden = !state.inboxKnown;
+    $('rooms-empty').hidden = !state.inboxKnown || entries.length > 0;
+    $('public-head').textContent = state.inboxKnown ? 'Public rooms' : 'Rooms';
+    $('public-head').hidden = state.inboxKnown && others.length === 0;
+    $('public-empty').hidden = state.inboxKnown || others.length > 0;
+    // The tab's title counts the unread messages of every room.
+    const total = entries.reduce((sum, entry) => sum + (readingNow(entry.room.id) ? 0 : entry.unread), 0);
+    const name = state.room ? `${roomTitle(state.room)} · GrainTrade Chat` : 'GrainTrade Chat';
+    document.title = total ? `(${total}) ${name}` : name;
+  }
+
+  function roomLink(room, open) {
+    const link = el('a');
+    link.href = `#/rooms/${room.id}`;
+    if (room.description) link.title = room.description;
+    if (room.id === open) link.setAttribute('aria-current', 'page');
+    return link;
+  }
+
+  function inboxItem(entry, open) {
+    const { room } = entry;
+    const li = el('li', 'inbox-item');
+    li.dataset.roomId = String(room.id);
+    if (room.id === open) li.classList.add('active');
+    const unread = readingNow(room.id) ? 0 : entry.unread;
+    if (unread) li.classList.add('unread');
+    const link = roomLink(room, open);
+    const top = el('span', 'room-line');
+    top.append(el('span', 'room-name', room.name));
+    if (room.is_private) top.append(el('span', 'room-private', 'private'));
+    const last = entry.lastMessage;
+    if (last) {
+      const time = el('time', 'room-time', formatTime(last.created_at));
+      time.dateTime = last.created_at;
+      top.append(time);
+    }
+    const bottom = el('span', 'room-line');
+    const preview = last ? `${last.user_id === state.user ? 'You' : last.user_id}: ${last.content}` : 'No messages yet';
+    bottom.append(el('span', 'room-last', preview));
+    if (unread) {
+      const badge = el('span', 'badge', unread > 99 ? '99+' : String(unread));
+      badge.setAttribute('aria-label', `${unread} unread`);
+      bottom.append(badge);
+    }
+    link.append(top, bottom);
+    li.append(link);
+    return li;
+  }
+
+  function publicItem(room, open) {
+    const li = el('li');
+    li.dataset.roomId = String(room.id);
+    if (room.id === open) li.classList.add('active');
+    const link = roomLink(room, open);
+    link.append(el('span', 'room-name', room.name));
+    li.append(link);
+    return li;
+  }
+
+  // ---- inbox frames ----------------------------------------------------------
+
+  /** `room_added`: created by or for the user, or the user was made a member. */
+  function onRoomAdded(frame) {
+    const { room } = frame;
+    if (!room || state.inbox.has(room.id)) return;
+    state.inbox.set(room.id, inboxEntry({ room, last_message: null, last_read_seq: 0, unread: 0 }));
+    renderRooms();
+  }
+
+  /** `room_removed`: deleted, or the user was taken out of it. The server ended the
+   * subscription too (a `room_deleted` queued before may never come): an open room
+   * the user may still read is subscribed again (a public room), one it may not is
+   * left with a notice (see onSubscribeRefused). */
+  function onRoomRemoved(frame) {
+    state.inbox.delete(frame.room_id);
+    renderRooms();
+    const room = state.room;
+    if (room && room.id === frame.room_id && !room.closed) {
+      room.subscribed = false;
+      room.removed = true;
+      subscribe(room);
+    }
+  }
+
+  /** `unread`: the count of one of the user's rooms changed (a message of someone
+   * else, a deletion, a read on another device). */
+  function onUnread(frame) {
+    const entry = state.inbox.get(frame.room_id);
+    if (!entry) {
+      // Posting in a room makes it the user's: the list says more than the frame.
+      reloadInboxSoon();
+      return;
+    }
+    const newer = frame.last_seq > entry.lastSeq;
+    const fewer = frame.unread < entry.unread;
+    entry.unread = frame.unread;
+    if (newer) {
+      entry.lastSeq = frame.last_seq;
+      entry.activity = Math.max(entry.activity, Date.now());
+    }
+    const open = state.room && state.room.id === entry.room.id && state.room.subscribed;
+    // The open room's frames bring its messages; other rooms' last message is fetched.
+    if (!open && (newer || fewer)) refreshPreview(entry);
+    renderRooms();
+    if (state.room && state.room.id === entry.room.id && frame.unread > 0) markReadSoon(state.room);
+  }
+
+  /** The newest message of a room this page does not follow, for its line in the list. */
+  async function refreshPreview(entry) {
+    if (entry.preview) {
+      entry.previewAgain = true;
+      return;
+    }
+    entry.preview = api('GET', `/rooms/${entry.room.id}/messages?limit=1`);
+    try {
+      const page = await entry.preview;
+      const last = page.items[page.items.length - 1] || null;
+      if (state.inbox.get(entry.room.id) === entry) {
+        entry.lastMessage = last;
+        if (last) {
+          entry.lastSeq = Math.max(entry.lastSeq, last.seq);
+          entry.activity = Math.max(entry.activity, Date.parse(last.created_at) || 0);
+        }
+        renderRooms();
+      }
+    } catch {
+      // The count is right without it; the next frame or reload tries again.
+    } finally {
+      entry.preview = null;
+      if (entry.previewAgain) {
+        entry.previewAgain = false;
+        refreshPreview(entry);
+      }
+    }
+  }
+
+  /** A message of the open room: its line in the list follows without a fetch. */
+  function noteLastMessage(message) {
+    const entry = state.inbox.get(message.room_id);
+    if (!entry) return;
+    if (entry.lastMessage && entry.lastMessage.seq > message.seq) return;
+    entry.lastMessage = message;
+    entry.lastSeq = Math.max(entry.lastSeq, message.seq);
+    entry.activity = Math.max(entry.activity, Date.parse(message.created_at) || 0);
+    renderRooms();
+  }
+
+  /** An edit or deletion of the open room: the line changes when it was the last message. */
+  function noteChangedMessage(roomId, id, updated) {
+    const entry = state.inbox.get(roomId);
+    if (!entry || !entry.lastMessage || entry.lastMessage.id !== id) return;
+    if (updated) {
+      entry.lastMessage = { ...entry.lastMessage, ...updated };
+      renderRooms();
+    } else {
+      refreshPreview(entry);
+    }
+  }
+
+  /** Names typed into the new-room form: comma- or space-separated. */
+  function parseMembers(raw) {
+    const names = raw.split(/[,\s]+/).map((name) => name.trim()).filter(Boolean);
+    return [...new Set(names)].filter((name) => name !== state.user);
   }
 
   async function createRoom(event) {
@@ -301,10 +550,18 @@
     const name = input.value.trim();
     $('rooms-error').textContent = '';
     if (!name) return;
+    const members = parseMembers($('new-room-members').value);
+    const body = { name };
+    if (members.length) body.members = members;
+    if ($('new-room-private').checked) body.is_private = true;
     try {
-      const room = await api('POST', '/rooms', { name });
+      const room = await api('POST', '/rooms', body);
       input.value = '';
-      state.rooms.set(room.id, room);
+      $('new-room-members').value = '';
+      $('new-room-private').checked = false;
+      if (!room.is_private) state.rooms.set(room.id, room);
+      // The creator's room_added frame says the same; whichever comes first adds it.
+      onRoomAdded({ room });
       renderRooms();
       location.hash = `#/rooms/${room.id}`;
     } catch (error) {
@@ -334,7 +591,7 @@
     if (!room) return;
     try {
       await api('DELETE', `/rooms/${room.id}`);
-      roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`);
+      roomGone(room, `Room “${roomTitle(room)}” was deleted.`);
     } catch (error) {
       $('composer-error').textContent = explain(error, 'delete this room');
     }
@@ -343,6 +600,7 @@
   /** The open room no longer exists (or is closed to us): leave it and say why. */
   function roomGone(room, notice) {
     state.rooms.delete(room.id);
+    state.inbox.delete(room.id);
     if (state.room === room) {
       closeRoom();
       showNotice(notice);
@@ -362,6 +620,17 @@
 
   function setView(view) {
     document.body.dataset.view = view;
+    if (state.room) markReadSoon(state.room);
+    renderRooms();
+  }
+
+  /** Whether the open room is on screen: on a phone the list replaces it. */
+  function roomInView() {
+    return document.body.dataset.view === 'room' || window.matchMedia('(min-width: 721px)').matches;
+  }
+
+  function pageInView() {
+    return document.visibilityState === 'visible';
   }
 
   function route() {
@@ -380,15 +649,13 @@
   function newRoomState(id) {
     return {
       id,
-      info: state.rooms.get(id) || null,
+      info: roomInfo(id),
       me: state.user,
       closed: false,
-      socket: null,
-      joinedOnce: false,
-      attempt: 0,
-      retryTimer: null,
-      pingTimer: null,
-      awaitingPong: false,
+      ready: false, // history loaded: from now on it may be subscribed
+      subscribing: false, // `subscribe` sent, its answer not back yet
+      subscribed: false, // the socket's `subscribed` came: its frames are live
+      subscribedOnce: false,
       messages: new Map(), // id -> { message, node }
       oldestSeq: null,
       lastSeq: 0,
@@ -399,6 +666,9 @@
       lastTypingSent: 0,
       pending: new Map(), // client_msg_id -> { content, node, sending }
       search: null,
+      reads: new Map(), // user_id -> seq: the others' read markers ("seen")
+      readSent: 0, // the highest seq this page marked read
+      readTimer: null,
     };
   }
 
@@ -418,7 +688,7 @@
     $('pending-list').replaceChildren();
     $('history-status').textContent = 'Loading…';
     $('composer-error').textContent = '';
-    setRoomAlert(null);
+    renderConn();
     hideSearch();
     renderRooms();
     renderRoomHead(room);
@@ -430,17 +700,23 @@
         if (state.room !== room) return;
         renderRoomHead(room);
       }
+      const entry = state.inbox.get(id);
+      if (entry) room.readSent = entry.lastReadSeq;
       const [page, people] = await Promise.all([
         api('GET', `/rooms/${id}/messages?limit=${PAGE}`),
         api('GET', `/rooms/${id}/users`),
+        loadReads(room),
       ]);
       if (state.room !== room) return;
       page.items.forEach((message) => insertMessage(room, message));
       room.hasOlder = page.has_more;
       updateHistoryStatus(room);
-      setPeople(room, people.items);
+      if (!room.subscribed) setPeople(room, people.items);
       scrollToBottom();
-      connect(room);
+      // Live from the last seq shown on: the socket replays anything newer first.
+      room.ready = true;
+      subscribe(room);
+      markReadSoon(room);
       await fillViewport(room);
       $('composer-input').focus();
     } catch (error) {
@@ -455,29 +731,28 @@
     const room = state.room;
     if (!room) return;
     room.closed = true;
-    clearTimeout(room.retryTimer);
-    clearInterval(room.pingTimer);
+    clearTimeout(room.readTimer);
     room.typing.forEach((timer) => clearTimeout(timer));
-    if (room.socket) {
-      const socket = room.socket;
-      room.socket = null;
-      socket.close(1000, 'left the room');
-    }
+    // One room followed at a time: its frames stop, its line in the list goes on
+    // with `unread` frames.
+    if (room.subscribed || room.subscribing) sendFrame({ type: 'unsubscribe', room_id: room.id });
     state.room = null;
     $('room').hidden = true;
     $('no-room').hidden = false;
     $('room-notice').textContent = 'Pick a room, or create one.';
-    document.title = 'GrainTrade Chat';
-    setRoomAlert(null);
-    setConn('idle', '');
+    renderConn();
     renderRooms();
+  }
+
+  function roomTitle(room) {
+    return room.info ? room.info.name : `Room ${room.id}`;
   }
 
   function renderRoomHead(room) {
     const info = room.info;
-    $('room-name').textContent = info ? info.name : `Room ${room.id}`;
+    $('room-name').textContent = roomTitle(room);
     $('room-description').textContent = info && info.description ? info.description : '';
-    document.title = `${info ? info.name : room.id} · GrainTrade Chat`;
+    renderRooms();
     $('delete-room').hidden = !(info && ((info.created_by && info.created_by === room.me) || isAdmin()));
   }
 
@@ -506,6 +781,12 @@
     const edited = el('span', 'msg-edited', 'edited');
     edited.hidden = !message.edited;
     meta.append(edited);
+    if (own) {
+      // "Seen" once another user's read marker passes it, see renderSeen().
+      const seen = el('span', 'msg-seen', '✓ Seen');
+      seen.hidden = true;
+      meta.append(seen);
+    }
     li.append(meta, el('p', 'msg-text', message.content));
     // As the server rules: the author, the room's creator, moderators and admins.
     const mayDelete = own || isModerator() || Boolean(room.info && room.info.created_by === room.me);
@@ -542,10 +823,88 @@
     else list.prepend(node);
     room.lastSeq = Math.max(room.lastSeq, message.seq);
     if (room.oldestSeq === null || message.seq < room.oldestSeq) room.oldestSeq = message.seq;
+    if (message.user_id === room.me) renderSeen(room, room.messages.get(message.id));
     return node;
   }
 
+  // ---- read markers --------------------------------------------------------
+
+  /** Who has read how far, for the ticks on this user's own messages. */
+  async function loadReads(room) {
+    let result;
+    try {
+      result = await api('GET', `/rooms/${room.id}/reads`);
+    } catch {
+      return; // no ticks is better than no room (an older server has no markers)
+    }
+    if (state.room !== room) return;
+    for (const item of result.items) noteRead(room, item.user_id, item.seq);
+    renderSeenAll(room);
+  }
+
+  /** A marker only moves forward; this user's own (another tab or device) is
+   * remembered so the page does not send it again. */
+  function noteRead(room, user, seq) {
+    if (user === room.me) {
+      room.readSent = Math.max(room.readSent, seq);
+      return false;
+    }
+    if ((room.reads.get(user) || 0) >= seq) return false;
+    room.reads.set(user, seq);
+    return true;
+  }
+
+  function onRead(room, frame) {
+    if (noteRead(room, frame.user_id, frame.seq)) renderSeenAll(room);
+  }
+
+  function renderSeen(room, known) {
+    if (!known) return;
+    const tick = known.node.querySelector('.msg-seen');
+    if (!tick) return;
+    const by = [...room.reads].filter(([, seq]) => seq >= known.message.seq).map(([user]) => user).sort();
+    tick.hidden = by.length === 0;
+    tick.title = by.length ? `Seen by ${by.join(', ')}` : '';
+    known.node.classList.toggle('seen', by.length > 0);
+  }
+
+  function renderSeenAll(room) {
+    for (const known of room.messages.values()) {
+      if (known.message.user_id === room.me) renderSeen(room, known);
+    }
+  }
+
+  /** Moves this user's marker to the newest message shown, when it is shown: the
+   * room open, the page in view and scrolled to the bottom. Bursts make one call. */
+  function markReadSoon(room) {
+    if (!room || room.closed || room.readTimer) return;
+    room.readTimer = setTimeout(() => {
+      room.readTimer = null;
+      markRead(room);
+    }, READ_DELAY_MS);
+  }
+
+  function markRead(room) {
+    if (state.room !== room || !room.ready || !readingNow(room.id)) return;
+    const seq = room.lastSeq;
+    if (seq <= room.readSent) return;
+    room.readSent = seq;
+    const entry = state.inbox.get(room.id);
+    if (entry) {
+      // The server's `unread` frame confirms this; the badge need not wait for it.
+      entry.unread = 0;
+      entry.lastReadSeq = Math.max(entry.lastReadSeq, seq);
+      renderRooms();
+    }
+    if (room.subscribed && sendFrame({ type: 'read', room_id: room.id, seq })) return;
+    api('POST', `/rooms/${room.id}/read`, { seq }).catch(() => {
+      // Not moved: the next message or scroll tries again.
+      if (room.readSent === seq) room.readSent = seq - 1;
+    });
+  }
+
   function updateMessage(room, message) {
+    noteChangedMessage(room.id, message.id, message);
     const known = room.messages.get(message.id);
     if (!known) return;
     known.message = { ...known.message, ...message };
@@ -555,6 +914,7 @@
   }
 
   function removeMessage(room, id) {
+    noteChangedMessage(room.id, id, null);
     const known = room.messages.get(id);
     if (!known) return;
     known.node.remove();
@@ -686,7 +1046,10 @@
   function onScroll() {
     const room = state.room;
     if (!room) return;
-    if (nearBottom()) $('jump-latest').hidden = true;
+    if (nearBottom()) {
+      $('jump-latest').hidden = true;
+      markReadSoon(room);
+    }
     if ($('messages').scrollTop < NEAR_EDGE_PX) loadOlder(room).catch(() => {});
   }
 
@@ -729,11 +1092,8 @@
     if (!pending || pending.sending) return;
     pending.node.classList.remove('failed');
     pending.node.querySelector('.msg-status').textContent = 'sending…';
-    const frame = { type: 'message', content: pending.content, client_msg_id: id };
-    if (room.socket && room.socket.readyState === WebSocket.OPEN && room.joinedOnce) {
-      room.socket.send(JSON.stringify(frame));
-      return;
-    }
+    const frame = { type: 'message', room_id: room.id, content: pending.content, client_msg_id: id };
+    if (room.subscribed && sendFrame(frame)) return;
     pending.sending = true;
     try {
       const message = await api('POST', `/rooms/${room.id}/messages`, { content: pending.content, client_msg_id: id });
@@ -785,12 +1145,11 @@
   function onTypingInput() {
     autoGrow();
     const room = state.room;
-    if (!room || !room.socket || room.socket.readyState !== WebSocket.OPEN) return;
+    if (!room || !room.subscribed) return;
     if (!$('composer-input').value.trim()) return;
     const now = Date.now();
     if (now - room.lastTypingSent < TYPING_SEND_EVERY_MS) return;
-    room.lastTypingSent = now;
-    room.socket.send('{"type":"typing"}');
+    if (sendFrame({ type: 'typing', room_id: room.id })) room.lastTypingSent = now;
   }
 
   function autoGrow() {
@@ -801,55 +1160,160 @@
 
   // ---- the socket ----------------------------------------------------------
 
-  /** The top bar's connection badge: only while a room is open (it is about
-   * that room's socket); hidden otherwise. */
+  /** The top bar's connection badge. While a room is open it says whether that
+   * room is live; otherwise it shows only trouble (the list is live too). */
   function setConn(name, text) {
+    if (state.sock) state.sock.status = { name, text };
+    renderConn();
+  }
+
+  function renderConn() {
+    const sock = state.sock;
+    const room = state.room;
+    let name = 'idle';
+    let text = '';
+    if (sock && sock.status.name !== 'online') {
+      ({ name, text } = sock.status);
+    } else if (sock && room) {
+      [name, text] = room.subscribed ? ['online', 'online'] : ['connecting', 'joining…'];
+    }
     const badge = $('conn');
     badge.dataset.state = name;
     badge.textContent = text;
     badge.hidden = name === 'idle';
+    const alert = sock ? sock.alert : null;
+    $('room-alert').textContent = alert || '';
+    $('room-alert').hidden = !alert;
   }
 
-  /** Why the live connection is down, where the room is read (`null` clears it). */
+  /** Why live updates are down, shown where the room is read (`null` clears it). */
   function setRoomAlert(text) {
-    $('room-alert').textContent = text || '';
-    $('room-alert').hidden = !text;
+    if (state.sock) state.sock.alert = text;
+    renderConn();
   }
 
-  function socketUrl(room) {
-    const params = new URLSearchParams({ since: String(room.lastSeq) });
+  function socketUrl() {
+    const params = new URLSearchParams();
     if (state.token) params.set('token', state.token);
     else params.set('user_id', state.user);
-    return `/ws/${room.id}?${params}`;
+    return `/ws?${params}`;
   }
 
-  function connect(room) {
-    if (room.closed) return;
-    if (!room.refused) {
-      setConn(room.joinedOnce ? 'reconnecting' : 'connecting', room.joinedOnce ? 'reconnecting…' : 'connecting…');
+  /** Opens the inbox socket, or redials it: one per page, for the whole session. */
+  function connect() {
+    if (!state.sock) {
+      state.sock = {
+        ws: null,
+        closed: false,
+        ready: false, // `ready` came on this connection
+        readyOnce: false,
+        attempt: 0,
+        retryTimer: null,
+        pingTimer: null,
+        awaitingPong: false,
+        refused: false,
+        alert: null,
+        status: { name: 'connecting', text: 'connecting…' },
+      };
+    }
+    const sock = state.sock;
+    if (sock.closed || sock.ws) return;
+    if (!sock.refused) {
+      setConn(sock.readyOnce ? 'reconnecting' : 'connecting', sock.readyOnce ? 'reconnecting…' : 'connecting…');
     }
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new WebSocket(`${scheme}//${location.host}${socketUrl(room)}`);
-    room.socket = socket;
+    const ws = new WebSocket(`${scheme}//${location.host}${socketUrl()}`);
+    sock.ws = ws;
     let opened = false;
-    socket.addEventListener('open', () => { opened = true; });
-    socket.addEventListener('message', (event) => {
-      if (room.socket !== socket) return;
+    ws.addEventListener('open', () => { opened = true; });
+    ws.addEventListener('message', (event) => {
+      if (sock.ws !== ws) return;
       let frame;
       try {
         frame = JSON.parse(event.data);
       } catch {
         return;
       }
-      onFrame(room, frame);
+      onFrame(sock, frame);
     });
-    socket.addEventListener('close', (event) => onSocketClosed(room, socket, event.code, opened));
+    ws.addEventListener('close', (event) => onSocketClosed(sock, ws, event.code, opened));
   }
-  function onFrame(room, frame) {
+
+  function disconnect() {
+    const sock = state.sock;
+    if (!sock) return;
+    sock.closed = true;
+    clearTimeout(sock.retryTimer);
+    clearInterval(sock.pingTimer);
+    if (sock.ws) {
+      const { ws } = sock;
+      sock.ws = null;
+      ws.close(1000, 'signed out');
+    }
+    state.sock = null;
+    renderConn();
+  }
+
+  /** Sends a frame if the socket is up; `false` tells the caller to use REST or wait. */
+  function sendFrame(frame) {
+    const sock = state.sock;
+    if (!sock || !sock.ready || !sock.ws || sock.ws.readyState !== WebSocket.OPEN) return false;
+    sock.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Follows the open room from the last seq shown: `subscribed`, then every
+   * message after it, then live. Waits for the history and for the socket. */
+  function subscribe(room) {
+    if (room.closed || !room.ready || room.subscribed || room.subscribing) return;
+    if (sendFrame({ type: 'subscribe', room_id: room.id, since: room.lastSeq })) room.subscribing = true;
+    renderConn();
+  }
+
+  function onFrame(sock, frame) {
     switch (frame.type) {
-      case 'joined': onJoined(room, frame); break;
+      case 'ready': onReady(sock, frame); break;
+      case 'pong': sock.awaitingPong = false; break;
+      case 'room_added': onRoomAdded(frame); break;
+      case 'room_removed': onRoomRemoved(frame); break;
+      case 'unread': onUnread(frame); break;
+      case 'error': onErrorFrame(frame); break;
+      default: onRoomFrame(frame); break;
+    }
+  }
+
+  function onReady(sock, frame) {
+    sock.ready = true;
+    sock.readyOnce = true;
+    sock.attempt = 0;
+    sock.refused = false;
+    sock.alert = null;
+    setConn('online', 'online');
+    startHeartbeat(sock);
+    // Frames sent while this page was away are gone: the list catches up.
+    loadInbox().catch(() => {});
+    const room = state.room;
+    if (room) {
+      room.subscribed = false;
+      room.subscribing = false;
+      subscribe(room);
+    }
+  }
+
+  /** A frame of one room: only the open room's, once it is subscribed. */
+  function onRoomFrame(frame) {
+    if (frame.type === 'message') noteLastMessage(withoutType(frame));
+    const room = state.room;
+    if (!room || room.closed || frame.room_id !== room.id) return;
+    if (frame.type === 'subscribed') {
+      onSubscribed(room, frame);
+      return;
+    }
+    // Before `subscribed` (a previous subscription's tail): the replay brings them.
+    if (!room.subscribed) return;
+    switch (frame.type) {
       case 'message': onLiveMessage(room, frame); break;
-      case 'message_updated': updateMessage(room, frame); break;
+      case 'message_updated': updateMessage(room, withoutType(frame)); break;
       case 'message_deleted': removeMessage(room, frame.id); break;
       case 'user_joined':
         room.people.set(frame.user_id, Math.max(1, room.people.get(frame.user_id) || 0));
@@ -869,38 +1333,44 @@
         renderPeople(room);
         break;
       case 'typing': if (frame.user_id !== room.me) startTyping(room, frame.user_id); break;
-      case 'room_deleted': roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`); break;
-      case 'error': onErrorFrame(room, frame); break;
-      case 'pong': room.awaitingPong = false; break;
-      default: break;
+      case 'read': onRead(room, frame); break;
+      case 'room_deleted': roomGone(room, `Room “${roomTitle(room)}” was deleted.`); break;
+      default: break; // `unsubscribed`: the answer to leaving a room, nothing to do
     }
   }
 
-  function onJoined(room, frame) {
-    const resumed = room.joinedOnce;
+  function withoutType(frame) {
+    const { type, ...rest } = frame;
+    return rest;
+  }
+
+  function onSubscribed(room, frame) {
+    const resumed = room.subscribedOnce;
     room.me = frame.user_id;
-    room.joinedOnce = true;
-    room.attempt = 0;
-    room.refused = false;
-    setRoomAlert(null);
-    setConn('online', 'online');
+    room.subscribing = false;
+    room.subscribed = true;
+    room.subscribedOnce = true;
+    renderConn();
     setPeople(room, frame.users);
-    startHeartbeat(room);
     for (const id of room.pending.keys()) deliver(room, id);
     if (resumed) reconcile(room).catch(() => {});
+    markReadSoon(room);
   }
 
   function onLiveMessage(room, frame) {
-    const { type, ...message } = frame;
+    const message = withoutType(frame);
     const follow = nearBottom() || (message.user_id === room.me);
     confirmPending(room, message);
     updateHistoryStatus(room);
     stopTyping(room, message.user_id);
     if (follow) scrollToBottom();
     else $('jump-latest').hidden = false;
+    markReadSoon(room);
   }
 
-  function onErrorFrame(room, frame) {
+  function onErrorFrame(frame) {
+    const room = state.room;
+    if (!room || room.closed || (frame.room_id !== undefined && frame.room_id !== room.id)) return;
     const id = frame.client_msg_id;
     if (id && room.pending.has(id)) {
       if (frame.code === 'unavailable' || frame.code === 'rate_limited') {
@@ -912,38 +1382,70 @@
       }
       return;
     }
-    $('composer-error').textContent = explainFrame(frame);
-  }
-
-  function onSocketClosed(room, socket, code, opened) {
-    if (room.socket !== socket) return;
-    room.socket = null;
-    clearInterval(room.pingTimer);
-    if (room.closed) return;
-    room.typing.forEach((timer) => clearTimeout(timer));
-    room.typing.clear();
-    renderTyping(room);
-    // Who is online is only known while connected.
-    setPeople(room, null);
-    if (code === 4404) {
-      roomGone(room, `Room “${room.info ? room.info.name : room.id}” was deleted.`);
+    if (id) return; // a message already settled (a repeat's answer)
+    if (room.subscribing) {
+      onSubscribeRefused(room, frame);
       return;
     }
+    // `typing` and `read` are best effort; the next one tries again.
+    if (frame.room_id === undefined) $('composer-error').textContent = explainFrame(frame);
+  }
+
+  /** `subscribe` was answered with an error: closed to us, gone, or busy. */
+  function onSubscribeRefused(room, frame) {
+    room.subscribing = false;
+    if (frame.code === 'forbidden') {
+      return roomGone(room, room.removed ? `You are no longer a member of “${roomTitle(room)}”.`
+        : 'That room is private and you are not a member.');
+    }
+    if (frame.code === 'not_found') {
+      return roomGone(room, room.removed ? `Room “${roomTitle(room)}” was deleted.` : 'That room does not exist (any more).');
+    }
+    const wait = frame.retry_after_ms || 2000;
+    setConn('reconnecting', 'server busy — retrying…');
+    setTimeout(() => {
+      if (state.room !== room || !state.sock || !state.sock.ready) return;
+      setConn('online', 'online');
+      subscribe(room);
+    }, wait);
+    return undefined;
+  }
+
+  function onSocketClosed(sock, ws, code, opened) {
+    if (sock.ws !== ws) return;
+    sock.ws = null;
+    sock.ready = false;
+    clearInterval(sock.pingTimer);
+    if (sock.closed) return;
+    dropLiveState();
     if (code === 4401) {
       signOut('Your token expired: paste a new one.');
       return;
     }
-    if (opened) scheduleReconnect(room, 'offline');
-    else whyRefused(room).then((why) => onRefused(room, why));
+    if (opened) scheduleReconnect(sock, 'offline');
+    else whyRefused().then((why) => onRefused(sock, why));
+  }
+
+  /** Offline: the open room is no longer followed, and who is online or typing
+   * there is not known. */
+  function dropLiveState() {
+    const room = state.room;
+    if (!room) return;
+    room.subscribed = false;
+    room.subscribing = false;
+    room.typing.forEach((timer) => clearTimeout(timer));
+    room.typing.clear();
+    renderTyping(room);
+    setPeople(room, null);
   }
 
   /** A browser tells a page nothing about an upgrade that failed. The same URL
    * as a plain request runs the same checks (all but `Origin`, which browsers
    * send only with the upgrade) and answers with a status that says why. */
-  async function whyRefused(room) {
+  async function whyRefused() {
     let response;
     try {
-      response = await fetch(socketUrl(room), { cache: 'no-store', headers: { Accept: 'application/json' } });
+      response = await fetch(socketUrl(), { cache: 'no-store', headers: { Accept: 'application/json' } });
     } catch {
       return 'offline';
     }
@@ -952,76 +1454,70 @@
     return 'refused'; // every check passed: the upgrade itself was turned down
   }
 
-  function onRefused(room, why) {
-    if (room.closed || state.room !== room) return;
-    if (why === 404) return roomGone(room, 'This room was deleted.');
-    if (why === 403) return roomGone(room, 'You are not a member of this private room.');
+  function onRefused(sock, why) {
+    if (sock.closed || state.sock !== sock) return undefined;
     if (why === 401) return signOut('The server no longer accepts your sign-in: sign in again.');
     if (why === 429) {
       setRoomAlert('Too many live connections from you or this network just now: this page keeps trying.');
-      return scheduleReconnect(room, 'busy');
+      return scheduleReconnect(sock, 'busy');
     }
-    if (why === 'refused') {
-      room.refused = true;
+    if (why === 'refused' || why === 403) {
+      sock.refused = true;
       setRoomAlert('Live updates refused: the server answers this page but not its socket. This address may be '
         + 'missing from CORS_ORIGINS, or a proxy drops WebSocket upgrades; the server’s log says which. '
         + 'What you send is still delivered.');
-      return scheduleReconnect(room, 'refused');
+      return scheduleReconnect(sock, 'refused');
     }
-    return scheduleReconnect(room, why === 'unavailable' ? 'unavailable' : 'offline');
+    return scheduleReconnect(sock, why === 'unavailable' ? 'unavailable' : 'offline');
   }
 
-  /** Exponential backoff with jitter, capped; reset by the next `joined`. */
-  function scheduleReconnect(room, why) {
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** room.attempt);
+  /** Exponential backoff with jitter, capped; reset by the next `ready`. */
+  function scheduleReconnect(sock, why) {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** sock.attempt);
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));
-    room.attempt += 1;
+    sock.attempt += 1;
     const wait = `retrying in ${Math.max(1, Math.round(delay / 1000))} s`;
     if (why === 'refused') setConn('refused', `refused — ${wait}`);
     else if (why === 'busy') setConn('reconnecting', `server busy — ${wait}`);
     else if (why === 'unavailable') setConn('reconnecting', `server unavailable — ${wait}`);
     else setConn('reconnecting', `offline — ${wait}`);
-    clearTimeout(room.retryTimer);
-    room.retryTimer = setTimeout(() => reconnect(room), delay);
+    clearTimeout(sock.retryTimer);
+    sock.retryTimer = setTimeout(() => reconnect(sock), delay);
   }
 
-  function reconnect(room) {
-    if (room.closed || room.socket) return;
-    clearTimeout(room.retryTimer);
-    if (!room.refused) setConn('reconnecting', 'reconnecting…');
-    connect(room);
+  function reconnect(sock) {
+    if (sock.closed || sock.ws || state.sock !== sock) return;
+    clearTimeout(sock.retryTimer);
+    if (!sock.refused) setConn('reconnecting', 'reconnecting…');
+    connect();
   }
 
   /** Pings the server now and then; a socket that stops answering is dropped and redialled
    * instead of waiting for the operating system to notice a dead network. */
-  function startHeartbeat(room) {
-    clearInterval(room.pingTimer);
-    room.awaitingPong = false;
-    room.pingTimer = setInterval(() => {
-      const socket = room.socket;
-      if (!socket) return;
-      if (room.awaitingPong) {
-        room.socket = null;
-        socket.close(4000, 'no pong');
-        onSocketClosedLocally(room);
+  function startHeartbeat(sock) {
+    clearInterval(sock.pingTimer);
+    sock.awaitingPong = false;
+    sock.pingTimer = setInterval(() => {
+      const { ws } = sock;
+      if (!ws) return;
+      if (sock.awaitingPong) {
+        sock.ws = null;
+        sock.ready = false;
+        ws.close(4000, 'no pong');
+        clearInterval(sock.pingTimer);
+        dropLiveState();
+        scheduleReconnect(sock, 'offline');
         return;
       }
-      room.awaitingPong = true;
-      socket.send('{"type":"ping"}');
+      sock.awaitingPong = true;
+      ws.send('{"type":"ping"}');
     }, PING_EVERY_MS);
   }
 
-  function onSocketClosedLocally(room) {
-    clearInterval(room.pingTimer);
-    if (room.closed) return;
-    setPeople(room, null);
-    scheduleReconnect(room, 'offline');
-  }
-
   /** Resume replays new messages only: refresh the newest page for edits and
-   * deletions made while this page was away. */
+   * deletions made while this page was away, and the read markers it missed. */
   async function reconcile(room) {
-    const page = await api('GET', `/rooms/${room.id}/messages?limit=${PAGE}`);
+    const [page] = await Promise.all([api('GET', `/rooms/${room.id}/messages?limit=${PAGE}`), loadReads(room)]);
     if (state.room !== room || page.items.length === 0) return;
     const first = page.items[0].seq;
     const last = page.items[page.items.length - 1].seq;
@@ -1202,7 +1698,8 @@
     $('new-room-form').addEventListener('submit', createRoom);
     $('rooms-refresh').addEventListener('click', () => {
       $('rooms-error').textContent = '';
-      loadRooms().catch((e) => { $('rooms-error').textContent = explain(e, 'list the rooms'); });
+      Promise.all([loadRooms(), loadInbox()])
+        .catch((e) => { $('rooms-error').textContent = explain(e, 'list the rooms'); });
     });
     $('delete-room').addEventListener('click', (event) => confirmClick(event.currentTarget, 'Delete room', deleteRoom));
     $('back').addEventListener('click', () => { location.hash = '#/'; });
@@ -1231,16 +1728,21 @@
     window.addEventListener('focus', () => {
       if (state.user || state.token) loadRooms().catch(() => {});
     });
+    // Back online or back in view: redial now rather than at the end of the backoff.
     const redialNow = () => {
-      const room = state.room;
-      if (room && !room.socket && !room.closed && room.joinedOnce) reconnect(room);
+      const sock = state.sock;
+      if (sock && !sock.ws && !sock.closed && sock.readyOnce) reconnect(sock);
     };
     window.addEventListener('online', redialNow);
     document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') redialNow();
+      if (document.visibilityState !== 'visible') return;
+      redialNow();
+      // Messages that came while the tab was hidden are read once it is seen.
+      if (state.room) markReadSoon(state.room);
+      renderRooms();
     });
     window.addEventListener('pagehide', () => {
-      if (state.room && state.room.socket) state.room.socket.close(1000, 'page closed');
+      if (state.sock && state.sock.ws) state.sock.ws.close(1000, 'page closed');
     });
   }
 
