@@ -2,7 +2,9 @@
 // fresh SQLite file, driven through Debian's Chromium by playwright-core. Two
 // users chat in one room (messages, presence, typing, edits, deletions, search),
 // a hostile message stays text, history pages load on scroll, a reload shows the
-// history, and the page reconnects by itself after a server restart. Moderators
+// history, and the page reconnects by itself after a server restart. The inbox:
+// one socket per page, unread badges that count live, "seen" ticks when the other
+// user reads, rooms that appear and go without a reload. Moderators
 // and admins get their delete buttons; with CORS_ORIGINS set the page at the
 // service's own address still goes live, and a refused socket is explained. The
 // API docs pages load nothing from another host. Screenshots of every screen at
@@ -11,7 +13,9 @@
 //   cargo build -p chat-api && (cd tests/e2e && npm ci && npm test)
 //
 // CHAT_BIN (default target/debug/chat-room), CHROMIUM (default /usr/bin/chromium)
-// and E2E_SCREENSHOTS (default tests/e2e/screenshots) override the paths.
+// and E2E_SCREENSHOTS (default tests/e2e/screenshots) override the paths;
+// E2E_ASSETS=crates/api/src/web/assets serves the page's files from that folder
+// instead of the binary (same headers), so editing them needs no rebuild.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -29,6 +33,7 @@ const ROOT = path.resolve(HERE, '../..');
 const BIN = process.env.CHAT_BIN || path.join(ROOT, 'target/debug/chat-room');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.E2E_SCREENSHOTS || path.join(HERE, 'screenshots');
+const ASSETS = process.env.E2E_ASSETS ? path.resolve(ROOT, process.env.E2E_ASSETS) : null;
 const WAIT_MS = 15000;
 const XSS = '<img src=x onerror=alert(1)>';
 
@@ -194,6 +199,23 @@ async function hostRewritingProxy(targetPort) {
 
 // ---- the page --------------------------------------------------------------
 
+/** A browser context; with E2E_ASSETS, the page's files come from that folder. */
+async function newContext(browser, options) {
+  const context = await browser.newContext(options);
+  if (ASSETS) {
+    await context.route(/^[^?#]*\/(ui\/[\w.-]+)?([?#].*)?$/, async (route) => {
+      const { pathname } = new URL(route.request().url());
+      const file = path.join(ASSETS, pathname === '/' ? 'index.html' : pathname.slice('/ui/'.length));
+      const response = await route.fetch();
+      if (!fs.existsSync(file) || !response.ok()) return route.fulfill({ response });
+      const headers = { ...response.headers() };
+      delete headers.etag; // the binary's ETag names other bytes
+      return route.fulfill({ response, headers, body: fs.readFileSync(file) });
+    });
+  }
+  return context;
+}
+
 /** A page with everything that must not happen recorded: dialogs, script errors, CSP violations. */
 async function openPage(context, label, problems) {
   const page = await context.newPage();
@@ -297,23 +319,31 @@ async function main() {
       executablePath: CHROMIUM,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-        '--no-first-run', '--disable-component-update', '--disable-sync'],
+        '--no-first-run', '--disable-component-update', '--disable-sync',
+        // A page fulfilled by the test (E2E_ASSETS) has no address of its own, so
+        // Chromium would count its sockets to 127.0.0.1 as local network access.
+        ...(ASSETS ? ['--disable-features=LocalNetworkAccessChecks'] : [])],
     });
-    const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const phone = await browser.newContext({
+    const desktop = await newContext(browser, { viewport: { width: 1280, height: 800 } });
+    const phone = await newContext(browser, {
       viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
     });
     const alice = await openPage(desktop, 'alice', problems);
     // Alice's sockets pass through the test, which can cut them and refuse new ones
     // to play a network drop while the server stays up.
-    const link = { current: null, refuse: false, urls: [] };
-    await alice.routeWebSocket(/\/ws\/\d+/, (socket) => {
+    // The test also sees every frame the page sends (`subscribe` with its `since`).
+    const link = { current: null, refuse: false, urls: [], sent: [] };
+    await alice.routeWebSocket(/\/ws\?/, (socket) => {
       link.urls.push(socket.url());
       if (link.refuse) {
         socket.close({ code: 1011, reason: 'network down (test)' });
         return;
       }
-      socket.connectToServer();
+      const server = socket.connectToServer();
+      socket.onMessage((message) => {
+        link.sent.push(message);
+        server.send(message);
+      });
       link.current = socket;
     });
     const bob = await openPage(phone, 'bob', problems);
@@ -336,7 +366,8 @@ async function main() {
     await step('alice signs in and creates a room', async () => {
       await signIn(alice, base, 'alice');
       // Signed in, no room open: no socket, so no "not connected" badge either.
-      assert.ok(await alice.locator('#conn').isHidden(), 'the top bar says nothing about a socket it has not opened');
+      // Signed in, no room open: the inbox socket is live and the top bar says nothing.
+      await alice.locator('#conn').waitFor({ state: 'hidden' });
       await shot(alice, 'alice-desktop-signed-in.png');
       await alice.locator('#new-room-name').fill('Wheat exchange');
       await alice.locator('#new-room-form button[type=submit]').click();
@@ -352,9 +383,9 @@ async function main() {
     await step('bob signs in on a phone and opens the room from the list', async () => {
       await signIn(bob, base, 'bob');
       await bob.locator('#rooms-pane').waitFor();
-      assert.ok(await bob.locator('#conn').isHidden(), 'no connection badge without an open room');
+      await bob.locator('#conn').waitFor({ state: 'hidden' });
       await shot(bob, 'bob-phone-signed-in.png');
-      await bob.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await bob.locator('.room-list a', { hasText: 'Wheat exchange' }).click();
       await online(bob);
       assert.ok(await bob.locator('#rooms-pane').isHidden(), 'on a phone the room replaces the list');
       assert.ok(await bob.locator('#delete-room').isHidden(), 'bob did not create it');
@@ -468,7 +499,7 @@ async function main() {
         await service.call('POST', `/rooms/${room.id}/messages`, 'carol', { content: `price update ${i}` });
       }
       await alice.locator('#rooms-refresh').click();
-      await alice.locator('#room-list a', { hasText: 'Price history' }).click();
+      await alice.locator('.room-list a', { hasText: 'Price history' }).click();
       await online(alice);
       const count = () => alice.locator('#message-list li.msg').count();
       await until('the newest page', async () => (await count()) === 50);
@@ -481,7 +512,7 @@ async function main() {
       const texts = await alice.locator('#message-list .msg-text').allTextContents();
       assert.deepEqual(texts, Array.from({ length: 120 }, (_, i) => `price update ${i + 1}`), 'every message once, in order');
       await shot(alice, 'alice-history-paging.png');
-      await alice.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await alice.locator('.room-list a', { hasText: 'Wheat exchange' }).click();
       await online(alice);
       await messageText(alice, XSS).waitFor();
     });
@@ -500,18 +531,18 @@ async function main() {
     await step('a room created elsewhere shows up in the lists by itself', async () => {
       await service.call('POST', '/rooms', 'carol', { name: 'Barley, Kyiv' });
       for (const page of [alice, bob]) {
-        await page.locator('#room-list a', { hasText: 'Barley, Kyiv' }).waitFor({ state: 'attached', timeout: 25000 });
+        await page.locator('.room-list a', { hasText: 'Barley, Kyiv' }).waitFor({ state: 'attached', timeout: 25000 });
       }
     });
 
     await step('a moderator may delete anyone\'s message, an admin any room', async () => {
       await service.call('POST', `/rooms/${roomId}/messages`, 'bob', { content: 'spam, spam, spam' });
       await messageText(alice, 'spam, spam, spam').waitFor();
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await newContext(browser, { viewport: { width: 1280, height: 800 } });
       const carol = await openPage(context, 'carol', problems);
       await signIn(carol, base, 'carol', 'moderator');
       assert.equal(await carol.locator('#whoami-role').textContent(), 'moderator');
-      await carol.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await carol.locator('.room-list a', { hasText: 'Wheat exchange' }).click();
       await online(carol);
       assert.ok(await carol.locator('#delete-room').isHidden(), 'a moderator does not delete rooms');
       const spam = carol.locator('#message-list li.msg', { hasText: 'spam, spam, spam' });
@@ -525,12 +556,12 @@ async function main() {
       await messageText(alice, 'spam, spam, spam').waitFor({ state: 'detached' });
       await context.close();
 
-      const phone = await browser.newContext({
+      const phone = await newContext(browser, {
         viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
       });
       const erin = await openPage(phone, 'erin', problems);
       await signIn(erin, base, 'erin', 'admin');
-      await erin.locator('#room-list a', { hasText: 'Barley, Kyiv' }).click();
+      await erin.locator('.room-list a', { hasText: 'Barley, Kyiv' }).click();
       await online(erin);
       await erin.locator('#delete-room').waitFor();
       const heights = await headHeights(erin);
@@ -543,10 +574,10 @@ async function main() {
     });
 
     await step('a name that is not ASCII works on REST and the socket', async () => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await newContext(browser, { viewport: { width: 1280, height: 800 } });
       const olena = await openPage(context, 'olena', problems);
       await signIn(olena, base, 'Олена');
-      await olena.locator('#room-list a', { hasText: 'Wheat exchange' }).click();
+      await olena.locator('.room-list a', { hasText: 'Wheat exchange' }).click();
       await online(olena);
       await olena.locator('#people-list li[data-user="Олена"]').waitFor();
       await send(olena, 'Пшениця є, 300 т');
@@ -574,8 +605,10 @@ async function main() {
       await online(alice);
       for (const text of ['while alice was away 1', 'while alice was away 2']) await messageText(alice, text).waitFor();
       const resumed = new URL(link.urls[link.urls.length - 1]);
-      assert.equal(resumed.searchParams.get('since'), String(lastSeq), 'resumed after the last message it had');
+      assert.equal(resumed.pathname, '/ws', 'the one inbox socket, not a socket per room');
       assert.equal(resumed.searchParams.get('user_id'), 'alice');
+      const subscribes = link.sent.map((m) => JSON.parse(m)).filter((f) => f.type === 'subscribe' && f.room_id === roomId);
+      assert.equal(subscribes[subscribes.length - 1].since, lastSeq, 'resubscribed after the last message it had');
       const texts = await alice.locator('#message-list .msg-text').allTextContents();
       assert.equal(texts.filter((t) => t.startsWith('while alice was away')).length, 2, 'each once');
     });
@@ -614,8 +647,109 @@ async function main() {
       await alice.locator('#delete-room.confirming').click();
       await until('bob to be told', async () => /was deleted/.test(await bob.locator('#rooms-notice').textContent()));
       await bob.locator('#rooms-pane').waitFor();
-      assert.equal(await bob.locator('#room-list a', { hasText: 'Wheat exchange' }).count(), 0);
+      assert.equal(await bob.locator('.room-list a', { hasText: 'Wheat exchange' }).count(), 0);
       await shot(bob, 'bob-phone-room-deleted.png');
+    });
+
+    // ---- the inbox: two users, three rooms, one socket each ----------------
+
+    const ivanContext = await newContext(browser, { viewport: { width: 1280, height: 800 } });
+    const janaContext = await newContext(browser, {
+      viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
+    });
+    const ivan = await openPage(ivanContext, 'ivan', problems);
+    const jana = await openPage(janaContext, 'jana', problems);
+    const sockets = { ivan: [], jana: [] };
+    ivan.on('websocket', (ws) => sockets.ivan.push(ws.url()));
+    jana.on('websocket', (ws) => sockets.jana.push(ws.url()));
+    const inboxItem = (page, id) => page.locator(`#room-list li[data-room-id="${id}"]`);
+    const badge = (page, id) => inboxItem(page, id).locator('.badge');
+    const inboxRooms = ['Sunflower, Odesa', 'Corn, Lviv', 'Rapeseed, Dnipro'];
+    const inboxIds = [];
+
+    await step('rooms created with a member appear in that member\'s inbox without a reload', async () => {
+      await signIn(jana, base, 'jana');
+      await signIn(ivan, base, 'ivan');
+      await jana.locator('#rooms-empty').waitFor();
+      for (const name of inboxRooms) {
+        await ivan.locator('#new-room-name').fill(name);
+        await ivan.locator('#new-room-members').fill('jana');
+        await ivan.locator('#new-room-form button[type=submit]').click();
+        await until(`ivan in ${name}`, async () => (await ivan.locator('#room-name').textContent()) === name);
+        await online(ivan);
+        const id = Number(/#\/rooms\/(\d+)$/.exec(ivan.url())[1]);
+        inboxIds.push(id);
+        await inboxItem(jana, id).locator('a', { hasText: name }).waitFor();
+        await inboxItem(ivan, id).waitFor();
+      }
+      assert.ok(await jana.locator('#rooms-empty').isHidden(), 'the inbox is no longer empty');
+      assert.equal(await jana.locator('#room-list .badge').count(), 0, 'nothing unread yet');
+    });
+
+    await step('her badges count his messages live, with the last message of each room', async () => {
+      const [first, second, third] = inboxIds;
+      await inboxItem(ivan, first).locator('a').click();
+      await online(ivan);
+      for (let i = 1; i <= 3; i += 1) {
+        await send(ivan, `sunflower offer ${i}`);
+        await until(`jana's badge to say ${i}`, async () => (await badge(jana, first).textContent()) === String(i));
+      }
+      await until('the last message in her list', async () => (await inboxItem(jana, first).locator('.room-last').textContent()) === 'ivan: sunflower offer 3');
+      await inboxItem(ivan, second).locator('a').click();
+      await online(ivan);
+      await send(ivan, 'corn, 40 t');
+      await until('jana\'s badge of the second room', async () => (await badge(jana, second).textContent()) === '1');
+      // Most recent activity first; a room without news has no badge.
+      await until('the second room on top', async () => Number(await jana.locator('#room-list li').first().getAttribute('data-room-id')) === second);
+      assert.equal(await badge(jana, third).count(), 0);
+      assert.equal(await ivan.locator('#room-list .badge').count(), 0, 'his own messages are not unread for him');
+      await shot(jana, 'jana-phone-inbox-badges.png');
+      await shot(ivan, 'ivan-desktop-inbox.png');
+    });
+
+    await step('opening the room clears her badge, and he sees "seen" on what she read, live', async () => {
+      const [first, second] = inboxIds;
+      await inboxItem(ivan, first).locator('a').click();
+      await online(ivan);
+      const mine = ivan.locator('#message-list li.msg.own');
+      await until('his three messages', async () => (await mine.count()) === 3);
+      assert.equal(await ivan.locator('#message-list li.msg.own.seen').count(), 0, 'not seen before she opens the room');
+      await inboxItem(jana, first).locator('a').click();
+      await online(jana);
+      await messageText(jana, 'sunflower offer 3').waitFor();
+      await until('every message he sent to be seen', async () => (await ivan.locator('#message-list li.msg.own.seen').count()) === 3);
+      assert.match(await mine.first().locator('.msg-seen').getAttribute('title'), /jana/);
+      // While she has the room open, what he sends is read as it comes.
+      await send(ivan, 'sunflower offer 4');
+      await messageText(jana, 'sunflower offer 4').waitFor();
+      await until('the new message to be seen too', async () => (await ivan.locator('#message-list li.msg.own.seen').count()) === 4);
+      await shot(ivan, 'ivan-desktop-seen.png');
+      await shot(jana, 'jana-phone-room.png');
+      await jana.locator('#back').click();
+      await inboxItem(jana, first).waitFor();
+      assert.equal(await badge(jana, first).count(), 0, 'the room she read has no badge');
+      assert.equal(await badge(jana, second).textContent(), '1', 'the other room still counts');
+      assert.ok(jana.url().endsWith('#/'));
+    });
+
+    await step('the inbox survives a reload; a deleted room leaves it without one', async () => {
+      const [first, second, third] = inboxIds;
+      await jana.reload();
+      await until('the badge from /me/rooms', async () => (await badge(jana, second).textContent()) === '1');
+      assert.equal(await badge(jana, first).count(), 0);
+      await inboxItem(ivan, third).locator('a').click();
+      await online(ivan);
+      await ivan.locator('#delete-room').click();
+      await ivan.locator('#delete-room.confirming').click();
+      await inboxItem(jana, third).waitFor({ state: 'detached' });
+      await inboxItem(ivan, third).waitFor({ state: 'detached' });
+      await shot(jana, 'jana-phone-inbox-after-delete.png');
+      // One socket per page load, always the inbox socket.
+      assert.equal(sockets.ivan.length, 1, `ivan opened one socket: ${sockets.ivan}`);
+      assert.equal(sockets.jana.length, 2, `jana one per load: ${sockets.jana}`);
+      for (const url of [...sockets.ivan, ...sockets.jana]) assert.equal(new URL(url).pathname, '/ws');
+      await ivanContext.close();
+      await janaContext.close();
     });
 
     await step('with authentication required, a pasted token signs in; REST and the socket accept it', async () => {
@@ -626,7 +760,7 @@ async function main() {
       });
       try {
         await secure.start();
-        const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const context = await newContext(browser, { viewport: { width: 1280, height: 800 } });
         const dana = await openPage(context, 'dana', problems);
         await dana.goto(`${secure.base}/`);
         await dana.locator('#login-token').waitFor();
@@ -636,7 +770,7 @@ async function main() {
         assert.equal(await dana.locator('#login-mode code').textContent(), 'chat-room token --sub NAME');
         assert.ok(!(await dana.locator('#login-mode').textContent()).includes('`'), 'no literal backticks');
         await shot(dana, 'login-token-desktop.png');
-        const phone = await browser.newContext({
+        const phone = await newContext(browser, {
           viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
         });
         const small = await openPage(phone, 'token-phone', problems);
@@ -671,7 +805,7 @@ async function main() {
       const proxy = await hostRewritingProxy(strict.port);
       try {
         await strict.start();
-        const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const desktop = await newContext(browser, { viewport: { width: 1280, height: 800 } });
         const frank = await openPage(desktop, 'frank', problems);
         await signIn(frank, strict.base, 'frank');
         await frank.locator('#new-room-name').fill('Origins');
@@ -684,10 +818,10 @@ async function main() {
           ['gina', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 }, 'phone'],
           ['hugo', { viewport: { width: 1280, height: 800 } }, 'desktop'],
         ]) {
-          const context = await browser.newContext(options);
+          const context = await newContext(browser, options);
           const page = await openPage(context, name, problems);
           await signIn(page, proxy.base, name);
-          await page.locator('#room-list a', { hasText: 'Origins' }).click();
+          await page.locator('.room-list a', { hasText: 'Origins' }).click();
           await page.locator('#conn[data-state="refused"]').waitFor();
           await until(`${name} to be told why`, async () => /CORS_ORIGINS/.test(await page.locator('#room-alert').textContent()));
           await messageText(page, 'live at the service\'s own address').waitFor();
