@@ -4,7 +4,6 @@
 //! and unread counts). The reader turns client frames into use cases; the
 //! writer (`writer.rs`) sends. Everything it holds is released on any way out.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket};
@@ -25,6 +24,7 @@ use super::closer::{Closer, codes};
 use super::hub::{self, Hub, Inbox, Notice, Outbound, Stage};
 use super::inbox::{Effect, UnreadCounts};
 use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame, ReadyFrame, UnsubscribedFrame};
+use super::room_map::RoomMap;
 use super::writer::{self, Clock, Queues};
 use crate::metrics::{MessageSource, Metrics, SocketKind};
 
@@ -113,10 +113,22 @@ struct InboxState {
 struct Session {
     id: String,
     tx: mpsc::Sender<Outbound>,
-    replay: mpsc::Sender<Outbound>,
+    /// The replay queue; a room socket drops it once its room started, so the
+    /// writer can free it.
+    replay: Option<mpsc::Sender<Outbound>>,
     closer: Closer,
-    rooms: HashMap<RoomId, Joined>,
+    rooms: RoomMap<Joined>,
     inbox: Option<InboxState>,
+}
+
+impl Session {
+    /// Queues a frame or marker on the replay queue, waiting while it is full.
+    async fn to_replay(&self, out: Outbound) -> Result<(), StartError> {
+        match &self.replay {
+            Some(replay) => replay.send(out).await.map_err(|_| StartError::Closed),
+            None => Err(StartError::Closed),
+        }
+    }
 }
 
 /// Why a room could not be started on this socket.
@@ -171,7 +183,7 @@ impl Connection {
         let writer = tokio::spawn(
             writer::write_loop(
                 sink,
-                Queues { live, replay },
+                Queues { live, replay, keep_replay: matches!(self.mode, Mode::Inbox) },
                 closer.clone(),
                 clock.clone(),
                 self.settings,
@@ -182,12 +194,13 @@ impl Connection {
         let mut session = Session {
             id,
             tx,
-            replay: replay_tx,
+            replay: Some(replay_tx),
             closer: closer.clone(),
-            rooms: HashMap::new(),
+            rooms: RoomMap::default(),
             inbox: None,
         };
         let mode = std::mem::replace(&mut self.mode, Mode::Inbox);
+        let room_socket = matches!(mode, Mode::Room { .. });
         // Before the first frame goes out: a client that has it is counted online.
         crate::presence::connected(&self.chat, &self.actor, &session.id).await;
         // The one-off phases are boxed: the socket's task keeps only the
@@ -205,6 +218,9 @@ impl Connection {
             }
             Mode::Inbox => Ok(Some(Box::pin(self.start_inbox(&mut session)).await)),
         };
+        if room_socket {
+            session.replay = None;
+        }
         match started {
             Ok(notices) => {
                 if let Some(expires) = self.token_expires {
@@ -225,7 +241,7 @@ impl Connection {
         }
         let _ = writer.await;
         drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
-        let rooms: Vec<RoomId> = session.rooms.keys().copied().collect();
+        let rooms: Vec<RoomId> = session.rooms.rooms().collect();
         let id = std::mem::take(&mut session.id);
         drop(session);
         // Before the rooms' `user_left`: a client that has it sees the socket gone.
@@ -314,7 +330,7 @@ impl Connection {
             Ok(joined) => joined,
             Err(e) => {
                 drop(subscription);
-                let _ = session.replay.send(Outbound::marker(room, Stage::Abort, None)).await;
+                let _ = session.to_replay(Outbound::marker(room, Stage::Abort, None)).await;
                 return Err(e.into());
             }
         };
@@ -324,11 +340,7 @@ impl Connection {
             self.replay(session, &mut subscription, room, users, since, subscribed).await;
         match replayed {
             Ok(last_sent) => {
-                session
-                    .replay
-                    .send(Outbound::marker(room, Stage::Ready, Some(last_sent)))
-                    .await
-                    .map_err(|_| StartError::Closed)?;
+                session.to_replay(Outbound::marker(room, Stage::Ready, Some(last_sent))).await?;
                 session.rooms.insert(
                     room,
                     Joined { _subscription: subscription, room: joined_room, last_typing: None },
@@ -337,7 +349,7 @@ impl Connection {
             }
             Err(e) => {
                 drop(subscription);
-                let _ = session.replay.send(Outbound::marker(room, Stage::Abort, None)).await;
+                let _ = session.to_replay(Outbound::marker(room, Stage::Abort, None)).await;
                 self.leave(&session.id, room).await;
                 Err(e)
             }
@@ -366,14 +378,10 @@ impl Connection {
         let first = if subscribed { first.subscribed() } else { first };
         let first = serde_json::to_string(&first).map_err(|_| unavailable())?;
         drop(users);
-        let send = |seq: Option<i64>, text: String| Outbound {
-            room: Some(room),
-            seq,
-            text: text.into(),
-            created_at: None,
-            stage: Stage::Replay,
+        let send = |seq: Option<i64>, text: String| {
+            Outbound::room_frame(room, seq, text.into(), None, Stage::Replay)
         };
-        session.replay.send(send(None, first)).await.map_err(|_| StartError::Closed)?;
+        session.to_replay(send(None, first)).await?;
         let Some(since) = since else {
             return Ok(floor);
         };
@@ -388,7 +396,7 @@ impl Connection {
                 let seq = message.seq;
                 let text = serde_json::to_string(&RoomEvent::Message(message))
                     .map_err(|_| unavailable())?;
-                session.replay.send(send(Some(seq), text)).await.map_err(|_| StartError::Closed)?;
+                session.to_replay(send(Some(seq), text)).await?;
             }
             if !page.has_more {
                 break;
@@ -406,7 +414,7 @@ impl Connection {
 
     /// Leaves a room the socket is in: no more of its frames, then presence.
     async fn end_room(&self, session: &mut Session, room: RoomId) -> bool {
-        let Some(joined) = session.rooms.remove(&room) else {
+        let Some(joined) = session.rooms.remove(room) else {
             return false;
         };
         drop(joined);
@@ -430,8 +438,9 @@ impl Connection {
         let mut strikes = 0u32;
         let mut in_flight = FuturesOrdered::new();
         let mut recounts: FuturesUnordered<Recount> = FuturesUnordered::new();
-        let has_notices = notices.is_some();
-        let mut notices = notices.unwrap_or_else(|| mpsc::channel(1).1);
+        // A room socket has no notice queue (none is allocated for it: 18,000
+        // idle sockets would pay for its first block).
+        let mut notices = notices;
         // One wait for the close, not a new one per frame.
         let closer = session.closer.clone();
         let closed = closer.closed();
@@ -443,7 +452,7 @@ impl Connection {
                 Some(answered) = in_flight.next(), if !in_flight.is_empty() => {
                     self.answer(session, answered)
                 }
-                Some(notice) = notices.recv(), if has_notices => {
+                Some(notice) = next_notice(&mut notices) => {
                     let effects = Box::pin(self.on_notice(session, notice)).await;
                     self.apply(session, effects, &mut recounts);
                     Verdict::Other
@@ -526,7 +535,7 @@ impl Connection {
             ClientFrame::Typing { room_id } => match self.target(session, room_id, None) {
                 Ok(room) => {
                     let now = Instant::now();
-                    if let Some(joined) = session.rooms.get_mut(&room)
+                    if let Some(joined) = session.rooms.get_mut(room)
                         && joined
                             .last_typing
                             .is_none_or(|at| now.duration_since(at) >= TYPING_INTERVAL)
@@ -577,7 +586,7 @@ impl Connection {
                 return Handled::Done(Verdict::Other);
             }
         };
-        let Some(joined) = session.rooms.get(&room) else {
+        let Some(joined) = session.rooms.get(room) else {
             return Handled::Done(Verdict::Other);
         };
         match self.chat.submit_to_joined(&actor, &joined.room, input).await {
@@ -612,7 +621,7 @@ impl Connection {
                 .with_room(named))
         };
         if session.inbox.is_none() {
-            let own = session.rooms.keys().next().copied();
+            let own = session.rooms.rooms().next();
             return match (named, own) {
                 (Some(named), Some(own)) if named != own => {
                     error("forbidden", format!("this socket is for room {own}, not room {named}"))
@@ -623,7 +632,7 @@ impl Connection {
         }
         match named {
             None => error("validation_failed", "room_id: is required on this socket".to_owned()),
-            Some(room) if session.rooms.contains_key(&room) => Ok(room),
+            Some(room) if session.rooms.contains(room) => Ok(room),
             Some(room) => error("forbidden", format!("not subscribed to room {room}")),
         }
     }
@@ -651,7 +660,7 @@ impl Connection {
             self.reply_error(session, only_on_inbox("subscribe"));
             return;
         }
-        if session.rooms.contains_key(&room) {
+        if session.rooms.contains(room) {
             let error = refuse("validation_failed", format!("already subscribed to room {room}"));
             self.reply_error(session, error);
             return;
@@ -843,6 +852,14 @@ impl std::future::Future for InFlight {
         self.pending = None;
         let client_msg_id = self.client_msg_id.take();
         std::task::Poll::Ready(Answered { client_msg_id, room, outcome })
+    }
+}
+
+/// The next notice of an inbox socket; never, for a room socket.
+async fn next_notice(notices: &mut Option<mpsc::Receiver<Notice>>) -> Option<Notice> {
+    match notices {
+        Some(notices) => notices.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -33,28 +33,60 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use super::closer::{CloseReason, Closer, codes};
 use super::protocol::PresenceFrame;
 
-/// A frame queued for one socket. `seq` is set for new messages, so a socket
-/// can drop one it already sent (resume replay overlapping the live stream).
+/// A frame queued for one socket: its room (a room frame from the hub, or a
+/// socket's own reply), and for a new message its seq, so a socket can drop one
+/// it already sent (resume replay overlapping the live stream). Kept to 64
+/// bytes: every socket's queue holds blocks of them, 18,000 idle sockets too.
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    /// The room of a room frame from the hub; `None` for the socket's own replies.
-    pub room: Option<RoomId>,
-    pub seq: Option<i64>,
-    pub text: Utf8Bytes,
-    /// A new message's timestamp, for the delivery latency.
-    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    text: Utf8Bytes,
+    /// The room id; 0 for a reply of the socket itself.
+    room: i64,
+    /// A new message's seq (a marker's position); 0 for none.
+    seq: i64,
+    /// A new message's timestamp in microseconds, for the delivery latency; 0 for none.
+    created_us: i64,
     pub stage: Stage,
 }
 
 impl Outbound {
     /// A reply of the socket itself (not a room frame).
     pub fn reply(text: Utf8Bytes) -> Self {
-        Self { room: None, seq: None, text, created_at: None, stage: Stage::Live }
+        Self { text, room: 0, seq: 0, created_us: 0, stage: Stage::Live }
+    }
+
+    /// A frame of a room (`seq` for a new message).
+    pub fn room_frame(
+        room: RoomId,
+        seq: Option<i64>,
+        text: Utf8Bytes,
+        created_at: Option<DateTime<Utc>>,
+        stage: Stage,
+    ) -> Self {
+        let created_us = created_at.map_or(0, |at| at.timestamp_micros());
+        Self { text, room: room.get(), seq: seq.unwrap_or(0), created_us, stage }
     }
 
     /// A marker for the writer, with no frame.
     pub fn marker(room: RoomId, stage: Stage, seq: Option<i64>) -> Self {
-        Self { room: Some(room), seq, text: Utf8Bytes::default(), created_at: None, stage }
+        Self::room_frame(room, seq, Utf8Bytes::default(), None, stage)
+    }
+
+    pub fn room(&self) -> Option<RoomId> {
+        // Room ids are positive, so `new` cannot fail (nor allocate an error) here.
+        (self.room > 0).then(|| RoomId::new(self.room).ok()).flatten()
+    }
+
+    pub fn seq(&self) -> Option<i64> {
+        (self.seq != 0).then_some(self.seq)
+    }
+
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        (self.created_us != 0).then(|| DateTime::from_timestamp_micros(self.created_us)).flatten()
+    }
+
+    pub fn into_text(self) -> Utf8Bytes {
+        self.text
     }
 }
 
@@ -376,7 +408,7 @@ impl Hub {
         let Some(slot) = rooms.get_mut(&room) else {
             return;
         };
-        let out = Outbound { room: Some(room), seq, text, created_at, stage: Stage::Live };
+        let out = Outbound::room_frame(room, seq, text, created_at, Stage::Live);
         queue_to_all(&mut slot.subscribers, &out, delivery.skip_connection.as_deref());
         if let Some(seq) = seq {
             // Under the same lock as the subscriber list, so a new subscriber
@@ -409,13 +441,7 @@ impl Hub {
             }
         };
         if let Some(slot) = self.rooms().get_mut(&room) {
-            let out = Outbound {
-                room: Some(room),
-                seq: None,
-                text,
-                created_at: None,
-                stage: Stage::Live,
-            };
+            let out = Outbound::room_frame(room, None, text, None, Stage::Live);
             queue_to_all(&mut slot.subscribers, &out, None);
         }
     }

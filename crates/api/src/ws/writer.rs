@@ -3,7 +3,7 @@
 //! heartbeat pings, and the close frame. It keeps every room's frames in seq
 //! order on the socket, however many rooms the socket is in.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,6 +19,7 @@ use super::MAX_BURST;
 use super::closer::{CloseReason, Closer, codes};
 use super::connection::SocketSettings;
 use super::hub::{Outbound, Stage};
+use super::room_map::RoomMap;
 use crate::metrics::Metrics;
 
 pub(super) type Sink = SplitSink<WebSocket, WsMessage>;
@@ -52,6 +53,9 @@ impl Clock {
 pub(super) struct Queues {
     pub live: mpsc::Receiver<Outbound>,
     pub replay: mpsc::Receiver<Outbound>,
+    /// False for a room socket: its one room started, the replay queue is freed
+    /// (18,000 idle sockets would each keep its first block).
+    pub keep_replay: bool,
 }
 
 pub(super) async fn write_loop(
@@ -62,7 +66,8 @@ pub(super) async fn write_loop(
     settings: SocketSettings,
     metrics: Metrics,
 ) {
-    let Queues { live: mut rx, replay: mut replay_rx } = queues;
+    let Queues { live: mut rx, replay, keep_replay } = queues;
+    let mut replay_rx = Some(replay);
     let mut pings =
         tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -84,6 +89,9 @@ pub(super) async fn write_loop(
         // Frames taken off the queues together go out in one write.
         burst.clear();
         let replaying = !streams.starting.is_empty();
+        if !replaying && !keep_replay && streams.started_any {
+            replay_rx = None;
+        }
         let next = tokio::select! {
             biased;
             reason = &mut closed => break reason,
@@ -97,11 +105,11 @@ pub(super) async fn write_loop(
                 }
                 continue;
             }
-            out = replay_rx.recv(), if replaying => match out {
+            out = next_replay(&mut replay_rx), if replaying => match out {
                 Some(out) => {
                     streams.take(out, &mut burst);
                     while burst.len() < MAX_BURST && !streams.starting.is_empty() {
-                        let Ok(out) = replay_rx.try_recv() else { break };
+                        let Some(Ok(out)) = replay_rx.as_mut().map(mpsc::Receiver::try_recv) else { break };
                         streams.take(out, &mut burst);
                     }
                     if burst.is_empty() {
@@ -187,10 +195,18 @@ pub(super) async fn write_loop(
     say_goodbye(&mut sink, reason, settings.close_grace).await;
 }
 
+/// The next replay frame; `None` once the queue is closed or freed.
+async fn next_replay(replay: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match replay {
+        Some(replay) => replay.recv().await,
+        None => None,
+    }
+}
+
 /// Each room's stream on this socket: the last message seq written, and —
 /// while the room's subscription is being started — the live frames held back.
 struct Streams {
-    rooms: HashMap<RoomId, RoomStream>,
+    rooms: RoomMap<RoomStream>,
     /// The rooms begun whose first frame and replay are still to be written, in
     /// the order the reader starts them (one after the other: the next may be
     /// begun on the live queue before the writer has read the last one's end).
@@ -198,6 +214,8 @@ struct Streams {
     /// Live frames one starting room may hold back before the socket counts as too slow.
     hold_at_most: usize,
     overflowed: bool,
+    /// A room's start has ended (ready or aborted).
+    started_any: bool,
 }
 
 #[derive(Default)]
@@ -209,16 +227,17 @@ struct RoomStream {
 impl Streams {
     fn new(queue_capacity: usize) -> Self {
         Self {
-            rooms: HashMap::new(),
+            rooms: RoomMap::default(),
             starting: VecDeque::new(),
             hold_at_most: queue_capacity.max(1) * 4,
             overflowed: false,
+            started_any: false,
         }
     }
 
     /// Takes a frame or marker off a queue: the frames to write now go to `burst`.
     fn take(&mut self, out: Outbound, burst: &mut Burst) {
-        let Some(room) = out.room else {
+        let Some(room) = out.room() else {
             burst.push(out);
             return;
         };
@@ -228,8 +247,8 @@ impl Streams {
                 self.starting.push_back(room);
             }
             Stage::Replay => {
-                if let Some(stream) = self.rooms.get_mut(&room) {
-                    if let Some(seq) = out.seq {
+                if let Some(stream) = self.rooms.get_mut(room) {
+                    if let Some(seq) = out.seq() {
                         stream.last_sent = stream.last_sent.max(seq);
                     }
                     burst.push(out);
@@ -237,22 +256,22 @@ impl Streams {
             }
             Stage::Ready => {
                 self.started(room);
-                let Some(stream) = self.rooms.get_mut(&room) else { return };
-                stream.last_sent = stream.last_sent.max(out.seq.unwrap_or(0));
+                let Some(stream) = self.rooms.get_mut(room) else { return };
+                stream.last_sent = stream.last_sent.max(out.seq().unwrap_or(0));
                 for held in stream.held.take().unwrap_or_default() {
                     stream.send_live(held, burst);
                 }
             }
             Stage::Abort => {
                 self.started(room);
-                self.rooms.remove(&room);
+                self.rooms.remove(room);
             }
             Stage::End => {
-                self.rooms.remove(&room);
+                self.rooms.remove(room);
             }
             // A room frame of a room this socket is no longer in is dropped.
             Stage::Live => {
-                let Some(stream) = self.rooms.get_mut(&room) else { return };
+                let Some(stream) = self.rooms.get_mut(room) else { return };
                 match &mut stream.held {
                     Some(held) => {
                         held.push(out);
@@ -269,6 +288,7 @@ impl Streams {
 
 impl Streams {
     fn started(&mut self, room: RoomId) {
+        self.started_any = true;
         if let Some(at) = self.starting.iter().position(|r| *r == room) {
             self.starting.remove(at);
         }
@@ -278,7 +298,7 @@ impl Streams {
 impl RoomStream {
     /// Writes a live frame, unless it is a message the socket already has.
     fn send_live(&mut self, out: Outbound, burst: &mut Burst) {
-        if let Some(seq) = out.seq {
+        if let Some(seq) = out.seq() {
             if seq <= self.last_sent {
                 return;
             }
@@ -298,8 +318,8 @@ struct Burst {
 
 impl Burst {
     fn push(&mut self, out: Outbound) {
-        self.texts.push(out.text);
-        self.created.extend(out.created_at);
+        self.created.extend(out.created_at());
+        self.texts.push(out.into_text());
     }
 
     fn len(&self) -> usize {
@@ -348,11 +368,16 @@ mod tests {
     }
 
     fn frame(room_id: i64, seq: Option<i64>, stage: Stage, text: &str) -> Outbound {
-        Outbound { room: Some(room(room_id)), seq, text: text.into(), created_at: None, stage }
+        Outbound::room_frame(room(room_id), seq, text.into(), None, stage)
     }
 
     fn texts(burst: &Burst) -> Vec<&str> {
         burst.texts.iter().map(|t| t.as_str()).collect()
+    }
+
+    #[test]
+    fn a_queued_frame_stays_small() {
+        assert!(std::mem::size_of::<Outbound>() <= 64, "{}", std::mem::size_of::<Outbound>());
     }
 
     #[test]
