@@ -1401,6 +1401,14 @@
     if (frame.code === 'not_found') {
       return roomGone(room, room.removed ? `Room “${roomTitle(room)}” was deleted.` : 'That room does not exist (any more).');
     }
+    if (frame.code === 'validation_failed') {
+      // The page follows one room and always sends a valid `since`: what is left
+      // is "already subscribed" (a subscription the server kept), so it is live.
+      room.subscribed = true;
+      room.subscribedOnce = true;
+      renderConn();
+      return undefined;
+    }
     const wait = frame.retry_after_ms || 2000;
     setConn('reconnecting', 'server busy — retrying…');
     setTimeout(() => {
