@@ -412,6 +412,8 @@ async function main() {
       await messageText(alice, 'Hello from Bob').waitFor();
       await until('the typing line to clear', async () => (await alice.locator('#typing').textContent()) === '');
       assert.equal(await bob.locator('#composer-input').inputValue(), '', 'the composer is cleared');
+      // Posting in a public room makes it one of bob's: it moves to his inbox.
+      await bob.locator('#room-list a', { hasText: 'Wheat exchange' }).waitFor({ state: 'attached' });
     });
 
     await step('alice answers and bob gets it live', async () => {
@@ -609,6 +611,10 @@ async function main() {
       assert.equal(resumed.searchParams.get('user_id'), 'alice');
       const subscribes = link.sent.map((m) => JSON.parse(m)).filter((f) => f.type === 'subscribe' && f.room_id === roomId);
       assert.equal(subscribes[subscribes.length - 1].since, lastSeq, 'resubscribed after the last message it had');
+      // She left this room for "Price history" and came back: one room followed at a time.
+      const turns = link.sent.map((m) => JSON.parse(m)).filter((f) => f.room_id === roomId && /subscribe$/.test(f.type)).map((f) => f.type);
+      assert.ok(turns.includes('unsubscribe'), `left with unsubscribe: ${turns}`);
+      assert.equal(turns[turns.length - 1], 'subscribe', 'and followed again');
       const texts = await alice.locator('#message-list .msg-text').allTextContents();
       assert.equal(texts.filter((t) => t.startsWith('while alice was away')).length, 2, 'each once');
     });
