@@ -40,6 +40,7 @@
     rooms: new Map(), // id -> room: the public rooms (GET /rooms), for browsing
     inbox: new Map(), // id -> entry: the user's rooms (GET /me/rooms), see inboxEntry()
     inboxKnown: false, // false until /me/rooms answered (an older server has no inbox)
+    roomsShown: null, // what the room lists show now, see renderRooms()
     room: null, // the open room, see openRoom()
     sock: null, // the inbox socket, see connect()
   };
@@ -274,10 +275,8 @@
       cursor = result.next_cursor;
       if (!cursor) break;
     }
-    const before = JSON.stringify([...state.rooms.values()]);
     state.rooms = new Map(rooms.map((room) => [room.id, room]));
-    // Unchanged: keep the list's nodes (and any hover or focus on them).
-    if (JSON.stringify(rooms) !== before || !$('public-list').childElementCount) renderRooms();
+    renderRooms();
   }
 
   /** One room of the inbox. `lastSeq` is the newest seq known from any source
@@ -375,9 +374,14 @@
   function renderRooms() {
     const open = state.room ? state.room.id : null;
     const entries = [...state.inbox.values()].sort((a, b) => b.activity - a.activity || b.room.id - a.room.id);
-    $('room-list').replaceChildren(...entries.map((entry) => inboxItem(entry, open)));
     const others = [...state.rooms.values()].filter((room) => !state.inbox.has(room.id));
-    $('public-list').replaceChildren(...others.map((room) => publicItem(room, open)));
+    // Most frames change nothing shown: then the nodes stay (and any focus or hover on them).
+    const shown = JSON.stringify([open, state.user, entries.map((e) => [e.room, e.lastMessage, readingNow(e.room.id) ? 0 : e.unread]), others]);
+    if (shown !== state.roomsShown) {
+      state.roomsShown = shown;
+      $('room-list').replaceChildren(...entries.map((entry) => inboxItem(entry, open)));
+      $('public-list').replaceChildren(...others.map((room) => publicItem(room, open)));
+    }
     // Without an inbox (a server older than read markers) every room is in one list.
     $('inbox-head').hidden = !state.inboxKnown;
     $('rooms-empty').hidden = !state.inboxKnown || entries.length > 0;
