@@ -4,5 +4,6 @@
 pub mod docs;
 pub mod health;
 pub mod messages;
+pub mod reads;
 pub mod rooms;
 pub mod search;
