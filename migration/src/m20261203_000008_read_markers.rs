@@ -69,8 +69,8 @@ impl MigrationTrait for Migration {
         )
         .await?;
         db.execute_unprepared(
-            "INSERT INTO room_reads (room_id, user_id, seq, read_at)
-             SELECT DISTINCT room_id, user_id, 0, NULL FROM (
+            "INSERT INTO room_reads (room_id, user_id)
+             SELECT room_id, user_id FROM (
                  SELECT room_id, user_id FROM messages
                  UNION SELECT room_id, user_id FROM messages_archive
              ) AS posted
