@@ -52,3 +52,61 @@ impl Participants {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chat_domain::{MessageContent, MessageId, MessageType, RoomId, UserId};
+
+    use super::*;
+
+    fn new(room: i64, user: &str) -> NewMessage {
+        NewMessage {
+            room_id: RoomId::new(room).unwrap(),
+            user_id: UserId::parse(user).unwrap(),
+            content: MessageContent::parse("hi").unwrap(),
+            message_type: MessageType::default(),
+            client_msg_id: None,
+            created_at: chat_domain::timestamp::now(),
+            conversation: None,
+            correlation_id: None,
+        }
+    }
+
+    fn stored(room: i64, user: &str) -> Message {
+        let at = chat_domain::timestamp::now();
+        Message {
+            id: MessageId::new(1).unwrap(),
+            room_id: RoomId::new(room).unwrap(),
+            seq: 1,
+            user_id: user.to_owned(),
+            content: "hi".to_owned(),
+            message_type: MessageType::default(),
+            client_msg_id: None,
+            created_at: at,
+            updated_at: at,
+            edited: false,
+        }
+    }
+
+    #[test]
+    fn a_known_pair_is_not_sent_again() {
+        let participants = Participants::default();
+        let batch = [new(1, "a"), new(1, "a"), new(1, "b"), new(2, "a")];
+        let first = participants.unknown(&batch);
+        assert_eq!(first, vec![(1, "a".into()), (1, "b".into()), (2, "a".into())]);
+        // Room 2 stored nothing (deleted, say): only room 1's pairs are known.
+        participants.stored(first, &[stored(1, "a"), stored(1, "b")]);
+        assert_eq!(participants.unknown(&batch), vec![(2, "a".to_owned())]);
+    }
+
+    #[test]
+    fn a_full_set_starts_over() {
+        let participants = Participants::default();
+        let pairs: Vec<Pair> = (0..CAPACITY as i64).map(|n| (1, format!("u{n}"))).collect();
+        participants.stored(pairs, &[stored(1, "u0")]);
+        assert!(participants.unknown(&[new(1, "u0")]).is_empty());
+        participants.stored(vec![(1, "new".to_owned())], &[stored(1, "new")]);
+        assert_eq!(participants.unknown(&[new(1, "u0")]).len(), 1, "forgotten");
+        assert!(participants.unknown(&[new(1, "new")]).is_empty());
+    }
+}
