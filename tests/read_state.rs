@@ -495,3 +495,96 @@ async fn a_moved_marker_is_published_as_messages_read() {
         (Some("messages_read"), Some(3))
     );
 }
+
+/// The migration that adds read markers finds the rooms people already posted
+/// in (live or archived) and dates each room by its newest message.
+async fn the_migration_backfills_participants_and_activity(url: &str) {
+    use chrono::{DateTime, TimeZone, Utc};
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Database, Statement};
+
+    let db = Database::connect(chat_infra::sql::normalize_url(url).unwrap()).await.unwrap();
+    Migrator::up(&db, Some(7)).await.unwrap();
+    let backend = db.get_database_backend();
+    let at = |minute: u32| Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap();
+    let run = |sql: &'static str, values: Vec<sea_orm::Value>| {
+        let db = &db;
+        async move {
+            db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.unwrap()
+        }
+    };
+    for (name, created) in [("Busy", at(0)), ("Quiet", at(1))] {
+        run(
+            "INSERT INTO rooms (name, is_active, is_private, created_by, last_seq, created_at, \
+             updated_at) VALUES ($1, true, false, 'alice', 0, $2, $2)",
+            vec![name.into(), created.into()],
+        )
+        .await;
+    }
+    // Room 1: bob and carol posted (carol's message is archived); room 2: nothing.
+    for (seq, user, minute) in [(2, "bob", 5), (3, "bob", 9)] {
+        run(
+            "INSERT INTO messages (room_id, seq, user_id, content, message_type, edited, \
+             created_at, updated_at) VALUES (1, $1, $2, 'x', 'text', false, $3, $3)",
+            vec![i64::from(seq).into(), user.into(), at(minute).into()],
+        )
+        .await;
+    }
+    run(
+        "INSERT INTO messages_archive (id, room_id, seq, user_id, content, message_type, edited, \
+         created_at, updated_at, archived_at) VALUES (100, 1, 1, 'carol', 'x', 'text', false, \
+         $1, $1, $1)",
+        vec![at(2).into()],
+    )
+    .await;
+
+    Migrator::up(&db, None).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT room_id, user_id, seq, read_at FROM room_reads ORDER BY room_id, user_id",
+        ))
+        .await
+        .unwrap();
+    let participants: Vec<(i64, String, i64, Option<DateTime<Utc>>)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "room_id").unwrap(),
+                row.try_get("", "user_id").unwrap(),
+                row.try_get("", "seq").unwrap(),
+                row.try_get("", "read_at").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(participants, vec![(1, "bob".into(), 0, None), (1, "carol".into(), 0, None)]);
+    let activity = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT last_activity_at FROM rooms ORDER BY id",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<DateTime<Utc>>("", "last_activity_at").unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(activity, vec![at(9), at(1)], "the newest message, else the room's creation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_backfills_on_sqlite() {
+    let dir = std::env::temp_dir().join("chat-room-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.db", uuid::Uuid::new_v4()));
+    the_migration_backfills_participants_and_activity(&format!(
+        "sqlite://{}?mode=rwc",
+        file.display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_backfills_on_postgres() {
+    let Some(url) = chat_tests::fresh_postgres_database().await else { return };
+    the_migration_backfills_participants_and_activity(&url).await;
+}
