@@ -5,6 +5,8 @@
 # the machine. Each run writes OUT_DIR/<scenario>-<n>.json; summarise them with
 # `python3 scripts/bench_summary.py OUT_DIR`. BENCH_BIN=DIR measures the
 # chat-room (and chat-bench) in DIR instead of building this checkout.
+# Not in the default list: `inbox` and `inbox-rooms` (the inbox socket, and the
+# same load over room sockets), e.g. `scripts/bench_targets.sh OUT inbox inbox-rooms`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,6 +110,20 @@ for scenario in $SCENARIOS; do
         mv "$OUT/$scenario-$n-1.json" "$OUT/$scenario-$n.json"
       done
       kill "$baseline" 2>/dev/null || true  # it may have gone with its last client
+      ;;
+    inbox | inbox-rooms)
+      # Issue: 1,000 users × 20 of 1,000 rooms over one inbox socket (/ws) per
+      # user, and the same load over room sockets (20,000 of them) for the
+      # ratio; a fresh service each run, so RSS per subscription counts from
+      # its start. bench_summary.py prints inbox ÷ inbox-rooms.
+      over=inbox
+      [ "$scenario" = inbox-rooms ] && over=room-sockets
+      for n in $(seq "$RUNS"); do
+        start_pg
+        RUNS=1 run "$scenario-$n" inbox --target "$T" --baseline --over "$over" \
+          --users 1000 --rooms-per-user 20 --rooms 1000 --senders 100 --duration 10 --source-ips 8
+        mv "$OUT/$scenario-$n-1.json" "$OUT/$scenario-$n.json"
+      done
       ;;
     pg-history)
       # Filled by the tool as fast as it can, on a fresh database; no ANALYZE by hand.
