@@ -142,7 +142,7 @@ pub async fn run(target: Target, args: &InboxArgs) -> Result<Report, BenchError>
     match args.over {
         Over::Inbox => {
             let paths = (0..args.users).map(|u| format!("/ws?user_id=i{u}")).collect();
-            let opening = Progress::steps(args.users, "connecting + subscribing", quiet);
+            let opening = Progress::steps(args.users, "connecting", quiet);
             let gate = Arc::new(Semaphore::new(args.target.connect_concurrency.max(1)));
             let answers = sockets::open_many(
                 &connector,
@@ -458,10 +458,7 @@ async fn read_loop(
             tally.error("unparsable frame");
             continue;
         };
-        let own = || {
-            frame.user_id.as_deref() == Some(seat.user.as_str())
-                && frame.client_msg_id.as_deref().is_some_and(|id| id.starts_with(&seat.own_prefix))
-        };
+        let own = || frame.user_id.as_deref() == Some(seat.user.as_str()) && own_id(&frame, &seat);
         match frame.kind.as_ref() {
             "message" => {
                 Tally::add(&tally.delivered);
@@ -502,6 +499,7 @@ async fn read_loop(
     }
 }
 
+/// Whether the frame names one of this user's `client_msg_id`s.
 fn own_id(frame: &ServerFrame, seat: &Seat) -> bool {
     frame.client_msg_id.as_deref().is_some_and(|id| id.starts_with(&seat.own_prefix))
 }
