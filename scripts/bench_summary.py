@@ -8,6 +8,9 @@ figure, every latency percentile and every service ÷ baseline ratio the runs
 share, prints the median and the spread (min–max) of the runs, then the error
 counts and load averages. Markdown, ready for docs/BENCHMARKS.md. With
 --runs: one line per run instead, with the headline figures of each.
+
+When both are present, `inbox` (the inbox socket) is also compared with
+`inbox-rooms` (the same load over room sockets): the ratio of their medians.
 """
 
 import json
@@ -68,6 +71,7 @@ HEADLINE = [
     "socket open p99",
     "closed by the server while held",
     "server RSS per socket",
+    "server RSS per subscription",
     "newest page p99",
     "before= page requests/s",
     "before= page p50",
@@ -94,6 +98,36 @@ def per_run(groups):
                 cells.append(text)
             errors = sum((run["service"].get("errors") or {}).values())
             print(f"| {scenario} | {n} | {'; '.join(cells)} | {errors} | {run.get('load_average')} |")
+
+
+# (scenario, the one it is compared with): the same load carried two ways.
+PAIRS = [("inbox", "inbox-rooms")]
+
+
+def medians(runs):
+    """name -> median service value over the runs."""
+    table = defaultdict(list)
+    for run in runs:
+        for name, ours, _, _ in rows_of(run):
+            if ours is not None:
+                table[name].append(ours)
+    return {name: statistics.median(values) for name, values in table.items()}
+
+
+def pair_ratios(groups):
+    for ours, theirs in PAIRS:
+        if ours not in groups or theirs not in groups:
+            continue
+        a, b = medians(groups[ours]), medians(groups[theirs])
+        print(f"### {ours} ÷ {theirs} (service medians)\n")
+        print(f"| figure | {ours} | {theirs} | {ours} ÷ {theirs} |")
+        print("|---|---|---|---|")
+        for name, value in a.items():
+            if name not in b:
+                continue
+            ratio = value / b[name] if b[name] else None
+            print(f"| {name} | {fmt(value)} | {fmt(b[name])} | {fmt(ratio)} |")
+        print()
 
 
 def main():
@@ -136,6 +170,7 @@ def main():
         loads = [run.get("load_average") or "?" for run in runs]
         print(f"\nerrors (service, per run): {errors}; baseline: {base_errors}")
         print(f"load average at the end of each run: {loads}\n")
+    pair_ratios(groups)
     return 0
 
 

@@ -5,6 +5,8 @@
 # the machine. Each run writes OUT_DIR/<scenario>-<n>.json; summarise them with
 # `python3 scripts/bench_summary.py OUT_DIR`. BENCH_BIN=DIR measures the
 # chat-room (and chat-bench) in DIR instead of building this checkout.
+# Not in the default list: `inbox` and `inbox-rooms` (the inbox socket, and the
+# same load over room sockets), e.g. `scripts/bench_targets.sh OUT inbox inbox-rooms`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,6 +110,29 @@ for scenario in $SCENARIOS; do
         mv "$OUT/$scenario-$n-1.json" "$OUT/$scenario-$n.json"
       done
       kill "$baseline" 2>/dev/null || true  # it may have gone with its last client
+      ;;
+    inbox | inbox-rooms)
+      # Issue: 1,000 users × 20 of 1,000 rooms over one inbox socket (/ws) per
+      # user, and the same load over room sockets (20,000 of them) for the
+      # ratio; a fresh service and baseline each run, so RSS per subscription
+      # counts from their start. bench_summary.py prints inbox ÷ inbox-rooms.
+      # inbox-rooms holds 20,000 client sockets (and the service as many):
+      # more than a 20,000 open-file limit, so it is raised where allowed. The
+      # baseline is a process of its own (as for pg-connections): its RSS is read too.
+      over=inbox
+      [ "$scenario" = inbox-rooms ] && over=room-sockets
+      ulimit -n 65536 2>/dev/null || echo "cannot raise the open-file limit to 65536 ($(ulimit -n)): $scenario may fail" >&2
+      for n in $(seq "$RUNS"); do
+        start_pg
+        port_free 9101
+        "$B" baseline --port 9101 >"$OUT/baseline-$scenario-$n.log" 2>&1 &
+        baseline=$!
+        RUNS=1 run "$scenario-$n" inbox --target "$T" --baseline-url http://127.0.0.1:9101 --over "$over" \
+          --users 1000 --rooms-per-user 20 --rooms 1000 --senders 100 --duration 10 --source-ips 8
+        mv "$OUT/$scenario-$n-1.json" "$OUT/$scenario-$n.json"
+        kill "$baseline" 2>/dev/null || true
+        wait "$baseline" 2>/dev/null || true
+      done
       ;;
     pg-history)
       # Filled by the tool as fast as it can, on a fresh database; no ANALYZE by hand.

@@ -542,14 +542,16 @@ async fn redis_outage_is_skipped_once_detected(outage: Outage) {
     assert_eq!(send_on_socket(&mut newcomer, &key).await["type"], "message");
     receive(&mut watcher, &key).await;
     newcomer.close().await;
-    // The GrainTrade conversation: its message is stored and echoed; the
-    // unread counter, kept only in Redis, is refused at once.
+    // The GrainTrade conversation: its message is stored and echoed (its old
+    // Redis counter is skipped); its unread count comes from the read markers
+    // in the database, so it is still answered.
     let mut legacy = app.socket_at(&format!("/ws/chat/77/{prefix}-seller")).await;
     let frame = json!({"sender_id": user, "receiver_id": format!("{prefix}-seller"), "item_id": "77", "content": "during"});
     legacy.send_json(frame).await;
     assert_eq!(legacy.next_json().await["content"], "during");
     let unread = app.get(&format!("/chat/77/unread?current_user={prefix}-seller")).await;
-    assert_error(unread, 503, "unavailable").await;
+    assert_eq!(unread.status(), 200);
+    assert_eq!(unread.json::<Value>().await.unwrap()["unread"], 1);
     probed_again(&app, "redis", &opened, 2.0).await;
 
     let during = CircuitFigures::of(&app, "redis", REDIS_ADAPTERS).await;
@@ -566,7 +568,7 @@ async fn redis_outage_is_skipped_once_detected(outage: Outage) {
     assert!(skipped("cache") >= ROUNDS as f64, "each post skipped its cache update");
     assert!(skipped("rate_limit") >= posts, "each post skipped the shared limit");
     assert!(skipped("presence") >= 2.0, "the socket's arrival and departure");
-    assert!(skipped("fan_out") >= 1.0 && skipped("unread") >= 2.0);
+    assert!(skipped("fan_out") >= 1.0 && skipped("unread") >= 1.0, "the conversation's bump");
     eprintln!(
         "{outage:?} Redis: {} calls skipped, none reached it, after {} probes",
         REDIS_ADAPTERS.iter().map(|a| skipped(a)).sum::<f64>(),

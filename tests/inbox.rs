@@ -23,6 +23,8 @@ on_every_adapter_set!(
     members_hear_that_a_room_was_added_or_removed,
     a_room_socket_refuses_inbox_frames,
     an_inbox_socket_counts_once_in_its_users_presence,
+    unread_counts_follow_messages_reads_and_deletions,
+    a_read_frame_on_the_inbox_socket_is_seen_by_the_room,
 );
 
 /// Posts over REST as `user` and returns the stored message.
@@ -415,6 +417,102 @@ async fn a_room_socket_refuses_inbox_frames(app: TestApp) {
     alice.close().await;
 }
 
+/// The next `unread` frame of `room`.
+async fn next_unread(socket: &mut Socket, room: i64) -> Value {
+    loop {
+        let frame = socket.next_of_type("unread").await;
+        if frame["room_id"] == room {
+            return frame;
+        }
+    }
+}
+
+async fn unread_counts_follow_messages_reads_and_deletions(app: TestApp) {
+    let deal = create_room_as(&app, "seller", json!({"name": "Deal", "members": ["buyer"]})).await;
+    let room = deal["id"].as_i64().unwrap();
+    let other = app.create_room("Elsewhere").await;
+    let mut buyer = app.inbox_socket("buyer").await;
+    // Not subscribed: the room is the buyer's (a member), so its counts come anyway.
+    let first = post_as(&app, room, "seller", "Offer: 210 UAH/kg").await;
+    assert_eq!(
+        next_unread(&mut buyer, room).await,
+        json!({"type": "unread", "room_id": room, "unread": 1, "last_seq": 1})
+    );
+    post_as(&app, room, "seller", "Valid until Friday").await;
+    assert_eq!(next_unread(&mut buyer, room).await["unread"], 2);
+    // The buyer's own message changes nothing; the next one of the seller counts.
+    post_as(&app, room, "buyer", "Let me think").await;
+    post_as(&app, room, "seller", "Ok").await;
+    assert_eq!(
+        next_unread(&mut buyer, room).await,
+        json!({"type": "unread", "room_id": room, "unread": 3, "last_seq": 4})
+    );
+    // A message in a room that is not the buyer's sends nothing for it.
+    post_as(&app, other, "seller", "unrelated").await;
+    // Deleting one of the unread messages: counted again.
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/messages/{}", first["id"])))
+        .header("x-user-id", "seller")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    // The post in the other room was told to this socket's hub before the
+    // deletion: had it made an `unread`, that would be the next one.
+    let recounted = buyer.next_of_type("unread").await;
+    assert_eq!(recounted, json!({"type": "unread", "room_id": room, "unread": 2, "last_seq": 4}));
+    // Reading on another device (REST) clears it here.
+    let read = app
+        .client
+        .post(app.url(&format!("/rooms/{room}/read")))
+        .header("x-user-id", "buyer")
+        .json(&json!({"seq": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(
+        next_unread(&mut buyer, room).await,
+        json!({"type": "unread", "room_id": room, "unread": 0, "last_seq": 4})
+    );
+    let inbox: Value = app
+        .client
+        .get(app.url("/me/rooms"))
+        .header("x-user-id", "buyer")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["items"][0]["unread"], 0, "{inbox}");
+    buyer.close().await;
+}
+
+async fn a_read_frame_on_the_inbox_socket_is_seen_by_the_room(app: TestApp) {
+    let room = app.create_room("Seen").await;
+    post_as(&app, room, "seller", "Offer").await;
+    let (mut seller, _) = app.joined_socket(room, "seller").await;
+    let mut buyer = app.inbox_socket("buyer").await;
+    buyer.subscribe(room, None).await;
+    buyer.send_json(json!({"type": "read", "room_id": room, "seq": 1})).await;
+    let seen = seller.next_of_type("read").await;
+    assert_eq!(
+        (seen["room_id"].clone(), seen["user_id"].clone(), seen["seq"].clone()),
+        (json!(room), json!("buyer"), json!(1))
+    );
+    assert!(seen["read_at"].is_string(), "{seen}");
+    let own = buyer.next_of_type("read").await;
+    assert_eq!(own["user_id"], "buyer");
+    // A read of a room not subscribed is refused.
+    let elsewhere = app.create_room("Not subscribed").await;
+    buyer.send_json(json!({"type": "read", "room_id": elsewhere, "seq": 1})).await;
+    assert_eq!(buyer.next_of_type("error").await["code"], "forbidden");
+    seller.close().await;
+    buyer.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbox_socket_on_one_instance_hears_another() {
     let Some(a) = TestApp::postgres_with_redis().await else { return };
@@ -430,6 +528,10 @@ async fn an_inbox_socket_on_one_instance_hears_another() {
     );
     let made = create_room_as(&b, "bob", json!({"name": "Made on B", "members": ["alice"]})).await;
     assert_eq!(alice.next_of_type("room_added").await["room"]["id"], made["id"]);
+    // Unread counts of a message stored on B reach the socket on A.
+    let made = made["id"].as_i64().unwrap();
+    post_as(&b, made, "bob", "counted on A").await;
+    assert_eq!(next_unread(&mut alice, made).await["unread"], 1);
     alice.close().await;
     b.shutdown().await;
     a.shutdown().await;

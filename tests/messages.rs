@@ -411,8 +411,9 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         fan_out: Arc::new(NoFanOut),
         presence: Arc::new(InProcessPresence::new()),
         events: Arc::new(NoEventLog),
-        search: store_for_search,
+        search: store_for_search.clone(),
         unread,
+        read_state: store_for_search,
         message_rate: Arc::new(chat_domain::ports::NoRateLimit),
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());

@@ -83,6 +83,9 @@ const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/docs"),
     ("GET", "/redoc"),
     ("GET", "/metrics"),
+    ("POST", "/rooms/{room_id}/read"),
+    ("GET", "/rooms/{room_id}/reads"),
+    ("GET", "/me/rooms"),
 ];
 
 /// Routes come only from `routes!` (each with its `#[utoipa::path]`): a route
@@ -335,6 +338,70 @@ async fn every_operation_answers_as_described() {
         call(&app, c, get.clone(), &format!("{private_path}/messages"), "eve", None).await.0,
         403
     );
+    // Read markers and the inbox.
+    let read = format!("{room_path}/read");
+    let (status, marker) =
+        call(&app, c, post.clone(), &read, "alice", Some(json!({"seq": 99}))).await;
+    assert_eq!((status, marker["seq"].as_i64()), (200, message["seq"].as_i64()));
+    assert_eq!(call(&app, c, post.clone(), &read, "alice", Some(json!({"seq": -1}))).await.0, 422);
+    assert_eq!(
+        call(
+            &app,
+            c,
+            post.clone(),
+            &format!("{private_path}/read"),
+            "eve",
+            Some(json!({"seq": 0}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(&app, c, post.clone(), "/rooms/999999/read", "alice", Some(json!({"seq": 0}))).await.0,
+        404
+    );
+    let raw = app
+        .client
+        .post(app.url(&read))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    c.check(post.clone(), &read, raw).await;
+    let raw = app.client.post(app.url(&read)).body(r#"{"seq":1}"#).send().await.unwrap();
+    assert_eq!(raw.status(), 415);
+    c.check(post.clone(), &read, raw).await;
+    let huge = json!({"seq": 1, "user_id": "u".repeat(70_000)});
+    assert_eq!(call(&app, c, post.clone(), &read, "alice", Some(huge)).await.0, 413);
+    let (status, reads) =
+        call(&app, c, get.clone(), &format!("{room_path}/reads"), "bob", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(reads["items"][0]["user_id"], "alice");
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{private_path}/reads"), "eve", None).await.0,
+        403
+    );
+    assert_eq!(call(&app, c, get.clone(), "/rooms/999999/reads", "bob", None).await.0, 404);
+    let (status, mine) = call(&app, c, get.clone(), "/me/rooms?limit=1", "alice", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        mine["items"][0]["last_message"].is_object() || mine["items"][0]["last_message"].is_null()
+    );
+    let next = mine["next_cursor"].as_str().expect("alice has more than one room").to_owned();
+    let (status, rest) =
+        call(&app, c, get.clone(), &format!("/me/rooms?cursor={next}"), "alice", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    // Both shapes of `last_message` were validated: the room with a message is
+    // the most recent, the private one has none.
+    assert!(mine["items"][0]["last_message"].is_object(), "{mine}");
+    assert!(rest["items"][0]["last_message"].is_null(), "{rest}");
+    assert_eq!(call(&app, c, get.clone(), "/me/rooms?cursor=later", "alice", None).await.0, 400);
+    assert_eq!(call(&app, c, get.clone(), "/me/rooms?limit=0", "alice", None).await.0, 422);
+
     let message_path = format!("/messages/{}", message["id"]);
     assert_eq!(call(&app, c, get.clone(), &message_path, "bob", None).await.0, 200);
     assert_eq!(call(&app, c, get.clone(), "/messages/999999", "bob", None).await.0, 404);
@@ -568,6 +635,7 @@ async fn every_operation_answers_as_described() {
         (Method::GET, "/ws/1".to_owned()),
         (Method::GET, "/chat/77/unread".to_owned()),
         (Method::GET, "/users/alice/presence".to_owned()),
+        (Method::GET, "/me/rooms".to_owned()),
     ] {
         let response =
             secured.client.request(method.clone(), secured.url(&path)).send().await.unwrap();

@@ -13,6 +13,7 @@ mod m20261124_000004_item_conversations;
 mod m20261128_000005_outbox_request_id;
 mod m20261128_000006_messages_archive;
 mod m20261202_000007_lighter_message_indexes;
+mod m20261203_000008_read_markers;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_outbox_request_id::Migration),
             Box::new(m20261128_000006_messages_archive::Migration),
             Box::new(m20261202_000007_lighter_message_indexes::Migration),
+            Box::new(m20261203_000008_read_markers::Migration),
         ]
     }
 

@@ -190,8 +190,10 @@ impl Application {
             fan_out,
             presence,
             events: repository.clone(),
-            search: repository,
+            search: repository.clone(),
             unread,
+            // Markers and counts read the database directly: no cache to keep right.
+            read_state: repository,
             message_rate,
         });
         if let Some(url) = &settings.rabbitmq_url {

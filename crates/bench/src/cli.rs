@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "chat-bench", version, about = "Load generator for the GrainTrade chat service")]
@@ -25,6 +25,9 @@ pub enum Command {
     History(HistoryArgs),
     /// The GrainTrade protocol: conversations on /ws/chat/{item}/{other}.
     Legacy(LegacyArgs),
+    /// U users × K rooms each over one inbox socket (/ws) per user, or the
+    /// same load over room sockets (`--over room-sockets`).
+    Inbox(InboxArgs),
     /// Serves the no-persistence baseline until Ctrl-C.
     Baseline(BaselineArgs),
 }
@@ -204,6 +207,58 @@ pub struct LegacyArgs {
     pub size: usize,
 }
 
+/// What carries the `inbox` load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Over {
+    /// One `/ws` socket per user, subscribed to the user's K rooms.
+    Inbox,
+    /// One `/ws/{room}` socket per user and room: U × K sockets.
+    RoomSockets,
+}
+
+impl Over {
+    pub fn name(self) -> &'static str {
+        match self {
+            Over::Inbox => "inbox",
+            Over::RoomSockets => "room-sockets",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InboxArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Users (one inbox socket each, or K room sockets each).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub users: u64,
+    /// Rooms each user is in (K); at most `--rooms`.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rooms_per_user: u64,
+    /// Rooms (R); each has users × rooms-per-user / R members.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rooms: u64,
+    /// Sending users, over all rooms (spread evenly over the users); each
+    /// sends to its K rooms in turn.
+    #[arg(long, default_value_t = 100)]
+    pub senders: usize,
+    /// Messages per second over all senders; 0 = flat out (each sender keeps `window` unacknowledged).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Unacknowledged messages per sender when flat out (over all its rooms).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: u32,
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    #[arg(long, default_value_t = 10.0)]
+    pub drain: f64,
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// What carries the load: inbox sockets, or room sockets for the ratio.
+    #[arg(long, value_enum, default_value_t = Over::Inbox)]
+    pub over: Over,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BaselineArgs {
     #[arg(long, default_value_t = Ipv4Addr::LOCALHOST)]
@@ -278,6 +333,23 @@ mod tests {
         let load = args.as_room_load();
         assert_eq!((load.rooms, load.sockets, load.load.senders), (1, 300, 5));
         assert_eq!(load.load.rate, 50.0);
+    }
+
+    #[test]
+    fn inbox_defaults_are_the_issue_scenario() {
+        let Command::Inbox(args) = parse(&["inbox"]).unwrap().command else { panic!("not inbox") };
+        assert_eq!((args.users, args.rooms_per_user, args.rooms), (1000, 20, 1000));
+        assert_eq!(args.over, Over::Inbox);
+        let Command::Inbox(args) =
+            parse(&["inbox", "--over", "room-sockets", "--users", "20", "--rooms-per-user", "3"])
+                .unwrap()
+                .command
+        else {
+            panic!("not inbox")
+        };
+        assert_eq!((args.users, args.rooms_per_user, args.over), (20, 3, Over::RoomSockets));
+        assert!(parse(&["inbox", "--over", "carrier-pigeon"]).is_err());
+        assert!(parse(&["inbox", "--rooms-per-user", "0"]).is_err());
     }
 
     #[test]

@@ -52,6 +52,19 @@ impl<'a> MessageFrame<'a> {
     }
 }
 
+/// A `message` frame of the inbox socket: the room it is for, then the rest.
+#[derive(Serialize)]
+pub struct RoomMessageFrame<'a> {
+    pub room_id: i64,
+    #[serde(flatten)]
+    pub message: MessageFrame<'a>,
+}
+
+/// The inbox socket's `subscribe` frame.
+pub fn subscribe_frame(room_id: i64) -> String {
+    format!(r#"{{"type":"subscribe","room_id":{room_id}}}"#)
+}
+
 /// A server frame of the room protocol, only the fields the bench reads.
 #[derive(Debug, Deserialize)]
 pub struct ServerFrame<'a> {
@@ -65,6 +78,8 @@ pub struct ServerFrame<'a> {
     pub client_msg_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub code: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub room_id: Option<i64>,
     #[serde(default)]
     pub seq: Option<i64>,
     #[serde(default)]

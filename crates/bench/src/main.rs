@@ -4,8 +4,9 @@
 
 use std::process::ExitCode;
 
+use chat_bench::cli::Over;
 use chat_bench::cli::{Cli, Command};
-use chat_bench::scenario::{self, BenchError, connections, history, legacy, rooms};
+use chat_bench::scenario::{self, BenchError, connections, history, inbox, legacy, rooms};
 use chat_bench::{baseline, limits};
 use clap::Parser;
 use serde_json::json;
@@ -93,6 +94,19 @@ async fn run(command: Command) -> Result<(), BenchError> {
                 legacy::run(target, &args)
             })
             .await?;
+        }
+        Command::Inbox(args) => {
+            let parameters = json!({
+                "over": args.over.name(), "users": args.users, "rooms_per_user": args.rooms_per_user,
+                "rooms": args.rooms, "senders": args.senders, "rate": args.rate, "window": args.window,
+                "duration_s": args.duration, "content_bytes": args.size,
+            });
+            let name = match args.over {
+                Over::Inbox => "inbox",
+                Over::RoomSockets => "inbox-over-room-sockets",
+            };
+            scenario::compare(name, &args.target, parameters, |target| inbox::run(target, &args))
+                .await?;
         }
         Command::Baseline(args) => {
             let address = std::net::SocketAddr::from((args.host, args.port));

@@ -1,5 +1,6 @@
 //! The baseline server answers real clients: rooms, the socket protocol's
-//! `joined`/`message`/`pong`, legacy conversations and history pages. Every
+//! `joined`/`message`/`pong`, the inbox socket's `subscribe`, legacy
+//! conversations and history pages. Every
 //! wait has a deadline; readiness is shown by a frame, never by sleeping.
 
 use std::time::Duration;
@@ -145,4 +146,44 @@ async fn history_pages_follow_the_rooms_size() {
     let first = page("?before=3").await;
     assert_eq!(seqs(&first), vec![1, 2]);
     assert_eq!(first["has_more"], false);
+}
+
+#[tokio::test]
+async fn an_inbox_socket_gets_the_messages_of_its_subscribed_rooms() {
+    let server = BaselineServer::start_in_background().expect("baseline starts");
+    let first = create_room(&server, json!({"name": "one"})).await;
+    let second = create_room(&server, json!({"name": "two"})).await;
+    let mut inbox = open(&server, "/ws?user_id=alice").await;
+    assert_eq!(next_json(&mut inbox).await, json!({"type": "ready", "user_id": "alice"}));
+    for room in [first, second] {
+        send(&mut inbox, json!({"type": "subscribe", "room_id": room})).await;
+        let subscribed = next_json(&mut inbox).await;
+        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+        assert_eq!((&subscribed["room_id"], &subscribed["last_seq"]), (&json!(room), &json!(0)));
+    }
+    send(&mut inbox, json!({"type": "subscribe", "room_id": first})).await;
+    let twice = next_json(&mut inbox).await;
+    assert_eq!((&twice["code"], &twice["room_id"]), (&json!("validation_failed"), &json!(first)));
+    send(&mut inbox, json!({"type": "subscribe", "room_id": 999})).await;
+    assert_eq!(next_json(&mut inbox).await["code"], "not_found");
+
+    // A room socket's message reaches the inbox, tagged with its room.
+    let mut bob = open(&server, &format!("/ws/{second}?user_id=bob")).await;
+    assert_eq!(next_json(&mut bob).await["type"], "joined");
+    send(&mut bob, json!({"type": "message", "content": "hi", "client_msg_id": "b1"})).await;
+    for socket in [&mut bob, &mut inbox] {
+        let message = next_json(socket).await;
+        assert_eq!((&message["room_id"], &message["seq"]), (&json!(second), &json!(1)));
+    }
+    // The inbox posts with room_id; the room socket and the inbox both get it.
+    let frame =
+        json!({"type": "message", "room_id": second, "content": "yo", "client_msg_id": "a1"});
+    send(&mut inbox, frame).await;
+    for socket in [&mut bob, &mut inbox] {
+        let message = next_json(socket).await;
+        assert_eq!(message["client_msg_id"], "a1", "{message}");
+        assert_eq!((&message["room_id"], &message["seq"]), (&json!(second), &json!(2)));
+    }
+    send(&mut inbox, json!({"type": "message", "content": "where?"})).await;
+    assert_eq!(next_json(&mut inbox).await["code"], "validation_failed");
 }

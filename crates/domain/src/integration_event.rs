@@ -17,6 +17,7 @@ pub enum ChatEventType {
     UserLeft,
     RoomCreated,
     RoomDeleted,
+    MessagesRead,
 }
 
 impl ChatEventType {
@@ -30,6 +31,7 @@ impl ChatEventType {
             Self::UserLeft => "user.left",
             Self::RoomCreated => "room.created",
             Self::RoomDeleted => "room.deleted",
+            Self::MessagesRead => "messages.read",
         }
     }
 }
@@ -113,6 +115,14 @@ impl ChatEvent {
         Self::about_room(ChatEventType::UserLeft, room, Some(user.to_string()), at)
     }
 
+    /// A user's read marker moved to `seq` at `at`.
+    pub fn messages_read(room: RoomId, user: &UserId, seq: i64, at: DateTime<Utc>) -> Self {
+        Self {
+            seq: Some(seq),
+            ..Self::about_room(ChatEventType::MessagesRead, room, Some(user.to_string()), at)
+        }
+    }
+
     fn about_room(
         event_type: ChatEventType,
         room_id: RoomId,
@@ -148,5 +158,16 @@ mod tests {
         assert!(json.get("content").is_none() && json.get("seq").is_none());
         assert_eq!(ChatEventType::MessageCreated.routing_key(), "message.created");
         assert_eq!(ChatEventType::UserLeft.routing_key(), "user.left");
+        assert_eq!(ChatEventType::MessagesRead.routing_key(), "messages.read");
+        let read = ChatEvent::messages_read(
+            RoomId::new(3).unwrap(),
+            &UserId::parse("bob").unwrap(),
+            7,
+            at,
+        );
+        let json = serde_json::to_value(&read).unwrap();
+        assert_eq!(json["event_type"], "messages_read");
+        assert_eq!(json["seq"], 7);
+        assert!(json.get("message_id").is_none() && json.get("content").is_none());
     }
 }

@@ -32,7 +32,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// never disagree. (`routes!` groups handlers of one path.)
 pub fn routes() -> OpenApiRouter<AppState> {
     use crate::{legacy, ws};
-    use routes::{docs, health, messages, rooms, search, users};
+    use routes::{docs, health, messages, reads, rooms, search, users};
 
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::health))
@@ -49,6 +49,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search::in_room))
         .routes(routes!(search::everywhere))
         .routes(routes!(messages::get, messages::edit, messages::delete))
+        .routes(routes!(reads::mark_read))
+        .routes(routes!(reads::reads))
+        .routes(routes!(reads::inbox))
         .routes(routes!(legacy::socket::upgrade))
         .routes(routes!(legacy::routes::history, legacy::routes::clear))
         .routes(routes!(legacy::routes::participants))

@@ -159,7 +159,8 @@ pub async fn participants(
 
 /// Unread messages about an item
 ///
-/// How many messages about the item `current_user` received since last marking them read.
+/// How many messages about the item `current_user` has not read: the sum of its
+/// inbox unread counts (`GET /me/rooms`) over its conversation rooms of the item.
 #[utoipa::path(
     get,
     path = "/chat/{item_id}/unread",
@@ -187,7 +188,8 @@ pub async fn unread(
 
 /// Mark an item's messages read
 ///
-/// Resets `current_user`'s unread counter of the item.
+/// Moves `current_user`'s read markers in its conversation rooms of the item to
+/// each room's last message (and resets the old per-item counter).
 #[utoipa::path(
     delete,
     path = "/chat/{item_id}/unread",
@@ -209,6 +211,6 @@ pub async fn mark_read(
     ApiQuery(query): ApiQuery<CurrentUser>,
 ) -> Result<Json<Success>, ApiError> {
     let actor = query.actor(caller)?;
-    state.chat.mark_read(&actor, &item).await?;
+    state.chat.mark_item_read(&actor, &item).await?;
     Ok(Json(SUCCESS))
 }

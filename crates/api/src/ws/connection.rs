@@ -548,7 +548,7 @@ impl Connection {
             },
             ClientFrame::Read { seq, room_id } => match self.target(session, room_id, None) {
                 Ok(room) => {
-                    if let Err(e) = self.chat.mark_room_read(&self.actor, room, seq).await {
+                    if let Err(e) = self.chat.mark_read(&self.actor, room, seq).await {
                         self.reply_error(session, ErrorFrame::from_domain(e).with_room(named));
                     }
                 }

@@ -1,11 +1,13 @@
 //! The baseline: a minimal server speaking the same socket protocol as the
-//! service (`joined`, `message` with id and seq, `pong`, errors; the legacy
-//! conversation sockets; rooms created by POST and pages of history) with no
-//! persistence, cache or events — the floor the service's figures are compared
-//! with. It uses the same stack (axum, tungstenite with default buffers,
-//! bounded per-socket queues, pings) so the difference is what the service adds.
+//! service (`joined`, `message` with id and seq, `pong`, errors; the inbox
+//! socket's `subscribe`; the legacy conversation sockets; rooms created by
+//! POST and pages of history) with no persistence, cache or events — the floor
+//! the service's figures are compared with. It uses the same stack (axum,
+//! tungstenite with default buffers, bounded per-socket queues, pings) so the
+//! difference is what the service adds.
 
 mod history;
+mod inbox;
 mod legacy;
 mod rooms;
 mod socket;
@@ -30,6 +32,7 @@ pub fn router() -> Router {
     Router::new()
         .route("/rooms", post(rooms::create))
         .route("/rooms/{room}/messages", get(history::page))
+        .route("/ws", get(inbox::upgrade))
         .route("/ws/{room}", get(socket::upgrade))
         .route("/ws/chat/{item}/{other}", get(legacy::upgrade))
         .with_state(State::default())

@@ -88,7 +88,14 @@ async fn serve(socket: WebSocket, state: State, room_id: i64, room: Arc<Room>, u
     }
 }
 
-fn handle(state: &State, room_id: i64, room: &Room, user: &str, outlet: &Outlet, text: &str) {
+pub(super) fn handle(
+    state: &State,
+    room_id: i64,
+    room: &Room,
+    user: &str,
+    outlet: &Outlet,
+    text: &str,
+) {
     let error = |code: &str, message: &str, client_msg_id: Option<&str>| {
         let frame = json!({"type": "error", "code": code, "message": message, "client_msg_id": client_msg_id});
         outlet.offer(frame.to_string().into());

@@ -3,6 +3,7 @@
 
 pub mod connections;
 pub mod history;
+pub mod inbox;
 pub mod legacy;
 pub mod phase;
 pub mod rooms;

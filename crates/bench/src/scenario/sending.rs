@@ -38,6 +38,43 @@ pub fn window(size: u32) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(size as usize))
 }
 
+/// Waits for the next send slot: the next tick, or a permit of the window.
+struct Pacer {
+    pacing: Pacing,
+    ticks: Option<tokio::time::Interval>,
+}
+
+impl Pacer {
+    fn new(pacing: Pacing) -> Self {
+        let ticks = match &pacing {
+            Pacing::Every { period, offset } => {
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + *offset, *period);
+                // A sender that falls behind does not burst to catch up: the shortfall
+                // shows in the sent rate instead.
+                ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                Some(ticks)
+            }
+            Pacing::FlatOut { .. } => None,
+        };
+        Self { pacing, ticks }
+    }
+
+    async fn ready(&mut self) {
+        match (&self.pacing, self.ticks.as_mut()) {
+            (Pacing::FlatOut { window }, _) => {
+                if let Ok(permit) = window.acquire().await {
+                    permit.forget();
+                }
+            }
+            (Pacing::Every { .. }, Some(ticks)) => {
+                ticks.tick().await;
+            }
+            (Pacing::Every { .. }, None) => {}
+        }
+    }
+}
+
 /// Sends frames made by `frame(n)` until `stop` or `max` frames; returns the
 /// sink so the socket stays open for the last deliveries.
 pub async fn send_loop<S>(
@@ -52,36 +89,13 @@ where
     S: Sink<Message> + Unpin,
     S::Error: std::fmt::Display,
 {
-    let mut ticks = match &pacing {
-        Pacing::Every { period, offset } => {
-            let mut ticks =
-                tokio::time::interval_at(tokio::time::Instant::now() + *offset, *period);
-            // A sender that falls behind does not burst to catch up: the shortfall
-            // shows in the sent rate instead.
-            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            Some(ticks)
-        }
-        Pacing::FlatOut { .. } => None,
-    };
+    let mut pacer = Pacer::new(pacing);
     let mut n = 0u64;
     while n < max {
-        let ready = async {
-            match (&pacing, ticks.as_mut()) {
-                (Pacing::FlatOut { window }, _) => {
-                    if let Ok(permit) = window.acquire().await {
-                        permit.forget();
-                    }
-                }
-                (Pacing::Every { .. }, Some(ticks)) => {
-                    ticks.tick().await;
-                }
-                (Pacing::Every { .. }, None) => {}
-            }
-        };
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            () = ready => {}
+            () = pacer.ready() => {}
         }
         n += 1;
         let text = frame(n);
@@ -92,4 +106,42 @@ where
         Tally::add(&tally.sent);
     }
     sink
+}
+
+/// As `send_loop` over several sockets of one sender: `frame(n)` says which
+/// sink (an index into `sinks`) frame `n` goes to; one pace and one window
+/// for them all. Returns the sinks.
+pub async fn send_routed<S>(
+    mut sinks: Vec<S>,
+    pacing: Pacing,
+    stop: CancellationToken,
+    max: u64,
+    tally: Arc<Tally>,
+    mut frame: impl FnMut(u64) -> (usize, String),
+) -> Vec<S>
+where
+    S: Sink<Message> + Unpin,
+    S::Error: std::fmt::Display,
+{
+    let mut pacer = Pacer::new(pacing);
+    let mut n = 0u64;
+    while n < max && !sinks.is_empty() {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = pacer.ready() => {}
+        }
+        n += 1;
+        let (index, text) = frame(n);
+        let Some(sink) = sinks.get_mut(index) else {
+            tally.error("send: no such socket");
+            break;
+        };
+        if let Err(e) = sink.send(Message::Text(text.into())).await {
+            tally.error(&format!("send: {e}"));
+            break;
+        }
+        Tally::add(&tally.sent);
+    }
+    sinks
 }

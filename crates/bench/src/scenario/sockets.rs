@@ -1,5 +1,6 @@
 //! Opening a scenario's sockets, many at a time, each counted on the progress
-//! bar; a room socket is ready once its `joined` frame has arrived.
+//! bar; a room socket is ready once its `joined` frame has arrived, an inbox
+//! socket once its `ready` frame has.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ const OPEN_WAIT: Duration = Duration::from_secs(60);
 pub enum Greeting {
     /// The room protocol's `joined` frame.
     Joined,
+    /// The inbox socket's `ready` frame.
+    Ready,
     /// The legacy protocol says nothing.
     None,
 }
@@ -46,8 +49,10 @@ pub async fn open_many<T>(
             let start = Instant::now();
             let socket = tokio::time::timeout(OPEN_WAIT, async {
                 let mut socket = connector.open(&path).await?;
-                if greeting == Greeting::Joined {
-                    wait_joined(&mut socket).await?;
+                match greeting {
+                    Greeting::Joined => wait_for(&mut socket, "joined").await?,
+                    Greeting::Ready => wait_for(&mut socket, "ready").await?,
+                    Greeting::None => {}
                 }
                 Ok::<_, String>(socket)
             })
@@ -69,25 +74,25 @@ pub async fn open_many<T>(
     opened
 }
 
-async fn wait_joined(socket: &mut Socket) -> Result<(), String> {
+async fn wait_for(socket: &mut Socket, kind: &str) -> Result<(), String> {
     while let Some(frame) = socket.next().await {
         match frame {
             Ok(Message::Text(text)) => {
                 let frame: ServerFrame =
-                    serde_json::from_str(&text).map_err(|e| format!("joined: bad frame: {e}"))?;
-                if frame.kind == "joined" {
+                    serde_json::from_str(&text).map_err(|e| format!("{kind}: bad frame: {e}"))?;
+                if frame.kind == kind {
                     return Ok(());
                 }
             }
             Ok(Message::Close(close)) => {
                 return Err(format!(
-                    "closed before joined: {:?}",
+                    "closed before {kind}: {:?}",
                     close.map(|c| u16::from(c.code))
                 ));
             }
             Ok(_) => {}
-            Err(e) => return Err(format!("joined: {e}")),
+            Err(e) => return Err(format!("{kind}: {e}")),
         }
     }
-    Err("closed before joined".to_owned())
+    Err(format!("closed before {kind}"))
 }

@@ -3,9 +3,11 @@
 
 use crate::conversation::{Conversation, ItemId};
 use crate::message::{ConversationTarget, NewMessage};
+use crate::ports::RoomVisibility;
+use crate::read_state::ReadSeq;
 use crate::{
     Actor, ChatService, DomainError, HistoryQuery, Limit, Message, MessageContent, MessageType,
-    UserId, timestamp,
+    Room, UserId, timestamp,
 };
 
 /// How many messages a conversation's history shows (the latest ones).
@@ -113,12 +115,51 @@ impl ChatService {
         self.messages.item_participants(item.as_str()).await
     }
 
+    /// The actor's unread messages about `item`: the sum of the inbox's unread
+    /// counts over the actor's conversation rooms of the item, so the
+    /// GrainTrade counter and the inbox are the same numbers.
     pub async fn unread_count(&self, actor: &Actor, item: &str) -> Result<u64, DomainError> {
-        self.unread.get(&ItemId::parse(item)?, &actor.user_id).await
+        let item = ItemId::parse(item)?;
+        let mut unread = 0;
+        for room in self.conversation_rooms(actor, &item).await? {
+            unread += self.read_state.unread(room.id, &actor.user_id).await?.unread;
+        }
+        Ok(unread)
     }
 
-    pub async fn mark_read(&self, actor: &Actor, item: &str) -> Result<(), DomainError> {
-        self.unread.reset(&ItemId::parse(item)?, &actor.user_id).await
+    /// Marks everything about `item` read: the actor's marker in each of its
+    /// conversation rooms of the item moves to the room's last seq. The old
+    /// per-item counter is reset too, for the services that still read its key.
+    pub async fn mark_item_read(&self, actor: &Actor, item: &str) -> Result<(), DomainError> {
+        let item = ItemId::parse(item)?;
+        // Clamped to each room's last seq by the store.
+        let everything = ReadSeq::parse(i64::MAX)?;
+        for room in self.conversation_rooms(actor, &item).await? {
+            self.move_marker(actor, room.id, everything).await?;
+        }
+        self.unread.reset(&item, &actor.user_id).await
+    }
+
+    /// The actor's conversation rooms of `item` (private rooms of the item it
+    /// is a member of), every page.
+    async fn conversation_rooms(
+        &self,
+        actor: &Actor,
+        item: &ItemId,
+    ) -> Result<Vec<Room>, DomainError> {
+        let visibility = RoomVisibility::PublicOrMemberOf(actor.user_id.clone());
+        let limit = Limit::parse(i64::from(Limit::MAX))?;
+        let mut rooms = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page =
+                self.rooms.list_visible(&visibility, Some(item.as_str()), cursor, limit).await?;
+            rooms.extend(page.items.into_iter().filter(|room| room.is_private));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(rooms),
+            }
+        }
     }
 
     /// Whether `other` names the actor.

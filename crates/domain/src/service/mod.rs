@@ -4,7 +4,7 @@
 mod conversations;
 mod messages;
 mod presence;
-mod read_stub;
+mod reads;
 mod rooms;
 mod search;
 
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::ports::{
     EventLog, FanOut, MessageRepository, MessageSearch, MessageWriter, PresenceRegistry,
-    RateLimiter, RoomRepository, UnreadCounters,
+    RateLimiter, ReadState, RoomRepository, UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
@@ -33,6 +33,8 @@ pub struct Ports {
     pub events: Arc<dyn EventLog>,
     pub search: Arc<dyn MessageSearch>,
     pub unread: Arc<dyn UnreadCounters>,
+    /// Read markers, unread counts and the inbox.
+    pub read_state: Arc<dyn ReadState>,
     /// Messages per user, shared by every way of posting (REST, sockets).
     pub message_rate: Arc<dyn RateLimiter>,
 }
@@ -48,6 +50,7 @@ pub struct ChatService {
     events: Arc<dyn EventLog>,
     search: Arc<dyn MessageSearch>,
     unread: Arc<dyn UnreadCounters>,
+    read_state: Arc<dyn ReadState>,
     message_rate: Arc<dyn RateLimiter>,
 }
 
@@ -62,8 +65,20 @@ impl ChatService {
             events,
             search,
             unread,
+            read_state,
             message_rate,
         } = ports;
-        Self { rooms, messages, writer, fan_out, presence, events, search, unread, message_rate }
+        Self {
+            rooms,
+            messages,
+            writer,
+            fan_out,
+            presence,
+            events,
+            search,
+            unread,
+            read_state,
+            message_rate,
+        }
     }
 }

@@ -14,7 +14,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chat_domain::conversation::Conversation;
 use chat_domain::ports::{
-    EventLog, MessageRepository, MessageSearch, RoomRepository, RoomVisibility,
+    EventLog, MessageRepository, MessageSearch, ReadState, RoomRepository, RoomVisibility,
+};
+use chat_domain::read_state::{
+    InboxCursor, InboxPage, MarkedRead, ReadMarker, ReadSeq, UnreadState,
 };
 use chat_domain::room::RoomChanges;
 use chat_domain::search::SearchFilter;
@@ -194,6 +197,37 @@ impl<S: MessageSearch> MessageSearch for Deadline<S> {
 impl<S: EventLog> EventLog for Deadline<S> {
     async fn record(&self, event: ChatEvent) -> Result<(), DomainError> {
         self.within("record event", self.inner.record(event)).await
+    }
+}
+
+#[async_trait]
+impl<S: ReadState> ReadState for Deadline<S> {
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        seq: ReadSeq,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<MarkedRead, DomainError> {
+        self.within("mark read", self.inner.mark_read(room, user, seq, at, correlation)).await
+    }
+
+    async fn reads(&self, room: RoomId) -> Result<Vec<ReadMarker>, DomainError> {
+        self.within("room reads", self.inner.reads(room)).await
+    }
+
+    async fn unread(&self, room: RoomId, user: &UserId) -> Result<UnreadState, DomainError> {
+        self.within("unread count", self.inner.unread(room, user)).await
+    }
+
+    async fn inbox(
+        &self,
+        user: &UserId,
+        after: Option<InboxCursor>,
+        limit: Limit,
+    ) -> Result<InboxPage, DomainError> {
+        self.within("inbox", self.inner.inbox(user, after, limit)).await
     }
 }
 

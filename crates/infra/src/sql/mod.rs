@@ -11,6 +11,7 @@ mod message_table;
 mod messages;
 mod nodelay;
 pub mod outbox;
+mod read_state;
 mod rooms;
 mod search;
 mod stats;
@@ -33,6 +34,8 @@ pub struct SqlStore {
     /// Poked after a change wrote to the outbox, so the relay need not poll.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
     stats: std::sync::Arc<StoreStats>,
+    /// (room, poster) pairs known to have their `room_reads` row.
+    participants: std::sync::Arc<append::Participants>,
 }
 
 impl SqlStore {
@@ -47,6 +50,7 @@ impl SqlStore {
             outbox: settings.outbox,
             outbox_signal: Default::default(),
             stats: Default::default(),
+            participants: Default::default(),
         })
     }
 

@@ -53,6 +53,7 @@ impl RoomRepository for SqlStore {
             created_at: Set(new.created_at),
             updated_at: Set(new.created_at),
             deleted_at: Set(None),
+            last_activity_at: Set(Some(new.created_at)),
             ..Default::default()
         }
         .insert(&txn)
@@ -230,6 +231,7 @@ impl RoomRepository for SqlStore {
             created_at: Set(at),
             updated_at: Set(at),
             deleted_at: Set(None),
+            last_activity_at: Set(Some(at)),
             ..Default::default()
         }
         .insert(&txn)

@@ -31,6 +31,7 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
     ("PostMessage", "user_id", rules::USER_ID),
     ("EditMessage", "content", rules::CONTENT),
     ("EditMessage", "user_id", rules::USER_ID),
+    ("MarkRead", "user_id", rules::USER_ID),
 ];
 
 /// Adds the conventions to a collected description. Operations that declare
@@ -102,6 +103,9 @@ fn constrain_bodies(components: &mut Components) {
     }
 }
 
+/// `GET /me/rooms`'s operation id: its cursor is not an id.
+const INBOX_OPERATION: &str = "listMyRooms";
+
 /// `/health`'s operation id: the one operation no rate limit counts.
 const HEALTH_OPERATION: &str = "health";
 
@@ -145,8 +149,9 @@ fn apply_to_operation(operation: &mut Operation, auth: AuthMode) {
     if socket {
         add_handshake(parameters);
     }
+    let inbox = operation.operation_id.as_deref() == Some(INBOX_OPERATION);
     for parameter in parameters.iter_mut() {
-        constrain_parameter(parameter, socket, required);
+        constrain_parameter(parameter, socket, required, inbox);
     }
     parameters.push(header(
         REQUEST_ID,
@@ -206,7 +211,7 @@ fn add_handshake(parameters: &mut Vec<Parameter>) {
 }
 
 /// The text rule of a parameter, where the service checks one.
-fn constrain_parameter(parameter: &mut Parameter, socket: bool, required: bool) {
+fn constrain_parameter(parameter: &mut Parameter, socket: bool, required: bool, inbox: bool) {
     let rule = match (&parameter.parameter_in, parameter.name.as_str()) {
         (ParameterIn::Path, "user_id" | "other_user_id") | (ParameterIn::Query, "current_user") => {
             rules::USER_ID
@@ -219,6 +224,8 @@ fn constrain_parameter(parameter: &mut Parameter, socket: bool, required: bool) 
         (ParameterIn::Path, "item_id") if !socket => rules::ITEM_ID,
         (ParameterIn::Query, "item_id") => rules::ITEM_ID,
         (ParameterIn::Query, "q") => rules::SEARCH_QUERY,
+        // The inbox pages by activity, and its cursor says when as well as which room.
+        (ParameterIn::Query, "cursor") if inbox => rules::INBOX_CURSOR,
         (ParameterIn::Query, "cursor") => rules::CURSOR,
         // A socket's room: its id, and in development also a name.
         (ParameterIn::Path, "room_id") if socket && required => rules::ROOM_ID_TEXT,

@@ -101,6 +101,11 @@ pub const SEARCH_QUERY: Rule =
 /// A cursor this service issued: a positive id.
 pub const CURSOR: Rule = Rule { min: None, max: None, pattern: r"^[1-9][0-9]{0,17}$" };
 
+/// A cursor of the inbox this service issued: microseconds since 1970 and a
+/// room id (`InboxCursor`).
+pub const INBOX_CURSOR: Rule =
+    Rule { min: None, max: None, pattern: r"^[0-9]{1,16}_[1-9][0-9]{0,17}$" };
+
 /// A room's id in a path where only ids are taken.
 pub const ROOM_ID_TEXT: Rule = CURSOR;
 
@@ -207,6 +212,10 @@ mod tests {
                 header && UserId::parse(text).is_ok(),
                 "header {text:?}"
             );
+        }
+        for text in ["1767268800123456_9", "0_1", "1_0", "x_1", "12", "", "1_-3"] {
+            let issued = chat_domain::read_state::InboxCursor::parse(text).is_ok();
+            assert_eq!(matches(INBOX_CURSOR, text), issued, "inbox cursor {text:?}");
         }
         for text in ["1", "42", "0", "-1", "abc", "", "999999999999999999"] {
             let issued = text.parse::<i64>().is_ok_and(|id| id > 0);

@@ -123,3 +123,42 @@ pub struct SearchHit {
     /// HTML-escaped excerpt of the content, each match in `<mark>…</mark>`.
     pub snippet: String,
 }
+
+/// A user's read marker in a room: every message up to `seq` is read.
+#[derive(ToSchema)]
+#[schema(example = json!({"room_id": 1, "user_id": "bob", "seq": 3, "read_at": "2026-01-01T12:00:00.123Z"}))]
+pub struct ReadMarker {
+    #[schema(minimum = 1, format = Int64)]
+    pub room_id: i64,
+    pub user_id: String,
+    /// The seq read up to (0: the room was empty when it was read).
+    #[schema(minimum = 0, format = Int64)]
+    pub seq: i64,
+    /// When the marker last moved.
+    pub read_at: DateTime<Utc>,
+}
+
+/// One reader of a room.
+#[derive(ToSchema)]
+#[schema(example = json!({"user_id": "bob", "seq": 3, "read_at": "2026-01-01T12:00:00.123Z"}))]
+pub struct Reader {
+    pub user_id: String,
+    #[schema(minimum = 0, format = Int64)]
+    pub seq: i64,
+    pub read_at: DateTime<Utc>,
+}
+
+/// One room of the caller's inbox.
+#[derive(ToSchema)]
+pub struct InboxEntry {
+    pub room: Room,
+    /// The room's newest message that is not deleted; `null` when there is none.
+    #[schema(required = true)]
+    pub last_message: Option<Message>,
+    /// The caller's read marker (0 when it never read the room).
+    #[schema(minimum = 0, format = Int64)]
+    pub last_read_seq: i64,
+    /// Messages after `last_read_seq`, not deleted, written by others.
+    #[schema(minimum = 0, format = Int64)]
+    pub unread: u64,
+}

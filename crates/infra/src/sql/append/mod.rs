@@ -4,8 +4,11 @@
 //! step by step inside one transaction (`portable.rs`); both give every message
 //! its own outcome and leave no seq gap a reader could see.
 
+mod participants;
 mod portable;
 mod postgres;
+
+pub(crate) use participants::Participants;
 
 use chat_domain::{ChatEvent, DomainError, Message, NewMessage, Posted};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
@@ -47,15 +50,18 @@ impl SqlStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        // New (room, poster) pairs are recorded in the batch's own transaction.
+        let pairs = self.participants.unknown(batch);
         let appended = if self.db.get_database_backend() == DatabaseBackend::Postgres {
-            self.append_on_postgres(batch).await?
+            self.append_on_postgres(batch, &pairs).await?
         } else {
             let txn = self.begin_write().await?;
-            let appended = portable::append(&txn, batch).await?;
+            let appended = portable::append(&txn, batch, &pairs).await?;
             self.enqueue_events(&txn, batch, &appended).await?;
             txn.commit().await.map_err(map_db_err)?;
             appended
         };
+        self.participants.stored(pairs, &appended.stored);
         self.stats.messages_persisted_add(appended.stored.len() as u64);
         if !appended.stored.is_empty() {
             self.outbox_wrote();
@@ -76,16 +82,20 @@ impl SqlStore {
     /// Without a broker the batch is one statement in its own (implicit)
     /// transaction: one round trip. With one, its outbox rows join it in an
     /// explicit transaction.
-    async fn append_on_postgres(&self, batch: &[NewMessage]) -> Result<Appended, DomainError> {
+    async fn append_on_postgres(
+        &self,
+        batch: &[NewMessage],
+        pairs: &[participants::Pair],
+    ) -> Result<Appended, DomainError> {
         for _ in 0..RACED_TRIES {
             let appended = if self.outbox {
                 let txn = self.begin_write().await?;
-                let Some(appended) = postgres::append(&txn, batch).await? else { continue };
+                let Some(appended) = postgres::append(&txn, batch, pairs).await? else { continue };
                 self.enqueue_events(&txn, batch, &appended).await?;
                 txn.commit().await.map_err(map_db_err)?;
                 Some(appended)
             } else {
-                postgres::append(&self.db, batch).await?
+                postgres::append(&self.db, batch, pairs).await?
             };
             if let Some(appended) = appended {
                 return Ok(appended);

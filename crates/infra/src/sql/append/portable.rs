@@ -8,24 +8,29 @@
 //!    or archived. Repeats (also within the batch) store nothing; the seqs they
 //!    took are given back before anything is inserted, so no gap is visible.
 //! 3. One multi-row `INSERT … RETURNING` stores the messages.
+//! 4. Only when the batch has (room, poster) pairs not known to be recorded,
+//!    one `INSERT … ON CONFLICT DO NOTHING` records them in `room_reads`.
 
 use std::collections::HashMap;
 
 use chat_domain::{DomainError, Message, NewMessage};
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Query, UnionType};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query, UnionType};
 use sea_orm::{
     ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
     EntityTrait, FromQueryResult, QueryFilter,
 };
 
-use super::super::entity::{archived_message, message, room};
+use super::super::entity::{archived_message, message, room, room_read};
 use super::super::errors::map_db_err;
+use super::participants::Pair;
 use super::{Appended, Key, Plan};
 
 /// Plans and stores `batch` (not empty) in `txn`, which the caller commits.
 pub(super) async fn append(
     txn: &DatabaseTransaction,
     batch: &[NewMessage],
+    pairs: &[Pair],
 ) -> Result<Appended, DomainError> {
     let mut next_seq = take_seqs(txn, batch).await?;
     let originals = originals_of(txn, batch, &next_seq).await?;
@@ -57,6 +62,7 @@ pub(super) async fn append(
     }
     give_back_unused(txn, &next_seq).await?;
     let stored = insert_rows(txn, &rows).await?;
+    record_participants(txn, pairs, &stored).await?;
     Ok(Appended { plans, stored })
 }
 
@@ -75,12 +81,15 @@ async fn take_seqs(
     batch: &[NewMessage],
 ) -> Result<HashMap<i64, Seqs>, DomainError> {
     let mut wanted: HashMap<i64, i64> = HashMap::new();
+    let mut newest: HashMap<i64, DateTime<Utc>> = HashMap::new();
     for new in batch {
         *wanted.entry(new.room_id.get()).or_default() += 1;
+        let at = newest.entry(new.room_id.get()).or_insert(new.created_at);
+        *at = Ord::max(*at, new.created_at);
     }
     let mut ids: Vec<i64> = wanted.keys().copied().collect();
     ids.sort_unstable();
-    let rooms = take_seqs_generic(txn, &wanted, ids).await?;
+    let rooms = take_seqs_generic(txn, &wanted, &newest, ids).await?;
     Ok(rooms
         .into_iter()
         .map(|(id, last_seq)| {
@@ -92,9 +101,12 @@ async fn take_seqs(
 
 /// [`take_seqs`] in portable SQL: the increments as a `CASE`, the lock as a
 /// sub-select (`FOR UPDATE` is left out on SQLite, whose writer is alone anyway).
+/// The same update moves each room's `last_activity_at` to its newest message
+/// of the batch (a repeat, which stores nothing, counts too: rare and harmless).
 async fn take_seqs_generic(
     txn: &DatabaseTransaction,
     wanted: &HashMap<i64, i64>,
+    newest: &HashMap<i64, DateTime<Utc>>,
     ids: Vec<i64>,
 ) -> Result<Vec<(i64, i64)>, DomainError> {
     let locked = Query::select()
@@ -108,6 +120,7 @@ async fn take_seqs_generic(
     let increment = by_room(wanted);
     let rooms = room::Entity::update_many()
         .col_expr(room::Column::LastSeq, Expr::col(room::Column::LastSeq).add(increment))
+        .col_expr(room::Column::LastActivityAt, newest_by_room(newest))
         .filter(room::Column::Id.in_subquery(locked))
         .exec_with_returning(txn)
         .await
@@ -127,6 +140,52 @@ fn by_room(per_room: &HashMap<i64, i64>) -> Expr {
         case = case.case(room::Column::Id.eq(id), Expr::val(n));
     }
     case.finally(Expr::val(0)).into()
+}
+
+/// `CASE WHEN id = … THEN at … END` over the rooms of `newest` (just `at` for one).
+fn newest_by_room(newest: &HashMap<i64, DateTime<Utc>>) -> Expr {
+    let mut rooms = newest.iter();
+    match (rooms.next(), rooms.next()) {
+        (Some((_, &at)), None) => Expr::val(Some(at)),
+        _ => {
+            let mut case = CaseStatement::new();
+            for (&id, &at) in newest {
+                case = case.case(room::Column::Id.eq(id), Expr::val(Some(at)));
+            }
+            case.finally(Expr::col(room::Column::LastActivityAt)).into()
+        }
+    }
+}
+
+/// Records the batch's new (room, poster) pairs of rooms that stored rows.
+async fn record_participants(
+    txn: &DatabaseTransaction,
+    pairs: &[Pair],
+    stored: &[Message],
+) -> Result<(), DomainError> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(room_read::Entity)
+        .columns([room_read::Column::RoomId, room_read::Column::UserId]);
+    let mut any = false;
+    for (room, user) in pairs {
+        if stored.iter().any(|m| m.room_id.get() == *room) {
+            insert
+                .values([(*room).into(), user.as_str().into()])
+                .map_err(|e| DomainError::Internal(format!("participants insert: {e}")))?;
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    insert.on_conflict(
+        OnConflict::columns([room_read::Column::RoomId, room_read::Column::UserId])
+            .do_nothing()
+            .to_owned(),
+    );
+    txn.execute(&insert).await.map_err(map_db_err)?;
+    Ok(())
 }
 
 /// Gives back the seqs that repeats reserved but did not use, so the rooms'

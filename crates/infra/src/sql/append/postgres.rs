@@ -16,6 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, FromQueryResult, SqlErr, 
 
 use super::super::entity::message;
 use super::super::errors::map_db_err;
+use super::participants::Pair;
 use super::{Appended, Key, Plan};
 
 /// How one message of the batch reaches the statement.
@@ -32,6 +33,7 @@ enum Sent {
 pub(super) async fn append<C: ConnectionTrait>(
     conn: &C,
     batch: &[NewMessage],
+    pairs: &[Pair],
 ) -> Result<Option<Appended>, DomainError> {
     // Repeats within the batch are settled here: the statement sees each key once.
     let mut sent = Vec::with_capacity(batch.len());
@@ -50,7 +52,7 @@ pub(super) async fn append<C: ConnectionTrait>(
         distinct.push(new);
     }
 
-    let rows = match conn.query_all_raw(statement(&distinct)).await {
+    let rows = match conn.query_all_raw(statement(&distinct, pairs)).await {
         Ok(rows) => rows,
         Err(error) if is_key_race(&error) => {
             tracing::debug!(%error, "a batch raced another writer of one of its keys");
@@ -117,8 +119,9 @@ fn is_key_race(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-/// [`APPEND`] with the distinct messages as one array per column.
-fn statement(distinct: &[&NewMessage]) -> Statement {
+/// [`APPEND`] with the distinct messages as one array per column, and the new
+/// (room, poster) pairs as two more (empty in the steady state).
+fn statement(distinct: &[&NewMessage], pairs: &[Pair]) -> Statement {
     let rooms: Vec<i64> = distinct.iter().map(|new| new.room_id.get()).collect();
     let text = |of: fn(&NewMessage) -> &str| -> sea_orm::Value {
         distinct.iter().map(|new| of(new).to_owned()).collect::<Vec<String>>().into()
@@ -135,12 +138,15 @@ fn statement(distinct: &[&NewMessage]) -> Statement {
             // Arrays of text carry no NULL here: '' (never a valid key) stands for none.
             text(|new| new.client_msg_id.as_ref().map_or("", |key| key.as_str())),
             at.into(),
+            pairs.iter().map(|(room, _)| *room).collect::<Vec<i64>>().into(),
+            pairs.iter().map(|(_, user)| user.clone()).collect::<Vec<String>>().into(),
         ],
     )
 }
 
 /// Appends the messages given as arrays (`$1` room, `$2` user, `$3` content,
-/// `$4` type, `$5` key or '', `$6` created), each key at most once. Returns the
+/// `$4` type, `$5` key or '', `$6` created), each key at most once, and records
+/// the (room, poster) pairs `$7`/`$8` as participants. Returns the
 /// new rows (`ord` 0) and the originals of repeated keys (`ord`: the message's
 /// 1-based position); a message in a missing or deleted room gets no row.
 ///
@@ -151,7 +157,10 @@ fn statement(distinct: &[&NewMessage]) -> Statement {
 /// - The originals are probed per key (`LIMIT 1` over the unique indexes of
 ///   the live and archive tables), whatever the tables' statistics say.
 /// - `taken` raises each room's `last_seq` by its new rows only, so repeats
-///   take no seq and leave no gap.
+///   take no seq and leave no gap; the same update moves `last_activity_at`
+///   (the inbox's order) to the newest of them, at no extra cost.
+/// - `joined` inserts the participants' `room_reads` rows of rooms that
+///   stored rows (`ON CONFLICT DO NOTHING`: a marker already there stays).
 ///
 /// Its text does not depend on the batch's size: prepared once per
 /// connection, cheap to bind.
@@ -179,10 +188,16 @@ WITH v AS (
     FROM v JOIN locked ON locked.id = v.r
     WHERE NOT EXISTS (SELECT 1 FROM originals AS o WHERE o.ord = v.ord)
 ), taken AS (
-    UPDATE rooms AS room SET last_seq = room.last_seq + f.n
-    FROM (SELECT r, count(*) AS n FROM fresh GROUP BY r) AS f
+    UPDATE rooms AS room SET last_seq = room.last_seq + f.n,
+        last_activity_at = GREATEST(room.last_activity_at, f.at)
+    FROM (SELECT r, count(*) AS n, max(at) AS at FROM fresh GROUP BY r) AS f
     WHERE room.id = f.r
     RETURNING room.id, room.last_seq - f.n AS base
+), joined AS (
+    INSERT INTO room_reads (room_id, user_id)
+    SELECT p.r, p.u FROM unnest($7::int8[], $8::text[]) AS p(r, u)
+    JOIN taken AS t ON t.id = p.r
+    ON CONFLICT DO NOTHING
 ), stored AS (
     INSERT INTO messages
         (room_id, seq, user_id, content, message_type, client_msg_id, edited, created_at,

@@ -5,3 +5,4 @@ pub(crate) mod message;
 pub(crate) mod outbox;
 pub(crate) mod room;
 pub(crate) mod room_member;
+pub(crate) mod room_read;
