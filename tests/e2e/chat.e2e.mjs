@@ -747,8 +747,10 @@ async function main() {
       await online(ivan);
       await ivan.locator('#delete-room').click();
       await ivan.locator('#delete-room.confirming').click();
-      await inboxItem(jana, third).waitFor({ state: 'detached' });
-      await inboxItem(ivan, third).waitFor({ state: 'detached' });
+      for (const page of [jana, ivan]) {
+        await inboxItem(page, third).waitFor({ state: 'detached' });
+        assert.equal(await page.locator(`.room-list li[data-room-id="${third}"]`).count(), 0, 'in no list at all');
+      }
       await shot(jana, 'jana-phone-inbox-after-delete.png');
       // One socket per page load, always the inbox socket.
       assert.equal(sockets.ivan.length, 1, `ivan opened one socket: ${sockets.ivan}`);

@@ -458,6 +458,10 @@
    * left with a notice (see onSubscribeRefused). */
   function onRoomRemoved(frame) {
     state.inbox.delete(frame.room_id);
+    // Deleted, or private and no longer ours: out of the public list too, until
+    // the list (read again now) says it is still there.
+    state.rooms.delete(frame.room_id);
+    loadRooms().catch(() => {});
     renderRooms();
     const room = state.room;
     if (room && room.id === frame.room_id && !room.closed) {
