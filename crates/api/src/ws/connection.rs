@@ -20,12 +20,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::closer::CloseReason;
 use super::closer::{Closer, codes};
 use super::hub::{self, Hub, Inbox, Notice, Outbound, Stage};
 use super::inbox::{Effect, UnreadCounts};
 use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame, ReadyFrame, UnsubscribedFrame};
 use super::room_map::RoomMap;
-use super::writer::{self, Clock, Queues};
+use super::writer::{self, Clock, Queues, say_goodbye};
 use crate::metrics::{MessageSource, Metrics, SocketKind};
 
 /// Socket limits and timings (from settings).
@@ -74,8 +75,9 @@ enum Verdict {
 
 /// Which kind of socket this is.
 pub enum Mode {
-    /// `/ws/{room_id}`: the room as it was authorized at the upgrade.
-    Room { authorized: Room, since: Option<i64> },
+    /// `/ws/{room_id}`: the room as it was authorized at the upgrade (boxed:
+    /// the mode stays in the socket's task for its whole life).
+    Room { authorized: Box<Room>, since: Option<i64> },
     /// `/ws`: in no room until it subscribes.
     Inbox,
 }
@@ -118,7 +120,7 @@ struct Session {
     replay: Option<mpsc::Sender<Outbound>>,
     closer: Closer,
     rooms: RoomMap<Joined>,
-    inbox: Option<InboxState>,
+    inbox: Option<Box<InboxState>>,
 }
 
 impl Session {
@@ -129,6 +131,21 @@ impl Session {
             None => Err(StartError::Closed),
         }
     }
+}
+
+/// What the first phase hands to the rest of the socket's life.
+struct Started {
+    notices: Option<mpsc::Receiver<Notice>>,
+    replay: Option<mpsc::Receiver<Outbound>>,
+    /// A room socket's room and the last seq written to it.
+    joined: Option<(RoomId, i64)>,
+}
+
+/// Where a room's first frame and replay go: straight to the socket (a room
+/// socket, before its writer starts) or to the replay queue (the inbox socket).
+enum Dest<'a> {
+    Sink(&'a mut writer::Sink),
+    Queue,
 }
 
 /// Why a room could not be started on this socket.
@@ -169,7 +186,12 @@ impl Connection {
         self.serve(sink, stream, id).instrument(span)
     }
 
-    async fn serve(mut self, sink: writer::Sink, mut stream: SplitStream<WebSocket>, id: String) {
+    async fn serve(
+        mut self,
+        mut sink: writer::Sink,
+        mut stream: SplitStream<WebSocket>,
+        id: String,
+    ) {
         tracing::info!("socket open");
         let kind = match self.mode {
             Mode::Room { .. } => SocketKind::Room,
@@ -177,52 +199,36 @@ impl Connection {
         };
         let _open = self.metrics.socket_opened(kind);
         let (tx, live) = mpsc::channel(self.settings.queue_capacity);
-        let (replay_tx, replay) = mpsc::channel(REPLAY_QUEUE);
         let closer = Closer::default();
         let clock = Clock::new();
-        let writer = tokio::spawn(
-            writer::write_loop(
-                sink,
-                Queues { live, replay, keep_replay: matches!(self.mode, Mode::Inbox) },
-                closer.clone(),
-                clock.clone(),
-                self.settings,
-                self.metrics.clone(),
-            )
-            .in_current_span(),
-        );
         let mut session = Session {
             id,
             tx,
-            replay: Some(replay_tx),
+            replay: None,
             closer: closer.clone(),
             rooms: RoomMap::default(),
             inbox: None,
         };
-        let mode = std::mem::replace(&mut self.mode, Mode::Inbox);
-        let room_socket = matches!(mode, Mode::Room { .. });
         // Before the first frame goes out: a client that has it is counted online.
-        crate::presence::connected(&self.chat, &self.actor, &session.id).await;
-        // The one-off phases are boxed: the socket's task keeps only the
-        // reading loop's state for its whole life, not the largest of them.
-        let started = match mode {
-            Mode::Room { authorized, since } => {
-                Box::pin(self.start_room(&mut session, authorized, since, false))
-                    .await
-                    .map(|()| None)
-                    .map_err(|e| match e {
-                        StartError::Domain(DomainError::NotFound(_)) => codes::ROOM_DELETED,
-                        StartError::Domain(DomainError::Forbidden(_)) => codes::POLICY,
-                        StartError::Domain(_) | StartError::Closed => codes::INTERNAL,
-                    })
-            }
-            Mode::Inbox => Ok(Some(Box::pin(self.start_inbox(&mut session)).await)),
-        };
-        if room_socket {
-            session.replay = None;
-        }
-        match started {
-            Ok(notices) => {
+        Box::pin(crate::presence::connected(&self.chat, &self.actor, &session.id)).await;
+        // The one-off phases are boxed, and the mode is moved straight into
+        // its phase: the socket's task keeps only the reading loop's state for
+        // its whole life, not the largest of them.
+        let mode = std::mem::replace(&mut self.mode, Mode::Inbox);
+        match Box::pin(self.start(&mut session, &mut sink, mode)).await {
+            Ok(started) => {
+                let queues = Queues { live, replay: started.replay, joined: started.joined };
+                let writer = tokio::spawn(
+                    writer::write_loop(
+                        sink,
+                        queues,
+                        closer.clone(),
+                        clock.clone(),
+                        self.settings,
+                        self.metrics.clone(),
+                    )
+                    .in_current_span(),
+                );
                 if let Some(expires) = self.token_expires {
                     let closer = closer.clone();
                     let left =
@@ -234,22 +240,61 @@ impl Connection {
                         }
                     });
                 }
-                self.read_loop(&mut stream, &mut session, notices, &clock).await;
+                self.read_loop(&mut stream, &mut session, started.notices, &clock).await;
                 closer.close(codes::NORMAL);
+                let _ = writer.await;
+                drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
             }
-            Err(reason) => closer.close(reason),
+            Err(reason) => {
+                closer.close(reason);
+                say_goodbye(&mut sink, reason, self.settings.close_grace).await;
+            }
         }
-        let _ = writer.await;
-        drain(&mut stream, self.settings.close_grace.min(DRAIN_LIMIT)).await;
+        Box::pin(self.finish(session)).await;
+        tracing::info!(reason = ?closer.reason(), "socket closed");
+    }
+
+    /// The socket's first phase: a room socket joins its room, writing
+    /// `joined` and the resume replay straight to the socket before its
+    /// writer exists (so it needs no replay queue); an inbox socket registers.
+    async fn start(
+        &self,
+        session: &mut Session,
+        sink: &mut writer::Sink,
+        mode: Mode,
+    ) -> Result<Started, CloseReason> {
+        match mode {
+            Mode::Room { authorized, since } => {
+                let room = authorized.id;
+                let last_sent = self
+                    .start_room(session, Dest::Sink(sink), *authorized, since, false)
+                    .await
+                    .map_err(|e| match e {
+                        StartError::Domain(DomainError::NotFound(_)) => codes::ROOM_DELETED,
+                        StartError::Domain(DomainError::Forbidden(_)) => codes::POLICY,
+                        StartError::Domain(_) | StartError::Closed => codes::INTERNAL,
+                    })?;
+                Ok(Started { notices: None, replay: None, joined: Some((room, last_sent)) })
+            }
+            Mode::Inbox => {
+                let (replay_tx, replay) = mpsc::channel(REPLAY_QUEUE);
+                session.replay = Some(replay_tx);
+                let notices = self.start_inbox(session).await;
+                Ok(Started { notices: Some(notices), replay: Some(replay), joined: None })
+            }
+        }
+    }
+
+    /// The socket's last phase: the user's socket and its rooms' presence forgotten.
+    async fn finish(&self, session: Session) {
         let rooms: Vec<RoomId> = session.rooms.rooms().collect();
-        let id = std::mem::take(&mut session.id);
+        let id = session.id.clone();
         drop(session);
         // Before the rooms' `user_left`: a client that has it sees the socket gone.
         crate::presence::disconnected(&self.chat, &self.actor, &id).await;
         for room in rooms {
             self.leave(&id, room).await;
         }
-        tracing::info!(reason = ?closer.reason(), "socket closed");
     }
 
     /// Registers an inbox socket, sends `ready` and reads its user's unread
@@ -292,26 +337,30 @@ impl Connection {
                 None => break,
             }
         }
-        session.inbox = Some(state);
+        session.inbox = Some(Box::new(state));
         notices_rx
     }
 
     /// Joins a room on this socket: the hub subscription, presence, the first
     /// frame (`joined`, or `subscribed` on the inbox socket) and, with `since`,
-    /// every message after it up to the live stream's floor.
+    /// every message after it up to the live stream's floor; returns the last
+    /// seq the client has. On the replay queue the writer is told where the
+    /// room's stream begins (`Begin`, before the hub may queue a frame of it)
+    /// and where its replay ends (`Ready` / `Abort`).
     async fn start_room(
         &self,
         session: &mut Session,
+        mut dest: Dest<'_>,
         authorized: Room,
         since: Option<i64>,
         subscribed: bool,
-    ) -> Result<(), StartError> {
+    ) -> Result<i64, StartError> {
         let room = authorized.id;
-        session
-            .tx
-            .send(Outbound::marker(room, Stage::Begin, None))
-            .await
-            .map_err(|_| StartError::Closed)?;
+        let queued = matches!(dest, Dest::Queue);
+        if queued {
+            let begin = Outbound::marker(room, Stage::Begin, None);
+            session.tx.send(begin).await.map_err(|_| StartError::Closed)?;
+        }
         let notices = session.inbox.as_ref().map(|inbox| inbox.notices.clone());
         let mut subscription = self.hub.subscribe(
             room,
@@ -330,37 +379,46 @@ impl Connection {
             Ok(joined) => joined,
             Err(e) => {
                 drop(subscription);
-                let _ = session.to_replay(Outbound::marker(room, Stage::Abort, None)).await;
+                if queued {
+                    let _ = session.to_replay(Outbound::marker(room, Stage::Abort, None)).await;
+                }
                 return Err(e.into());
             }
         };
         // The user list is only for the first frame: not kept for the socket's life.
         let chat_domain::Joined { room: joined_room, users, .. } = joined;
-        let replayed =
-            self.replay(session, &mut subscription, room, users, since, subscribed).await;
+        let replayed = self
+            .replay(session, &mut dest, &mut subscription, room, users, since, subscribed)
+            .await;
         match replayed {
             Ok(last_sent) => {
-                session.to_replay(Outbound::marker(room, Stage::Ready, Some(last_sent))).await?;
-                session.rooms.insert(
-                    room,
-                    Joined { _subscription: subscription, room: joined_room, last_typing: None },
-                );
-                Ok(())
+                if queued {
+                    let ready = Outbound::marker(room, Stage::Ready, Some(last_sent));
+                    session.to_replay(ready).await?;
+                }
+                let joined =
+                    Joined { _subscription: subscription, room: joined_room, last_typing: None };
+                session.rooms.insert(room, joined);
+                Ok(last_sent)
             }
             Err(e) => {
                 drop(subscription);
-                let _ = session.to_replay(Outbound::marker(room, Stage::Abort, None)).await;
+                if queued {
+                    let _ = session.to_replay(Outbound::marker(room, Stage::Abort, None)).await;
+                }
                 self.leave(&session.id, room).await;
                 Err(e)
             }
         }
     }
 
-    /// Sends a room's first frame and its resume replay on the replay queue;
-    /// returns the last seq the client has.
+    /// Sends a room's first frame and its resume replay to `dest`; returns the
+    /// last seq the client has.
+    #[allow(clippy::too_many_arguments)]
     async fn replay(
         &self,
         session: &Session,
+        dest: &mut Dest<'_>,
         subscription: &mut hub::Subscription,
         room: RoomId,
         users: Vec<chat_domain::ports::PresenceEntry>,
@@ -378,10 +436,8 @@ impl Connection {
         let first = if subscribed { first.subscribed() } else { first };
         let first = serde_json::to_string(&first).map_err(|_| unavailable())?;
         drop(users);
-        let send = |seq: Option<i64>, text: String| {
-            Outbound::room_frame(room, seq, text.into(), None, Stage::Replay)
-        };
-        session.to_replay(send(None, first)).await?;
+        let grace = self.settings.close_grace;
+        self.put(session, dest, room, None, first, grace).await?;
         let Some(since) = since else {
             return Ok(floor);
         };
@@ -396,13 +452,34 @@ impl Connection {
                 let seq = message.seq;
                 let text = serde_json::to_string(&RoomEvent::Message(message))
                     .map_err(|_| unavailable())?;
-                session.to_replay(send(Some(seq), text)).await?;
+                self.put(session, dest, room, Some(seq), text, grace).await?;
             }
             if !page.has_more {
                 break;
             }
         }
         Ok(since.max(floor))
+    }
+
+    /// One frame of a room's start, to where it goes.
+    async fn put(
+        &self,
+        session: &Session,
+        dest: &mut Dest<'_>,
+        room: RoomId,
+        seq: Option<i64>,
+        text: String,
+        grace: Duration,
+    ) -> Result<(), StartError> {
+        match dest {
+            Dest::Sink(sink) => {
+                writer::send_text(sink, text.into(), grace).await.map_err(|()| StartError::Closed)
+            }
+            Dest::Queue => {
+                let out = Outbound::room_frame(room, seq, text.into(), None, Stage::Replay);
+                session.to_replay(out).await
+            }
+        }
     }
 
     /// Records the socket's departure from a room (presence).
@@ -437,7 +514,8 @@ impl Connection {
     ) {
         let mut strikes = 0u32;
         let mut in_flight = FuturesOrdered::new();
-        let mut recounts: FuturesUnordered<Recount> = FuturesUnordered::new();
+        // Only an inbox socket recounts: a room socket does not allocate the set.
+        let mut recounts: Option<FuturesUnordered<Recount>> = None;
         // A room socket has no notice queue (none is allocated for it: 18,000
         // idle sockets would pay for its first block).
         let mut notices = notices;
@@ -457,7 +535,7 @@ impl Connection {
                     self.apply(session, effects, &mut recounts);
                     Verdict::Other
                 }
-                Some((room, counted)) = recounts.next(), if !recounts.is_empty() => {
+                Some((room, counted)) = next_recount(&mut recounts) => {
                     let effects = Box::pin(self.on_recount(session, room, counted)).await;
                     self.apply(session, effects, &mut recounts);
                     Verdict::Other
@@ -678,8 +756,8 @@ impl Connection {
                 return;
             }
         };
-        match self.start_room(session, authorized, since, true).await {
-            Ok(()) | Err(StartError::Closed) => {}
+        match Box::pin(self.start_room(session, Dest::Queue, authorized, since, true)).await {
+            Ok(_) | Err(StartError::Closed) => {}
             Err(StartError::Domain(e)) => {
                 self.reply_error(session, ErrorFrame::from_domain(e).with_room(Some(room)));
             }
@@ -767,7 +845,7 @@ impl Connection {
         &self,
         session: &Session,
         effects: Vec<Effect>,
-        recounts: &mut FuturesUnordered<Recount>,
+        recounts: &mut Option<FuturesUnordered<Recount>>,
     ) {
         for effect in effects {
             match effect {
@@ -777,8 +855,8 @@ impl Connection {
                 Effect::Recount(room) => {
                     let chat = self.chat.clone();
                     let actor = self.actor.clone();
-                    recounts
-                        .push(async move { (room, chat.unread_state(&actor, room).await) }.boxed());
+                    let recount = async move { (room, chat.unread_state(&actor, room).await) };
+                    recounts.get_or_insert_with(FuturesUnordered::new).push(recount.boxed());
                 }
             }
         }
@@ -852,6 +930,16 @@ impl std::future::Future for InFlight {
         self.pending = None;
         let client_msg_id = self.client_msg_id.take();
         std::task::Poll::Ready(Answered { client_msg_id, room, outcome })
+    }
+}
+
+/// The next recount of an inbox socket's unread counts; never, while none runs.
+async fn next_recount(
+    recounts: &mut Option<FuturesUnordered<Recount>>,
+) -> Option<(RoomId, Result<UnreadState, DomainError>)> {
+    match recounts {
+        Some(recounts) if !recounts.is_empty() => recounts.next().await,
+        _ => std::future::pending().await,
     }
 }
 

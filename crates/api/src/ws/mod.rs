@@ -96,7 +96,7 @@ pub async fn upgrade(
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    let mode = connection::Mode::Room { authorized, since: query.since };
+    let mode = connection::Mode::Room { authorized: Box::new(authorized), since: query.since };
     Ok(open(&state, &caller, actor, mode, slot, upgrade))
 }
 

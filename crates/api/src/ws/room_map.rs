@@ -37,7 +37,14 @@ impl<V> RoomMap<V> {
     pub fn insert(&mut self, room: RoomId, value: V) {
         match self.position(room) {
             Some(at) => self.entries[at].1 = value,
-            None => self.entries.push((room, value)),
+            None => {
+                // A room socket's one entry gets room for one, not the four
+                // a first push would reserve.
+                if self.entries.capacity() == 0 {
+                    self.entries.reserve_exact(1);
+                }
+                self.entries.push((room, value))
+            }
         }
     }
 

@@ -52,10 +52,11 @@ impl Clock {
 /// resume replay, read only while that subscription is being started).
 pub(super) struct Queues {
     pub live: mpsc::Receiver<Outbound>,
-    pub replay: mpsc::Receiver<Outbound>,
-    /// False for a room socket: its one room started, the replay queue is freed
-    /// (18,000 idle sockets would each keep its first block).
-    pub keep_replay: bool,
+    /// The inbox socket's replay queue; a room socket has none (its room
+    /// started before the writer, straight on the socket).
+    pub replay: Option<mpsc::Receiver<Outbound>>,
+    /// A room socket's room and the last seq already written to it.
+    pub joined: Option<(RoomId, i64)>,
 }
 
 pub(super) async fn write_loop(
@@ -66,14 +67,16 @@ pub(super) async fn write_loop(
     settings: SocketSettings,
     metrics: Metrics,
 ) {
-    let Queues { live: mut rx, replay, keep_replay } = queues;
-    let mut replay_rx = Some(replay);
+    let Queues { live: mut rx, replay: mut replay_rx, joined } = queues;
     let mut pings =
         tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // When the outstanding ping was sent, if one is.
     let mut awaiting_pong: Option<Instant> = None;
     let mut streams = Streams::new(settings.queue_capacity);
+    if let Some((room, last_sent)) = joined {
+        streams.rooms.insert(room, RoomStream { last_sent, held: None });
+    }
     let mut burst = Burst::default();
     // One wait for the close, not a new one per burst: both selects below
     // leave the loop once it resolves.
@@ -89,9 +92,6 @@ pub(super) async fn write_loop(
         // Frames taken off the queues together go out in one write.
         burst.clear();
         let replaying = !streams.starting.is_empty();
-        if !replaying && !keep_replay && streams.started_any {
-            replay_rx = None;
-        }
         let next = tokio::select! {
             biased;
             reason = &mut closed => break reason,
@@ -214,8 +214,6 @@ struct Streams {
     /// Live frames one starting room may hold back before the socket counts as too slow.
     hold_at_most: usize,
     overflowed: bool,
-    /// A room's start has ended (ready or aborted).
-    started_any: bool,
 }
 
 #[derive(Default)]
@@ -231,7 +229,6 @@ impl Streams {
             starting: VecDeque::new(),
             hold_at_most: queue_capacity.max(1) * 4,
             overflowed: false,
-            started_any: false,
         }
     }
 
@@ -288,7 +285,6 @@ impl Streams {
 
 impl Streams {
     fn started(&mut self, room: RoomId) {
-        self.started_any = true;
         if let Some(at) = self.starting.iter().position(|r| *r == room) {
             self.starting.remove(at);
         }
