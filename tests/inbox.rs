@@ -25,6 +25,7 @@ on_every_adapter_set!(
     an_inbox_socket_counts_once_in_its_users_presence,
     unread_counts_follow_messages_reads_and_deletions,
     a_read_frame_on_the_inbox_socket_is_seen_by_the_room,
+    a_graintrade_conversation_reaches_both_inboxes,
 );
 
 /// Posts over REST as `user` and returns the stored message.
@@ -552,4 +553,43 @@ async fn an_inbox_socket_counts_once_in_its_users_presence(app: TestApp) {
     assert_eq!(presence["online"], true, "{presence}");
     assert_eq!(presence["connections"], 1, "one socket, however many rooms: {presence}");
     alice.close().await;
+}
+
+async fn a_graintrade_conversation_reaches_both_inboxes(app: TestApp) {
+    let mut seller = app.inbox_socket("seller7").await;
+    let mut buyer = app.inbox_socket("buyer1").await;
+    let mut legacy = app.socket_at("/ws/chat/77/seller7?user_id=buyer1").await;
+    legacy
+        .send_json(json!({"sender_id": "buyer1", "receiver_id": "seller7", "item_id": "77", "content": "Final price?"}))
+        .await;
+    // The conversation's room is new: both parties are its members.
+    let added = seller.next_of_type("room_added").await;
+    assert_eq!(added["room"]["item_id"], "77", "{added}");
+    assert_eq!(added["room"]["is_private"], true);
+    let room = added["room"]["id"].as_i64().unwrap();
+    assert_eq!(buyer.next_of_type("room_added").await["room"]["id"], room);
+    // The receiver's count: the message (whether the room's first count or the
+    // message's own notice comes first, it ends at 1).
+    let mut unread = next_unread(&mut seller, room).await;
+    if unread["unread"] == 0 {
+        unread = next_unread(&mut seller, room).await;
+    }
+    assert_eq!((unread["unread"].clone(), unread["last_seq"].clone()), (json!(1), json!(1)));
+    // A second message to an existing conversation announces no room again.
+    legacy
+        .send_json(json!({"sender_id": "buyer1", "receiver_id": "seller7", "item_id": "77", "content": "Or 205?"}))
+        .await;
+    let next = next_unread(&mut seller, room).await;
+    assert_eq!((next["unread"].clone(), next["last_seq"].clone()), (json!(2), json!(2)));
+    seller.send_json(json!({"type": "ping"})).await;
+    loop {
+        let frame = seller.next_json().await;
+        assert_ne!(frame["type"], "room_added", "announced once: {frame}");
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
+    legacy.close().await;
+    seller.close().await;
+    buyer.close().await;
 }

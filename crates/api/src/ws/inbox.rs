@@ -96,6 +96,7 @@ impl UnreadCounts {
             return None;
         }
         count.unread += 1;
+        count.announced = true;
         if let Some(seen) = &mut count.counted_since_recount {
             seen.push(seq);
         }
@@ -120,6 +121,7 @@ impl UnreadCounts {
             return None;
         }
         count.unread = unread;
+        count.announced = true;
         Some(Effect::Send { room, unread, last_seq })
     }
 
@@ -223,5 +225,14 @@ mod tests {
         assert_eq!(counts.reported(room(5), 0, 3), None, "no change, nothing sent");
         assert_eq!(counts.message(room(5), 4, false), send(5, 1, 4));
         assert_eq!(counts.reported(room(5), 0, 3), Some(Effect::Recount(room(5))), "stale");
+    }
+
+    #[test]
+    fn a_count_sent_before_the_first_recount_is_not_sent_again() {
+        let mut counts = UnreadCounts::default();
+        assert_eq!(counts.add(room(3)), Some(Effect::Recount(room(3))));
+        assert_eq!(counts.message(room(3), 1, false), send(3, 1, 1));
+        assert_eq!(counts.recounted(state(3, 1, 1)), Vec::new(), "the client has 1 already");
+        assert_eq!(counts.message(room(3), 2, false), send(3, 2, 2));
     }
 }

@@ -59,13 +59,14 @@ pub trait RoomRepository: Send + Sync + 'static {
     ) -> Result<Option<Room>, DomainError>;
 
     /// The room of an item conversation, created (private, the two users as
-    /// members) if it does not exist yet; concurrent calls get one room.
+    /// members) if it does not exist yet; concurrent calls get one room. True
+    /// when this call created it.
     async fn open_conversation(
         &self,
         conversation: &Conversation,
         at: DateTime<Utc>,
         correlation: Option<&CorrelationId>,
-    ) -> Result<Room, DomainError>;
+    ) -> Result<(Room, bool), DomainError>;
 
     /// Adds a member; false when the user already was one.
     async fn add_member(

@@ -48,8 +48,14 @@ impl ChatService {
         let content = MessageContent::parse(content)?;
         self.spend_message_budget(actor).await?;
         let correlation = actor.correlation_id.as_ref();
-        let room =
+        let (room, created) =
             self.rooms.open_conversation(&conversation, timestamp::now(), correlation).await?;
+        if created {
+            // Both parties are members of the new room: their inbox sockets hear of it.
+            for user in [&actor.user_id, &receiver] {
+                self.tell_room_added(user, &room);
+            }
+        }
         let pending = self.writer.submit(NewMessage {
             room_id: room.id,
             user_id: actor.user_id.clone(),

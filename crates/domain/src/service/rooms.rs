@@ -58,7 +58,7 @@ impl ChatService {
     }
 
     /// Tells a user's inbox sockets that a room is now theirs.
-    fn tell_room_added(&self, user: &UserId, room: &Room) {
+    pub(crate) fn tell_room_added(&self, user: &UserId, room: &Room) {
         let event = RoomEvent::RoomAdded { room: Box::new(room.clone()) };
         self.fan_out.publish(Delivery::to_user(user.as_str(), event));
     }

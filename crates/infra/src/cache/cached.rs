@@ -209,14 +209,14 @@ impl<R: RoomRepository> RoomRepository for Cached<R> {
         conversation: &Conversation,
         at: DateTime<Utc>,
         correlation: Option<&CorrelationId>,
-    ) -> Result<Room, DomainError> {
+    ) -> Result<(Room, bool), DomainError> {
         let key = conversation.key();
         if let Some(room) = self.conversations.get(&key) {
-            return Ok(room);
+            return Ok((room, false));
         }
-        let room = self.inner.open_conversation(conversation, at, correlation).await?;
+        let (room, created) = self.inner.open_conversation(conversation, at, correlation).await?;
         self.conversations.insert(key, room.clone());
-        Ok(room)
+        Ok((room, created))
     }
 
     async fn update(&self, id: RoomId, changes: RoomChanges) -> Result<Option<Room>, DomainError> {
@@ -434,7 +434,7 @@ mod tests {
             _: &Conversation,
             _: DateTime<Utc>,
             _: Option<&CorrelationId>,
-        ) -> Result<Room, DomainError> {
+        ) -> Result<(Room, bool), DomainError> {
             unimplemented!()
         }
         async fn add_member(

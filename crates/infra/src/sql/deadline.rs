@@ -102,7 +102,7 @@ impl<S: RoomRepository> RoomRepository for Deadline<S> {
         conversation: &Conversation,
         at: DateTime<Utc>,
         correlation: Option<&CorrelationId>,
-    ) -> Result<Room, DomainError> {
+    ) -> Result<(Room, bool), DomainError> {
         self.within(
             "open conversation",
             self.inner.open_conversation(conversation, at, correlation),

@@ -210,9 +210,9 @@ impl RoomRepository for SqlStore {
         conversation: &Conversation,
         at: DateTime<Utc>,
         correlation: Option<&CorrelationId>,
-    ) -> Result<Room, DomainError> {
+    ) -> Result<(Room, bool), DomainError> {
         if let Some(room) = self.find_conversation(conversation).await? {
-            return Ok(room);
+            return Ok((room, false));
         }
         let (a, b) = &conversation.users;
         let txn = self.begin_write().await?;
@@ -243,9 +243,9 @@ impl RoomRepository for SqlStore {
                 if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =>
             {
                 drop(txn);
-                return self
-                    .find_conversation(conversation)
-                    .await?
+                let room = self.find_conversation(conversation).await?;
+                return room
+                    .map(|room| (room, false))
                     .ok_or_else(|| DomainError::Internal("conversation room vanished".to_owned()));
             }
             Err(e) => return Err(map_db_err(e)),
@@ -263,7 +263,7 @@ impl RoomRepository for SqlStore {
         }
         txn.commit().await.map_err(map_db_err)?;
         self.outbox_wrote();
-        Ok(room)
+        Ok((room, true))
     }
 
     async fn add_member(
