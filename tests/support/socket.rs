@@ -121,8 +121,9 @@ impl Socket {
         }
     }
 
-    /// Subscribes an inbox socket to a room and reads the `subscribed` frame
-    /// (which must be the next frame of that room).
+    /// Subscribes an inbox socket to a room and reads the `subscribed` frame,
+    /// which must be the room's first frame on the socket (the user's own
+    /// events about the room, `unread` and the like, may come before it).
     pub async fn subscribe(&mut self, room: i64, since: Option<i64>) -> Value {
         let mut frame = serde_json::json!({"type": "subscribe", "room_id": room});
         if let Some(since) = since {
@@ -131,7 +132,8 @@ impl Socket {
         self.send_json(frame).await;
         loop {
             let frame = self.next_json().await;
-            if frame["room_id"] == room || frame["type"] == "error" {
+            let own_event = matches!(frame["type"].as_str(), Some("unread" | "room_added"));
+            if (frame["room_id"] == room && !own_event) || frame["type"] == "error" {
                 assert_eq!(frame["type"], "subscribed", "answer to subscribe: {frame}");
                 return frame;
             }
