@@ -415,6 +415,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         unread,
         read_state: store_for_search,
         message_rate: Arc::new(chat_domain::ports::NoRateLimit),
+        away: Arc::new(chat_domain::ports::NoAwayNotifications),
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();

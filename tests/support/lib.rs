@@ -180,6 +180,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         archive_after_days: None,
         archive_interval_secs: 3600,
         archive_batch_size: 500,
+        notify_after_secs: 0,
     }
 }
 

@@ -15,6 +15,7 @@ use chat_domain::ports::{
 };
 use chat_domain::{ChatService, Ports};
 use chat_infra::archiver::Archiver;
+use chat_infra::away_notifier::AwayNotifier;
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
 use chat_infra::group_commit::GroupCommit;
 use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter};
@@ -193,8 +194,9 @@ impl Application {
             search: repository.clone(),
             unread,
             // Markers and counts read the database directly: no cache to keep right.
-            read_state: repository,
+            read_state: repository.clone(),
             message_rate,
+            away: repository,
         });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
@@ -202,6 +204,13 @@ impl Application {
                 settings.rabbitmq_commands_queue.clone(),
                 chat.clone(),
             );
+        }
+        if let (Some(away), true) = (settings.away_notifications(), relay.is_some()) {
+            tracing::info!(
+                after_secs = away.after.as_secs(),
+                "notifications for users away are on"
+            );
+            AwayNotifier::new(chat.clone(), away).spawn();
         }
         let archive = settings.archive().map(|archive| {
             tracing::info!(

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::away::{AwayUser, QuotedMessage};
 use crate::{CorrelationId, Message, MessageId, Room, RoomId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,6 +19,7 @@ pub enum ChatEventType {
     RoomCreated,
     RoomDeleted,
     MessagesRead,
+    NotificationRequested,
 }
 
 impl ChatEventType {
@@ -32,6 +34,7 @@ impl ChatEventType {
             Self::RoomCreated => "room.created",
             Self::RoomDeleted => "room.deleted",
             Self::MessagesRead => "messages.read",
+            Self::NotificationRequested => "notification.requested",
         }
     }
 }
@@ -48,6 +51,12 @@ pub struct ChatEvent {
     pub seq: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// `notification_requested`: the user's unread count in the room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u64>,
+    /// `notification_requested`: the newest unread message, quoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<QuotedMessage>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub timestamp: DateTime<Utc>,
     /// The call that caused the event: travels as a message header, not in the body.
@@ -75,6 +84,8 @@ impl ChatEvent {
             message_id: Some(m.id),
             seq: Some(m.seq),
             content: content.then(|| m.content.clone()),
+            unread: None,
+            last_message: None,
             timestamp: at,
             correlation_id: None,
         }
@@ -123,6 +134,20 @@ impl ChatEvent {
         }
     }
 
+    /// A user away from the room is told of its unread messages.
+    pub fn notification_requested(user: &AwayUser, at: DateTime<Utc>) -> Self {
+        Self {
+            unread: Some(user.unread),
+            last_message: Some(user.last_message.clone()),
+            ..Self::about_room(
+                ChatEventType::NotificationRequested,
+                user.room_id,
+                Some(user.user_id.clone()),
+                at,
+            )
+        }
+    }
+
     fn about_room(
         event_type: ChatEventType,
         room_id: RoomId,
@@ -136,6 +161,8 @@ impl ChatEvent {
             message_id: None,
             seq: None,
             content: None,
+            unread: None,
+            last_message: None,
             timestamp: at,
             correlation_id: None,
         }
@@ -169,5 +196,30 @@ mod tests {
         assert_eq!(json["event_type"], "messages_read");
         assert_eq!(json["seq"], 7);
         assert!(json.get("message_id").is_none() && json.get("content").is_none());
+        assert!(json.get("unread").is_none() && json.get("last_message").is_none());
+    }
+
+    #[test]
+    fn a_notification_carries_the_unread_count_and_the_quoted_message() {
+        let user = AwayUser {
+            room_id: RoomId::new(3).unwrap(),
+            user_id: "bob".into(),
+            unread: 2,
+            last_message: QuotedMessage::new(MessageId::new(9).unwrap(), "ann".into(), "hi"),
+            last_seq: 5,
+        };
+        let json =
+            serde_json::to_value(ChatEvent::notification_requested(&user, crate::timestamp::now()))
+                .unwrap();
+        assert_eq!(json["event_type"], "notification_requested");
+        assert_eq!(json["user_id"], "bob");
+        assert_eq!(json["room_id"], 3);
+        assert_eq!(json["unread"], 2);
+        assert_eq!(
+            json["last_message"],
+            serde_json::json!({"id": 9, "user_id": "ann", "content": "hi"})
+        );
+        assert!(json.get("seq").is_none() && json.get("content").is_none());
+        assert_eq!(ChatEventType::NotificationRequested.routing_key(), "notification.requested");
     }
 }

@@ -3,6 +3,7 @@
 //! HTTP, SQL or any runtime, so other GrainTrade services can reuse it as it is.
 
 pub mod actor;
+pub mod away;
 pub mod conversation;
 pub mod correlation;
 pub mod error;

@@ -3,6 +3,7 @@
 //! Every driver error is translated to a `DomainError` here, at the seam.
 
 pub mod archiver;
+pub mod away_notifier;
 pub mod cache;
 pub mod circuit;
 pub mod group_commit;

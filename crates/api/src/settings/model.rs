@@ -156,6 +156,9 @@ pub struct Settings {
     pub archive_interval_secs: u64,
     #[serde(deserialize_with = "parse::whole")]
     pub archive_batch_size: u64,
+    /// Seconds an unread message waits before `notification_requested`; 0: off.
+    #[serde(deserialize_with = "parse::whole")]
+    pub notify_after_secs: u64,
 }
 
 impl Settings {
@@ -211,6 +214,13 @@ impl Settings {
             after: Duration::from_secs(u64::from(days) * 24 * 3600),
             interval: Duration::from_secs(self.archive_interval_secs),
             batch_size: self.archive_batch_size,
+        })
+    }
+
+    /// Notifications for people who are away, when they are on.
+    pub fn away_notifications(&self) -> Option<chat_infra::away_notifier::AwaySettings> {
+        (self.notify_after_secs > 0).then(|| chat_infra::away_notifier::AwaySettings {
+            after: Duration::from_secs(self.notify_after_secs),
         })
     }
 

@@ -1,6 +1,7 @@
 //! The ports: what the use cases need from the outside world, as traits the
 //! adapters in `chat-infra` (and the socket hub in `chat-api`) implement.
 
+mod away;
 mod event_log;
 mod fan_out;
 mod message_repository;
@@ -12,6 +13,7 @@ mod read_state;
 mod room_repository;
 mod unread;
 
+pub use away::{AwayNotifications, NoAwayNotifications};
 pub use event_log::{EventLog, NoEventLog};
 pub use fan_out::{FanOut, NoFanOut};
 pub use message_repository::MessageRepository;

@@ -1,6 +1,7 @@
 //! The use cases: what a caller can do with rooms and messages, with the access
 //! rules applied. They reach storage only through the ports.
 
+mod away;
 mod conversations;
 mod messages;
 mod presence;
@@ -11,8 +12,8 @@ mod search;
 use std::sync::Arc;
 
 use crate::ports::{
-    EventLog, FanOut, MessageRepository, MessageSearch, MessageWriter, PresenceRegistry,
-    RateLimiter, ReadState, RoomRepository, UnreadCounters,
+    AwayNotifications, EventLog, FanOut, MessageRepository, MessageSearch, MessageWriter,
+    PresenceRegistry, RateLimiter, ReadState, RoomRepository, UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
@@ -37,6 +38,8 @@ pub struct Ports {
     pub read_state: Arc<dyn ReadState>,
     /// Messages per user, shared by every way of posting (REST, sockets).
     pub message_rate: Arc<dyn RateLimiter>,
+    /// Notifications for people who are away.
+    pub away: Arc<dyn AwayNotifications>,
 }
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -52,6 +55,7 @@ pub struct ChatService {
     unread: Arc<dyn UnreadCounters>,
     read_state: Arc<dyn ReadState>,
     message_rate: Arc<dyn RateLimiter>,
+    away: Arc<dyn AwayNotifications>,
 }
 
 impl ChatService {
@@ -67,6 +71,7 @@ impl ChatService {
             unread,
             read_state,
             message_rate,
+            away,
         } = ports;
         Self {
             rooms,
@@ -79,6 +84,7 @@ impl ChatService {
             unread,
             read_state,
             message_rate,
+            away,
         }
     }
 }

@@ -55,6 +55,10 @@ impl ChatService {
                 to_user: None,
             });
         }
+        if first && event_error.is_none() {
+            // Opening a socket to the room ends the coalescing of notifications.
+            event_error = self.away.forget(room_id, &actor.user_id).await.err();
+        }
         let mut users = self.presence.some_users(room_id, list_at_most.max(1)).await?;
         if !users.iter().any(|u| u.user_id == actor.user_id.as_str()) {
             // A big room's sample may leave the joiner out: it is always listed.

@@ -35,6 +35,9 @@ impl ChatService {
             .mark_read(room, user, seq, timestamp::now(), actor.correlation_id.as_ref())
             .await?;
         if marked.moved {
+            // The marker is stored; a failure here only means the next unread
+            // messages of the room may not notify the user while away.
+            let _ = self.away.forget(room, user).await;
             let marker = &marked.marker;
             self.fan_out.publish(Delivery::to_all(RoomEvent::Read {
                 room_id: marker.room_id,

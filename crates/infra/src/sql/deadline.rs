@@ -12,9 +12,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chat_domain::away::AwayUser;
 use chat_domain::conversation::Conversation;
 use chat_domain::ports::{
-    EventLog, MessageRepository, MessageSearch, ReadState, RoomRepository, RoomVisibility,
+    AwayNotifications, EventLog, MessageRepository, MessageSearch, ReadState, RoomRepository,
+    RoomVisibility,
 };
 use chat_domain::read_state::{
     InboxCursor, InboxPage, MarkedRead, ReadMarker, ReadSeq, UnreadState,
@@ -228,6 +230,26 @@ impl<S: ReadState> ReadState for Deadline<S> {
         limit: Limit,
     ) -> Result<InboxPage, DomainError> {
         self.within("inbox", self.inner.inbox(user, after, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: AwayNotifications> AwayNotifications for Deadline<S> {
+    async fn due(
+        &self,
+        active_since: DateTime<Utc>,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<AwayUser>, DomainError> {
+        self.within("users away", self.inner.due(active_since, cutoff, limit)).await
+    }
+
+    async fn notify(&self, users: &[AwayUser], at: DateTime<Utc>) -> Result<usize, DomainError> {
+        self.within("notify users away", self.inner.notify(users, at)).await
+    }
+
+    async fn forget(&self, room: RoomId, user: &UserId) -> Result<(), DomainError> {
+        self.within("forget notification", self.inner.forget(room, user)).await
     }
 }
 

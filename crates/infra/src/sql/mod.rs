@@ -3,6 +3,7 @@
 
 mod append;
 pub mod archive;
+mod away;
 mod connect;
 mod deadline;
 mod entity;

@@ -99,7 +99,7 @@ fn marker_of(row: &QueryResult) -> Result<Option<ReadMarker>, DomainError> {
 }
 
 impl SqlStore {
-    fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    pub(super) fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
         Statement::from_sql_and_values(self.db.get_database_backend(), sql, values)
     }
 
