@@ -10,8 +10,8 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use axum::serve::ListenerExt;
 use chat_domain::ports::{
-    FanOut, MessageRepository, NoRateLimit, PresenceRegistry, RateLimiter, RoomRepository,
-    UnreadCounters,
+    AwayNotifications, FanOut, MessageRepository, NoAwayNotifications, NoRateLimit,
+    PresenceRegistry, RateLimiter, RoomRepository, UnreadCounters,
 };
 use chat_domain::{ChatService, Ports};
 use chat_infra::archiver::Archiver;
@@ -184,6 +184,12 @@ impl Application {
         let writer =
             GroupCommit::start(messages.clone(), fan_out.clone(), unread.clone(), group_commit);
         let writer_stats = writer.stats();
+        // Events need the broker: without one, nothing to re-arm on a join or a read.
+        let away_settings = settings.away_notifications().filter(|_| relay.is_some());
+        let away: Arc<dyn AwayNotifications> = match away_settings {
+            Some(_) => repository.clone(),
+            None => Arc::new(NoAwayNotifications),
+        };
         let chat = ChatService::new(Ports {
             rooms,
             messages,
@@ -194,9 +200,9 @@ impl Application {
             search: repository.clone(),
             unread,
             // Markers and counts read the database directly: no cache to keep right.
-            read_state: repository.clone(),
+            read_state: repository,
             message_rate,
-            away: repository,
+            away,
         });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
@@ -205,7 +211,7 @@ impl Application {
                 chat.clone(),
             );
         }
-        if let (Some(away), true) = (settings.away_notifications(), relay.is_some()) {
+        if let Some(away) = away_settings {
             tracing::info!(
                 after_secs = away.after.as_secs(),
                 "notifications for users away are on"

@@ -211,6 +211,14 @@ fn validate(s: &Settings) -> Result<(), SettingsError> {
             s.archive_batch_size,
         ));
     }
+    // The job looks this far back for rooms to check: a week is already generous.
+    if s.notify_after_secs > 604_800 {
+        return Err(SettingsError::expected(
+            "NOTIFY_AFTER_SECS",
+            "a whole number from 0 (off) to 604800",
+            s.notify_after_secs,
+        ));
+    }
     if s.max_body_bytes < 1024 {
         return Err(SettingsError::expected(
             "MAX_BODY_BYTES",
@@ -347,6 +355,20 @@ mod tests {
         for level in ["chat_api=debug,info", "off", "tower_http=warn"] {
             assert!(from_vars(vars(&[("LOG_LEVEL", level)])).is_ok(), "{level}");
         }
+    }
+
+    #[test]
+    fn notification_wait_defaults_to_a_minute_and_zero_is_off() {
+        let defaults = from_vars(vars(&[])).unwrap();
+        assert_eq!(defaults.notify_after_secs, 60);
+        let on = defaults.away_notifications().expect("on by default");
+        assert_eq!(on.after, std::time::Duration::from_secs(60));
+        let off = from_vars(vars(&[("NOTIFY_AFTER_SECS", "0")])).unwrap();
+        assert!(off.away_notifications().is_none());
+        assert_eq!(
+            refusal("NOTIFY_AFTER_SECS", "604801"),
+            "invalid setting NOTIFY_AFTER_SECS: expected a whole number from 0 (off) to 604800, got 604801"
+        );
     }
 
     #[test]

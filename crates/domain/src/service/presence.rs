@@ -14,8 +14,9 @@ pub struct Joined {
     pub room: Room,
     /// Users present, the joiner included.
     pub users: Vec<PresenceEntry>,
-    /// Set when the `user_joined` event could not be stored for delivery (the
-    /// join itself stands; the caller should log it).
+    /// Set when the join's bookkeeping failed: the `user_joined` event could
+    /// not be stored for delivery, or the user's notifications could not be
+    /// re-armed (the join itself stands; the caller should log it).
     pub event_error: Option<DomainError>,
 }
 
