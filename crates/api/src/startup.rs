@@ -22,7 +22,7 @@ use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
 use chat_infra::redis::{
-    RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings, RedisUnread,
+    Interests, RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings, RedisUnread,
 };
 use chat_infra::sql::ConnectError;
 use chat_infra::sql::Deadline;
@@ -43,6 +43,9 @@ use crate::ws::closer::codes;
 
 /// Events waiting for a room's pump; beyond this the pump catches up from storage.
 const ROOM_EVENT_QUEUE: usize = 4096;
+/// How long an instance stays subscribed to a room's channel after its last
+/// socket there left: a client that reconnects at once costs no round trips.
+const UNSUBSCRIBE_AFTER: Duration = Duration::from_secs(5);
 /// Rooms the in-process cache holds at most (each with its newest page).
 const IN_PROCESS_CACHED_ROOMS: u64 = 10_000;
 /// No request waits longer than this on Redis.
@@ -108,12 +111,21 @@ impl Application {
             store.clone(),
             Duration::from_secs(settings.database_query_timeout_secs),
         ));
-        let hub =
-            Hub::new(repository.clone(), repository.clone(), ROOM_EVENT_QUEUE, settings.presence());
-        let legacy = LegacyHub::default();
+        // With Redis, each instance subscribes to the channels of what its sockets are in.
+        let channels = Interests::new(UNSUBSCRIBE_AFTER);
+        let interests = settings.redis_url.is_some().then(|| channels.clone());
+        let hub = Hub::new(
+            repository.clone(),
+            repository.clone(),
+            ROOM_EVENT_QUEUE,
+            settings.presence(),
+            interests.clone(),
+        );
+        let legacy = LegacyHub::new(interests.clone());
         let local: Arc<dyn FanOut> =
             Arc::new(Tee(vec![Arc::new(hub.clone()), Arc::new(legacy.clone())]));
         let instance = uuid::Uuid::new_v4().simple().to_string();
+        let mut bus = None;
         let (redis, fan_out, presence): (_, Arc<dyn FanOut>, Arc<dyn PresenceRegistry>) =
             match &settings.redis_url {
                 Some(url) => {
@@ -124,7 +136,14 @@ impl Application {
                         connect_wait: Duration::from_secs(settings.database_connect_timeout_secs),
                     })
                     .await?;
-                    let fan_out = RedisFanOut::start(&redis, instance.clone(), local.clone()).await;
+                    let fan_out = RedisFanOut::start(
+                        &redis,
+                        instance.clone(),
+                        local.clone(),
+                        channels.clone(),
+                    )
+                    .await;
+                    bus = Some((fan_out.stats(), channels));
                     let presence = RedisPresence::start(&redis, instance.clone());
                     tracing::info!(%instance, "Redis fan-out and presence enabled");
                     (Some(redis), Arc::new(fan_out), Arc::new(presence))
@@ -238,6 +257,7 @@ impl Application {
             relay: relay.clone(),
             archive,
             writer: writer_stats,
+            bus,
             circuits,
         });
         let state = AppState {

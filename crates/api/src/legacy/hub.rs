@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::extract::ws::Utf8Bytes;
 use chat_domain::ports::FanOut;
 use chat_domain::{Delivery, RoomEvent};
+use chat_infra::redis::{Held, Interests, Topic};
 use tokio::sync::mpsc;
 
 use super::LegacyMessage;
@@ -28,7 +29,15 @@ type PathKey = (String, String);
 /// rather than every legacy socket.
 #[derive(Clone, Default)]
 pub struct LegacyHub {
-    paths: Arc<Mutex<HashMap<PathKey, HashMap<String, Socket>>>>,
+    paths: Arc<Mutex<HashMap<PathKey, Path>>>,
+    /// The channels of the bus between instances; `None` without one.
+    interests: Option<Arc<Interests>>,
+}
+
+/// The sockets of one path, and this instance's hold on its item's channel.
+struct Path {
+    sockets: HashMap<String, Socket>,
+    _held: Option<Held>,
 }
 
 /// A socket's place in the hub; dropping it removes the socket.
@@ -41,9 +50,9 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut paths = self.hub.paths();
-        if let Some(sockets) = paths.get_mut(&self.path) {
-            sockets.remove(&self.connection);
-            if sockets.is_empty() {
+        if let Some(path) = paths.get_mut(&self.path) {
+            path.sockets.remove(&self.connection);
+            if path.sockets.is_empty() {
                 paths.remove(&self.path);
             }
         }
@@ -55,7 +64,7 @@ impl Registration {
     pub fn knows_user(&self, user: &str) {
         let mut paths = self.hub.paths();
         if let Some(socket) =
-            paths.get_mut(&self.path).and_then(|sockets| sockets.get_mut(&self.connection))
+            paths.get_mut(&self.path).and_then(|path| path.sockets.get_mut(&self.connection))
             && socket.user.as_deref() != Some(user)
         {
             socket.user = Some(user.to_owned());
@@ -64,7 +73,12 @@ impl Registration {
 }
 
 impl LegacyHub {
-    fn paths(&self) -> MutexGuard<'_, HashMap<PathKey, HashMap<String, Socket>>> {
+    /// A hub whose item channels are held in `interests` (the bus between instances).
+    pub fn new(interests: Option<Arc<Interests>>) -> Self {
+        Self { paths: Arc::default(), interests }
+    }
+
+    fn paths(&self) -> MutexGuard<'_, HashMap<PathKey, Path>> {
         self.paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -77,10 +91,15 @@ impl LegacyHub {
         tx: mpsc::Sender<Utf8Bytes>,
         closer: Closer,
     ) -> Registration {
+        let held = |item: &str| {
+            let interests = self.interests.as_ref()?;
+            Some(interests.hold(Topic::Item(Arc::from(item))))
+        };
         let path = (item, other);
         self.paths()
             .entry(path.clone())
-            .or_default()
+            .or_insert_with(|| Path { sockets: HashMap::new(), _held: held(&path.0) })
+            .sockets
             .insert(connection.clone(), Socket { user, tx, closer });
         Registration { hub: self.clone(), path, connection }
     }
@@ -90,12 +109,12 @@ impl LegacyHub {
     fn deliver(&self, item: &str, sender: &str, receiver: &str, frame: Utf8Bytes) {
         let mut paths = self.paths();
         let senders_path = (item.to_owned(), receiver.to_owned());
-        if let Some(sockets) = paths.get_mut(&senders_path) {
-            sockets.retain(|_, socket| offer(socket, &frame));
+        if let Some(path) = paths.get_mut(&senders_path) {
+            path.sockets.retain(|_, socket| offer(socket, &frame));
         }
         let path_back = (item.to_owned(), sender.to_owned());
-        if let Some(sockets) = paths.get_mut(&path_back) {
-            sockets.retain(|_, socket| {
+        if let Some(path) = paths.get_mut(&path_back) {
+            path.sockets.retain(|_, socket| {
                 socket.user.as_deref() != Some(receiver) || offer(socket, &frame)
             });
         }

@@ -31,6 +31,8 @@ pub struct Sources {
     pub relay: Option<Arc<RelayStatus>>,
     pub archive: Option<Arc<ArchiveStatus>>,
     pub writer: Arc<chat_infra::group_commit::WriterStats>,
+    /// The bus between instances (Redis): what it read, and its channels.
+    pub bus: Option<(Arc<chat_infra::redis::FanOutStats>, Arc<chat_infra::redis::Interests>)>,
     /// The circuit of each configured cache or bus (Redis, RabbitMQ).
     pub circuits: Vec<chat_infra::circuit::Circuit>,
 }

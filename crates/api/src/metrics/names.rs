@@ -16,6 +16,9 @@ pub const OUTBOX_BACKLOG: &str = "chat_outbox_backlog";
 pub const OUTBOX_OLDEST_AGE: &str = "chat_outbox_oldest_age_seconds";
 pub const OUTBOX_PUBLISHED: &str = "chat_outbox_published_total";
 pub const OUTBOX_FAILURES: &str = "chat_outbox_publish_failures_total";
+pub const BUS_RECEIVED: &str = "chat_bus_received_total";
+pub const BUS_PUBLISHED: &str = "chat_bus_published_total";
+pub const BUS_CHANNELS: &str = "chat_bus_channels";
 pub const POOL_CONNECTIONS: &str = "chat_db_pool_connections";
 pub const POOL_MAX: &str = "chat_db_pool_max_connections";
 pub const ARCHIVED: &str = "chat_messages_archived_total";
@@ -101,6 +104,13 @@ const HELP: &[(&str, Option<Unit>, &str)] = &[
     (WRITE_REFUSED, None, "Posts refused `unavailable` because the write queue was full"),
     (WRITE_LARGEST, None, "The largest batch the message writer stored so far"),
     (WRITE_WAITING, None, "Messages queued for the message writer, not yet in a transaction"),
+    (
+        BUS_RECEIVED,
+        None,
+        "Deliveries of other instances received from Redis (the bus between instances)",
+    ),
+    (BUS_PUBLISHED, None, "Redis messages published to the bus (one per channel per round)"),
+    (BUS_CHANNELS, None, "Bus channels (rooms, users, items) this instance is subscribed to"),
     (CIRCUIT_OPEN, None, "1 while the dependency's circuit is open (calls skip it), else 0"),
     (CIRCUIT_OPENED, None, "How often the dependency's circuit opened"),
     (CIRCUIT_PROBES, None, "Probes of a dependency whose circuit was open"),

@@ -57,6 +57,11 @@ impl Metrics {
             self.counter(names::OUTBOX_PUBLISHED, vec![]).absolute(relay.published());
             self.counter(names::OUTBOX_FAILURES, vec![]).absolute(relay.failures());
         }
+        if let Some((bus, channels)) = &sources.bus {
+            self.counter(names::BUS_RECEIVED, vec![]).absolute(bus.received());
+            self.counter(names::BUS_PUBLISHED, vec![]).absolute(bus.published());
+            self.gauge(names::BUS_CHANNELS, vec![]).set(channels.subscribed_count() as f64);
+        }
         for circuit in &sources.circuits {
             let stats = circuit.stats();
             let dependency = || vec![::metrics::Label::new("dependency", stats.dependency)];

@@ -26,6 +26,7 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use chat_domain::ports::{FanOut, MessageRepository, RoomRepository};
 use chat_domain::{Delivery, DomainError, HistoryQuery, Limit, RoomEvent, RoomId};
+use chat_infra::redis::{Held, Interests, Topic};
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -162,8 +163,16 @@ impl Watcher {
 /// The inbox sockets of this instance: by user, and by the rooms they watch.
 #[derive(Default)]
 struct InboxIndex {
-    users: HashMap<Arc<str>, HashMap<String, Watcher>>,
-    watching: HashMap<RoomId, HashMap<String, Watcher>>,
+    users: HashMap<Arc<str>, Sockets>,
+    watching: HashMap<RoomId, Sockets>,
+}
+
+/// Inbox sockets by connection, and this instance's hold on their channel
+/// (a user's, a room's) while there is any.
+#[derive(Default)]
+struct Sockets {
+    by_connection: HashMap<String, Watcher>,
+    _held: Option<Held>,
 }
 
 /// What a room's pump works on. Events are not boxed: almost every input is
@@ -178,6 +187,8 @@ enum PumpInput {
 
 struct Slot {
     subscribers: HashMap<String, Subscriber>,
+    /// This instance's hold on the room's channel of the bus between instances.
+    _held: Option<Held>,
     events: mpsc::Sender<PumpInput>,
     /// The seq up to which messages have been broadcast to this room's sockets.
     floor: watch::Sender<i64>,
@@ -200,6 +211,9 @@ struct Inner {
     pump_capacity: usize,
     presence: PresenceSettings,
     shutting_down: AtomicBool,
+    /// The channels of the bus between instances this hub listens to; `None`
+    /// without one (every event is local).
+    interests: Option<Arc<Interests>>,
 }
 
 impl Hub {
@@ -208,6 +222,7 @@ impl Hub {
         room_store: Arc<dyn RoomRepository>,
         pump_capacity: usize,
         presence: PresenceSettings,
+        interests: Option<Arc<Interests>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -219,6 +234,7 @@ impl Hub {
                 pump_capacity,
                 presence,
                 shutting_down: AtomicBool::new(false),
+                interests,
             }),
         }
     }
@@ -266,11 +282,13 @@ impl Hub {
             closer.close(codes::GOING_AWAY);
         }
         let watcher = Watcher { user: Arc::from(user), notices, closer };
-        self.inbox()
-            .users
-            .entry(watcher.user.clone())
-            .or_default()
-            .insert(connection.clone(), watcher.clone());
+        let mut index = self.inbox();
+        let sockets = index.users.entry(watcher.user.clone()).or_insert_with(|| Sockets {
+            by_connection: HashMap::new(),
+            _held: self.hold(Topic::User(watcher.user.clone())),
+        });
+        sockets.by_connection.insert(connection.clone(), watcher.clone());
+        drop(index);
         self.inner.inbox_sockets.fetch_add(1, Ordering::AcqRel);
         Inbox { hub: self.clone(), connection, watcher, watched: HashSet::new() }
     }
@@ -286,12 +304,21 @@ impl Hub {
         }
     }
 
+    /// Holds a channel of the bus between instances, when there is one.
+    fn hold(&self, topic: Topic) -> Option<Held> {
+        self.inner.interests.as_ref().map(|interests| interests.hold(topic))
+    }
+
     fn open_slot(&self, room: RoomId) -> Slot {
         let (events, inputs) = mpsc::channel(self.inner.pump_capacity);
         let resync_to = Arc::new(AtomicI64::new(0));
-        tokio::spawn(Pump { hub: self.clone(), room, resync_to: resync_to.clone() }.run(inputs));
+        let held = self.hold(Topic::Room(room));
+        let subscribed = held.as_ref().map(Held::subscribed);
+        let pump = Pump { hub: self.clone(), room, resync_to: resync_to.clone(), subscribed };
+        tokio::spawn(pump.run(inputs));
         Slot {
             subscribers: HashMap::new(),
+            _held: held,
             events,
             floor: watch::channel(UNKNOWN_FLOOR).0,
             resync_to,
@@ -307,7 +334,7 @@ impl Hub {
             }
         }
         for sockets in self.inbox().users.values() {
-            for watcher in sockets.values() {
+            for watcher in sockets.by_connection.values() {
                 watcher.closer.close(reason);
             }
         }
@@ -348,7 +375,7 @@ impl Hub {
     /// Hands an event addressed to one user to that user's inbox sockets here.
     fn tell_user(&self, user: &str, event: RoomEvent) {
         if let Some(sockets) = self.inbox().users.get(user) {
-            for watcher in sockets.values() {
+            for watcher in sockets.by_connection.values() {
                 watcher.tell(Notice::User(event.clone()));
             }
         }
@@ -360,7 +387,7 @@ impl Hub {
     fn tell_watchers(&self, event: &RoomEvent) {
         let room = event.room_id();
         let inbox = self.inbox();
-        let watchers = inbox.watching.get(&room);
+        let watchers = inbox.watching.get(&room).map(|sockets| &sockets.by_connection);
         match event {
             RoomEvent::Message(message) => {
                 for watcher in watchers.into_iter().flat_map(HashMap::values) {
@@ -368,7 +395,7 @@ impl Hub {
                     watcher.tell(Notice::Message { room, seq: message.seq, mine });
                 }
                 let author = inbox.users.get(message.user_id.as_str());
-                for (connection, watcher) in author.into_iter().flatten() {
+                for (connection, watcher) in author.into_iter().flat_map(|s| &s.by_connection) {
                     if !watchers.is_some_and(|w| w.contains_key(connection)) {
                         watcher.tell(Notice::Message { room, seq: message.seq, mine: true });
                     }
@@ -543,12 +570,12 @@ impl Inbox {
     /// Starts telling this socket of the room's new and deleted messages.
     pub fn watch(&mut self, room: RoomId) {
         if self.watched.insert(room) {
-            self.hub
-                .inbox()
-                .watching
-                .entry(room)
-                .or_default()
-                .insert(self.connection.clone(), self.watcher.clone());
+            let mut index = self.hub.inbox();
+            let sockets = index.watching.entry(room).or_insert_with(|| Sockets {
+                by_connection: HashMap::new(),
+                _held: self.hub.hold(Topic::Room(room)),
+            });
+            sockets.by_connection.insert(self.connection.clone(), self.watcher.clone());
         }
     }
 
@@ -565,8 +592,8 @@ impl Inbox {
 
 fn forget_watch(index: &mut InboxIndex, room: RoomId, connection: &str) {
     if let Some(watchers) = index.watching.get_mut(&room) {
-        watchers.remove(connection);
-        if watchers.is_empty() {
+        watchers.by_connection.remove(connection);
+        if watchers.by_connection.is_empty() {
             index.watching.remove(&room);
         }
     }
@@ -579,8 +606,8 @@ impl Drop for Inbox {
             forget_watch(&mut index, room, &self.connection);
         }
         if let Some(sockets) = index.users.get_mut(&self.watcher.user) {
-            sockets.remove(&self.connection);
-            if sockets.is_empty() {
+            sockets.by_connection.remove(&self.connection);
+            if sockets.by_connection.is_empty() {
                 index.users.remove(&self.watcher.user);
             }
         }
@@ -593,10 +620,36 @@ struct Pump {
     hub: Hub,
     room: RoomId,
     resync_to: Arc<AtomicI64>,
+    /// Turns true once the room's channel of the bus is subscribed here.
+    subscribed: Option<watch::Receiver<bool>>,
+}
+
+/// How long a new room waits for its channel of the bus before reading its
+/// floor anyway (Redis slow or down); it catches up once subscribed.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(1);
+
+/// Resolves once `subscribed` turned true; never for none (or a gone sender).
+async fn became_subscribed(subscribed: &mut Option<watch::Receiver<bool>>) {
+    match subscribed {
+        Some(receiver) => {
+            if receiver.wait_for(|on| *on).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 impl Pump {
     async fn run(self, mut inputs: mpsc::Receiver<PumpInput>) {
+        // The floor is read once the room's channel is subscribed: every commit
+        // after the read then reaches this pump, from this instance or another.
+        let mut waiting = self.subscribed.clone().filter(|on| !*on.borrow());
+        if waiting.is_some()
+            && tokio::time::timeout(SUBSCRIBE_WAIT, became_subscribed(&mut waiting)).await.is_ok()
+        {
+            waiting = None;
+        }
         let Some(mut last) = self.initial_floor().await else {
             return;
         };
@@ -610,6 +663,11 @@ impl Pump {
                     Some(input) => input,
                     None => return,
                 },
+                () = became_subscribed(&mut waiting) => {
+                    // Subscribed late: what others committed meanwhile is in storage.
+                    waiting = None;
+                    PumpInput::CatchUp
+                }
                 () = tick(&mut flush) => {
                     match presence.take(self.room) {
                         Some(frame) => self.hub.broadcast_presence(self.room, &frame),

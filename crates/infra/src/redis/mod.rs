@@ -5,6 +5,7 @@
 //! failed, callers skip it at once until a probe finds it back; fred reconnects.
 
 mod fan_out;
+mod interest;
 mod presence;
 pub(crate) mod script;
 mod unread;
@@ -20,7 +21,8 @@ use thiserror::Error;
 
 use crate::circuit::{Circuit, CircuitSettings, Gate, Probe, Refusal};
 
-pub use fan_out::RedisFanOut;
+pub use fan_out::{FanOutStats, RedisFanOut};
+pub use interest::{Held, Interests, Topic};
 pub use presence::RedisPresence;
 pub use unread::RedisUnread;
 
@@ -203,10 +205,6 @@ impl RedisConnection {
             prefix: self.prefix.clone(),
             gate: self.circuit.gate(adapter),
         }
-    }
-
-    pub(crate) fn key(&self, suffix: &str) -> String {
-        format!("{}{}", self.prefix, suffix)
     }
 }
 

@@ -1,0 +1,149 @@
+//! Per-room fan-out between instances (Postgres + Redis): an instance reads
+//! from Redis only the deliveries of rooms (and users) its sockets are in,
+//! drops a room's channel a little after its last socket left, and a socket
+//! that joins on one instance while another posts misses nothing.
+
+use std::time::Duration;
+
+use chat_tests::TestApp;
+use chat_tests::metrics::Scrape;
+use chat_tests::proxy::Proxy;
+use serde_json::{Value, json};
+
+const RECEIVED: &str = "chat_bus_received_total";
+const CHANNELS: &str = "chat_bus_channels";
+
+/// Scrapes `app` until `done` holds, for at most 30 s.
+async fn scrape_until(app: &TestApp, done: impl Fn(&Scrape) -> bool) -> Scrape {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let scrape = Scrape::of(app).await;
+        if done(&scrape) || tokio::time::Instant::now() > deadline {
+            return scrape;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post(app: &TestApp, room: i64, user: &str, content: &str) -> Value {
+    let response = app
+        .client
+        .post(app.url(&format!("/rooms/{room}/messages")))
+        .header("x-user-id", user)
+        .json(&json!({"content": content}))
+        .send()
+        .await
+        .expect("request is sent");
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("a message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_reads_only_the_rooms_its_sockets_are_in() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a.another(|_| {}).await;
+    let only_a = a.create_room("Only on A").await;
+    let both = a.create_room("On both").await;
+    let (mut alice, _) = a.joined_socket(only_a, "alice").await;
+    let (_carol, _) = a.joined_socket(both, "carol").await;
+    let (mut dave, _) = b.joined_socket(both, "dave").await;
+    let subscribed = scrape_until(&a, |s| s.value(CHANNELS, &[]) == 2.0).await;
+    assert_eq!(subscribed.value(CHANNELS, &[]), 2.0, "A listens to its two rooms");
+    assert_eq!(Scrape::of(&b).await.value(CHANNELS, &[]), 1.0, "B listens to its one room");
+
+    let before = Scrape::of(&b).await.value(RECEIVED, &[]);
+    for n in 0..20 {
+        post(&a, only_a, "alice", &format!("only A's sockets see this {n}")).await;
+    }
+    let last = post(&a, both, "carol", "everyone sees this").await;
+    // Redis hands a subscriber its messages in publish order: once dave has
+    // the last one, B has been given everything A published for it.
+    let seen = dave.next_of_type("message").await;
+    assert_eq!(seen["id"], last["id"]);
+    let after = Scrape::of(&b).await.value(RECEIVED, &[]);
+    assert_eq!(after - before, 1.0, "B received the one delivery of the room it is in");
+    for n in 0..20 {
+        let message = alice.next_of_type("message").await;
+        assert_eq!(message["content"], format!("only A's sockets see this {n}"));
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_is_dropped_a_little_after_its_last_socket_left() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let room = a.create_room("Leaving").await;
+    let (socket, _) = a.joined_socket(room, "erin").await;
+    let on = scrape_until(&a, |s| s.value(CHANNELS, &[]) == 1.0).await;
+    assert_eq!(on.value(CHANNELS, &[]), 1.0);
+    socket.close().await;
+    let off = scrape_until(&a, |s| s.value(CHANNELS, &[]) == 0.0).await;
+    assert_eq!(off.value(CHANNELS, &[]), 0.0, "unsubscribed once nobody is in the room");
+    a.shutdown().await;
+}
+
+/// Sockets join the room on B, one after another, while A posts 150 messages:
+/// each gets every message after the `last_seq` of its `joined`, in order, with
+/// no gap, however its subscription raced the posts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_joining_while_another_instance_posts_misses_nothing() {
+    const MESSAGES: i64 = 150;
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a.another(|_| {}).await;
+    let room = a.create_room("Busy").await;
+    let poster = {
+        let a_client = a.client.clone();
+        let url = a.url(&format!("/rooms/{room}/messages"));
+        tokio::spawn(async move {
+            for n in 1..=MESSAGES {
+                let response = a_client
+                    .post(&url)
+                    .header("x-user-id", "poster")
+                    .json(&json!({"content": format!("m{n}")}))
+                    .send()
+                    .await
+                    .expect("request is sent");
+                assert_eq!(response.status(), 201);
+            }
+        })
+    };
+    let mut sockets = Vec::new();
+    for n in 0..6 {
+        let (socket, joined) = b.joined_socket(room, &format!("joiner{n}")).await;
+        sockets.push((socket, joined["last_seq"].as_i64().expect("last_seq")));
+    }
+    poster.await.expect("posting ends");
+    for (mut socket, floor) in sockets {
+        for seq in floor + 1..=MESSAGES {
+            let message = socket.next_of_type("message").await;
+            assert_eq!(message["seq"], seq, "joined at {floor}: every later seq, in order");
+        }
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+/// B's Redis stalls while a socket joins there, so B cannot subscribe to the
+/// room's channel in time and a message A posts meanwhile never reaches B by
+/// Redis. Once Redis answers again, the subscription takes effect and the room
+/// catches up from the database: the socket gets the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_subscribed_late_catches_up_from_storage() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let redis_url = a.settings.redis_url.clone().expect("Redis");
+    let address =
+        redis_url.trim_start_matches("redis://").split('/').next().unwrap_or("").to_owned();
+    let proxy = Proxy::start(&address).await;
+    let through = redis_url.replacen(&address, &format!("127.0.0.1:{}", proxy.port), 1);
+    let b = a.another(|settings| settings.redis_url = Some(through)).await;
+    let room = a.create_room("Late").await;
+    proxy.stall();
+    let (mut socket, _) = b.joined_socket(room, "late").await;
+    let message = post(&a, room, "poster", "while B could not subscribe").await;
+    proxy.restore();
+    let delivered = socket.next_of_type("message").await;
+    assert_eq!(delivered["id"], message["id"]);
+    b.shutdown().await;
+    a.shutdown().await;
+}
