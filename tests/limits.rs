@@ -261,3 +261,96 @@ async fn instances_sharing_redis_share_each_users_message_budget() {
     retry_after(post(&b, room, "alice", "over the shared budget").await).await;
     assert_eq!(post(&b, room, "bob", "bob is fine").await.status(), 201);
 }
+
+/// Settings of a service on a new Postgres database sharing Redis (its own key
+/// prefix) at `redis_url`, or `None` (skipped) without the servers.
+async fn shared_settings(redis_url: Option<String>) -> Option<Settings> {
+    let redis = match redis_url {
+        Some(url) => url,
+        None => chat_tests::reachable_redis().await?,
+    };
+    let database = chat_tests::fresh_postgres_database().await?;
+    let mut settings = test_settings(&database);
+    settings.redis_url = Some(redis);
+    settings.redis_key_prefix = format!("chat-test-{}:", uuid::Uuid::new_v4().simple());
+    Some(settings)
+}
+
+/// What the upgrade of a socket to `path` answered: 101, or the refusal's status.
+async fn upgrade_status(app: &TestApp, path: &str) -> u16 {
+    match tokio_tungstenite::connect_async(app.ws_url(path)).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("upgrade failed: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_redis_share_the_limits_per_address() {
+    let Some(mut settings) = shared_settings(None).await else { return };
+    settings.rate_limit_http_per_second = NO_REFILL;
+    settings.rate_limit_http_burst = 3;
+    settings.rate_limit_ws_connects_per_second = NO_REFILL;
+    settings.rate_limit_ws_connects_burst = 3;
+    let a = TestApp::start_with(settings).await;
+    let b = a.another(|_| {}).await;
+    assert_eq!(a.get("/rooms").await.status(), 200);
+    assert_eq!(b.get("/rooms").await.status(), 200);
+    assert_eq!(a.get("/rooms").await.status(), 200);
+    let refused = b.get("/rooms").await;
+    assert_eq!(refused.status(), 429, "the fourth request, on either instance");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(a.get("/rooms").await.status(), 429);
+
+    // Sockets are counted apart from requests (and `/ws` is not a REST request).
+    for (app, user) in [(&a, "a"), (&b, "b"), (&a, "c")] {
+        assert_eq!(upgrade_status(app, &format!("/ws?user_id={user}")).await, 101);
+    }
+    assert_eq!(upgrade_status(&b, "/ws?user_id=d").await, 429, "the fourth new socket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_redis_share_each_users_socket_cap() {
+    let Some(mut settings) = shared_settings(None).await else { return };
+    settings.ws_max_sockets_per_user = 2;
+    let a = TestApp::start_with(settings).await;
+    let b = a.another(|_| {}).await;
+    let room = a.create_room("Capped").await;
+    let (first, _) = a.joined_socket(room, "alice").await;
+    let (_second, _) = b.joined_socket(room, "alice").await;
+    let third = format!("/ws/{room}?user_id=alice");
+    assert_eq!(upgrade_status(&a, &third).await, 429, "a third socket, here");
+    assert_eq!(upgrade_status(&b, &third).await, 429, "a third socket, there");
+    assert_eq!(upgrade_status(&b, "/ws?user_id=alice").await, 429, "of any kind");
+    let (_bob, _) = b.joined_socket(room, "bob").await;
+    first.close().await;
+    // The slot comes back once A has finished with the socket.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while upgrade_status(&b, &third).await != 101 {
+        assert!(std::time::Instant::now() < deadline, "the slot never came back");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_limits_let_everything_through_while_redis_is_away() {
+    let Some(redis_url) = chat_tests::reachable_redis().await else { return };
+    let address =
+        redis_url.trim_start_matches("redis://").split('/').next().unwrap_or("").to_owned();
+    let proxy = chat_tests::proxy::Proxy::start(&address).await;
+    let through = redis_url.replacen(&address, &format!("127.0.0.1:{}", proxy.port), 1);
+    let Some(mut settings) = shared_settings(Some(through)).await else { return };
+    settings.rate_limit_http_per_second = NO_REFILL;
+    settings.rate_limit_http_burst = 1;
+    settings.ws_max_sockets_per_user = 1;
+    let app = TestApp::start_with(settings).await;
+    assert_eq!(app.get("/rooms").await.status(), 200);
+    assert_eq!(app.get("/rooms").await.status(), 429, "the budget holds while Redis is up");
+    proxy.cut().await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/rooms").await.status(), 200, "fails open without Redis");
+    }
+    // The cap on this instance still holds without Redis.
+    let _carol = app.inbox_socket("carol").await;
+    assert_eq!(upgrade_status(&app, "/ws?user_id=carol").await, 429);
+}

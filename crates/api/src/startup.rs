@@ -18,7 +18,7 @@ use chat_infra::archiver::Archiver;
 use chat_infra::away_notifier::AwayNotifier;
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
 use chat_infra::group_commit::GroupCommit;
-use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter};
+use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter, RedisSocketCap};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
 use chat_infra::redis::{
@@ -35,6 +35,7 @@ use crate::auth::{AuthSetupError, TokenVerifier};
 use crate::http;
 use crate::legacy::LegacyHub;
 use crate::legacy::hub::Tee;
+use crate::limits::{Limits, SocketCounter};
 use crate::metrics::{Metrics, Sources};
 use crate::settings::{AuthMode, Settings};
 use crate::state::AppState;
@@ -184,16 +185,35 @@ impl Application {
                 tracing::info!("cache disabled: every read goes to the database");
                 (repository.clone(), repository.clone())
             };
-        let message_rate: Arc<dyn RateLimiter> = match RateQuota::enabled(
+        let limits = Limits {
+            requests: rate_limiter(
+                redis.as_ref(),
+                "http",
+                settings.rate_limit_http_per_second,
+                settings.rate_limit_http_burst,
+            ),
+            connects: rate_limiter(
+                redis.as_ref(),
+                "connects",
+                settings.rate_limit_ws_connects_per_second,
+                settings.rate_limit_ws_connects_burst,
+            ),
+            sockets: SocketCounter::new(settings.ws_max_sockets_per_user),
+            shared_sockets: match (&redis, settings.ws_max_sockets_per_user) {
+                (Some(redis), max) if max > 0 => {
+                    Some(Arc::new(RedisSocketCap::new(redis, instance.clone(), max)))
+                }
+                _ => None,
+            },
+            trust_forwarded_for: settings.trust_forwarded_for,
+        };
+        let message_rate: Arc<dyn RateLimiter> = rate_limiter(
+            redis.as_ref(),
+            "messages",
             settings.rate_limit_messages_per_second,
             settings.rate_limit_messages_burst,
-        ) {
-            None => Arc::new(NoRateLimit),
-            Some(quota) => match &redis {
-                Some(redis) => Arc::new(RedisRateLimiter::new(redis, "messages", quota)),
-                None => Arc::new(KeyedLimiter::<String>::new(quota)),
-            },
-        };
+        )
+        .unwrap_or_else(|| Arc::new(NoRateLimit));
         // New messages go through group commit, which also broadcasts them.
         let mut group_commit = settings.group_commit();
         if store.backend_name() == "sqlite" {
@@ -272,7 +292,7 @@ impl Application {
             room_names: auth.is_none().then(crate::ws::RoomNames::default),
             auth,
             origins: settings.cors_origin_list().map(Arc::new),
-            limits: crate::limits::Limits::from_settings(settings),
+            limits,
             legacy,
             metrics,
         };
@@ -334,6 +354,21 @@ impl Application {
 
 /// The address to open in a browser: a wildcard listener is reached at
 /// `localhost`, IPv6 addresses go in brackets.
+/// A token bucket per key at `per_second` and `burst` (`None`: off), shared by
+/// every instance through Redis when there is one, named `name` there.
+fn rate_limiter(
+    redis: Option<&RedisConnection>,
+    name: &str,
+    per_second: f64,
+    burst: u32,
+) -> Option<Arc<dyn RateLimiter>> {
+    let quota = RateQuota::enabled(per_second, burst)?;
+    Some(match redis {
+        Some(redis) => Arc::new(RedisRateLimiter::new(redis, name, quota)),
+        None => Arc::new(KeyedLimiter::<String>::new(quota)),
+    })
+}
+
 fn browsable(address: SocketAddr) -> String {
     let port = address.port();
     match address.ip() {

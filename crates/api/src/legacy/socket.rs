@@ -51,7 +51,7 @@ pub async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     crate::http::origin::check(&state, &headers)?;
-    state.limits.check_connect(&headers, &extensions)?;
+    state.limits.check_connect(&headers, &extensions).await?;
     // The other party is checked now, as the REST routes do: a socket to a
     // user id that cannot exist would only answer errors to every frame.
     if let Err(DomainError::Validation { reason, .. }) = UserId::parse(&other) {
@@ -60,7 +60,10 @@ pub async fn upgrade(
     let known = caller.actor().user_id.clone();
     let known = (known != UserId::anonymous()).then(|| known.to_string());
     // Only a socket whose user is known counts toward that user's limit.
-    let slot = known.as_deref().map(|user| state.limits.socket_slot(user)).transpose()?;
+    let slot = match known.as_deref() {
+        Some(user) => Some(state.limits.socket_slot(user).await?),
+        None => None,
+    };
     let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
     let correlation = caller.actor().correlation_id.clone();
     let actor = known.is_some().then(|| caller.actor().clone());

@@ -13,8 +13,13 @@ pub async fn limit_requests(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    let exempt = path == "/health" || path.starts_with("/health/") || path.starts_with("/ws/");
-    if !exempt && let Err(limited) = limits.check_request(request.headers(), request.extensions()) {
+    let exempt = path == "/health"
+        || path.starts_with("/health/")
+        || path == "/ws"
+        || path.starts_with("/ws/");
+    if !exempt
+        && let Err(limited) = limits.check_request(request.headers(), request.extensions()).await
+    {
         return limited.into_response();
     }
     next.run(request).await

@@ -6,72 +6,58 @@ mod client_address;
 mod http;
 mod sockets;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::{Extensions, HeaderMap};
-use chat_infra::limits::{KeyedLimiter, RateQuota};
+use chat_domain::ports::RateLimiter;
+use chat_infra::limits::RedisSocketCap;
 
 pub use client_address::client_address;
 pub use http::limit_requests;
 pub use sockets::{SocketCounter, SocketSlot};
 
 use crate::http::error::ApiError;
-use crate::settings::Settings;
 
+/// The edge limits. With Redis each is shared by every instance; without it,
+/// each instance counts for itself.
 #[derive(Clone)]
 pub struct Limits {
     /// REST requests per client address; `None`: off.
-    pub requests: Option<Arc<KeyedLimiter<IpAddr>>>,
+    pub requests: Option<Arc<dyn RateLimiter>>,
     /// New sockets per client address; `None`: off.
-    pub connects: Option<Arc<KeyedLimiter<IpAddr>>>,
-    /// Open sockets per user.
+    pub connects: Option<Arc<dyn RateLimiter>>,
+    /// Open sockets per user on this instance.
     pub sockets: SocketCounter,
+    /// Open sockets per user on every instance (with Redis and a cap).
+    pub shared_sockets: Option<Arc<RedisSocketCap>>,
     /// Read the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
 }
 
 impl Limits {
-    pub fn from_settings(settings: &Settings) -> Self {
-        let keyed = |rate, burst| {
-            RateQuota::enabled(rate, burst).map(|quota| Arc::new(KeyedLimiter::new(quota)))
-        };
-        Self {
-            requests: keyed(settings.rate_limit_http_per_second, settings.rate_limit_http_burst),
-            connects: keyed(
-                settings.rate_limit_ws_connects_per_second,
-                settings.rate_limit_ws_connects_burst,
-            ),
-            sockets: SocketCounter::new(settings.ws_max_sockets_per_user),
-            trust_forwarded_for: settings.trust_forwarded_for,
-        }
-    }
-}
-
-impl Limits {
     /// One more new socket from the caller's address, or 429.
-    pub fn check_connect(
+    pub async fn check_connect(
         &self,
         headers: &HeaderMap,
         extensions: &Extensions,
     ) -> Result<(), ApiError> {
-        self.spend(self.connects.as_deref(), headers, extensions, "socket connect")
+        self.spend(self.connects.as_deref(), headers, extensions, "socket connect").await
     }
 
     /// One more REST request from the caller's address, or 429.
-    pub fn check_request(
+    pub async fn check_request(
         &self,
         headers: &HeaderMap,
         extensions: &Extensions,
     ) -> Result<(), ApiError> {
-        self.spend(self.requests.as_deref(), headers, extensions, "request")
+        self.spend(self.requests.as_deref(), headers, extensions, "request").await
     }
 
     /// A token from the caller's bucket in `limiter` (none: that limit is off;
     /// no known address: nothing to count).
-    fn spend(
+    async fn spend(
         &self,
-        limiter: Option<&KeyedLimiter<IpAddr>>,
+        limiter: Option<&dyn RateLimiter>,
         headers: &HeaderMap,
         extensions: &Extensions,
         what: &'static str,
@@ -80,19 +66,25 @@ impl Limits {
         let Some(address) = client_address(headers, extensions, self.trust_forwarded_for) else {
             return Ok(());
         };
-        limiter.check(&address).map_err(|wait| {
+        limiter.acquire(&address.to_string()).await.map_err(|wait| {
             tracing::debug!(%address, what, "rate limit reached");
             ApiError::RateLimited(wait)
         })
     }
 
     /// A place for one more socket of `user`, or 429 when they hold the most
-    /// allowed (a socket must close before another opens).
-    pub fn socket_slot(&self, user: &str) -> Result<SocketSlot, ApiError> {
-        self.sockets.open(user).ok_or_else(|| {
+    /// allowed, here or (with Redis) on all instances together (a socket must
+    /// close before another opens).
+    pub async fn socket_slot(&self, user: &str) -> Result<SocketSlot, ApiError> {
+        let refused = || {
             tracing::debug!(user, "open socket limit reached");
             ApiError::RateLimited(SOCKET_RETRY)
-        })
+        };
+        let slot = self.sockets.open(user).ok_or_else(refused)?;
+        match &self.shared_sockets {
+            Some(shared) => slot.shared(shared.clone()).await.ok_or_else(refused),
+            None => Ok(slot),
+        }
     }
 }
 

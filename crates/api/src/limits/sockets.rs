@@ -1,8 +1,11 @@
-//! Open sockets per user on this instance. A socket holds a [`SocketSlot`] for
-//! its whole life; dropping the slot gives it back, whatever way the socket ends.
+//! Open sockets per user on this instance (and, with Redis, on all of them). A
+//! socket holds a [`SocketSlot`] for its whole life; dropping the slot gives it
+//! back, whatever way the socket ends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use chat_infra::limits::RedisSocketCap;
 
 #[derive(Clone)]
 pub struct SocketCounter {
@@ -14,6 +17,8 @@ pub struct SocketCounter {
 pub struct SocketSlot {
     user: String,
     open: Arc<Mutex<HashMap<String, u32>>>,
+    /// Its place in the count of all instances, when shared.
+    shared: Option<(Arc<RedisSocketCap>, String)>,
 }
 
 impl SocketCounter {
@@ -30,7 +35,7 @@ impl SocketCounter {
             return None;
         }
         *count += 1;
-        Some(SocketSlot { user: user.to_owned(), open: self.open.clone() })
+        Some(SocketSlot { user: user.to_owned(), open: self.open.clone(), shared: None })
     }
 
     /// Sockets `user` holds now.
@@ -41,8 +46,26 @@ impl SocketCounter {
     }
 }
 
+impl SocketSlot {
+    /// This slot, also counted on every instance; `None` (the slot given back)
+    /// when the user holds the most allowed there.
+    pub async fn shared(mut self, cap: Arc<RedisSocketCap>) -> Option<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        if !cap.reserve(&self.user, &id).await {
+            return None;
+        }
+        self.shared = Some((cap, id));
+        Some(self)
+    }
+}
+
 impl Drop for SocketSlot {
     fn drop(&mut self) {
+        if let Some((cap, id)) = self.shared.take() {
+            let user = self.user.clone();
+            // Drop cannot wait; the slot is given back just after.
+            tokio::spawn(async move { cap.release(&user, &id).await });
+        }
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(count) = open.get_mut(&self.user) {
             *count -= 1;

@@ -78,7 +78,7 @@ pub async fn upgrade(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     crate::http::origin::check(&state, &headers)?;
-    state.limits.check_connect(&headers, &extensions)?;
+    state.limits.check_connect(&headers, &extensions).await?;
     let actor = caller.actor().clone();
     let by_name = raw_room.parse::<i64>().is_err();
     let room = match &state.room_names {
@@ -91,7 +91,7 @@ pub async fn upgrade(
         return Err(ApiError::BadRequest("since: must be zero or a positive seq".to_owned()));
     }
     let authorized = state.chat.authorize_socket(&actor, room).await?;
-    let slot = state.limits.socket_slot(actor.user_id.as_str())?;
+    let slot = state.limits.socket_slot(actor.user_id.as_str()).await?;
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response()),
@@ -130,9 +130,9 @@ pub async fn upgrade_inbox(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     crate::http::origin::check(&state, &headers)?;
-    state.limits.check_connect(&headers, &extensions)?;
+    state.limits.check_connect(&headers, &extensions).await?;
     let actor = caller.actor().clone();
-    let slot = state.limits.socket_slot(actor.user_id.as_str())?;
+    let slot = state.limits.socket_slot(actor.user_id.as_str()).await?;
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response()),
