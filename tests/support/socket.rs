@@ -121,6 +121,27 @@ impl Socket {
         }
     }
 
+    /// Reads until the socket ends: the JSON frames that came, and how it ended.
+    pub async fn frames_until_closed(&mut self) -> (Vec<Value>, Ended) {
+        let mut frames = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .expect("the socket ends in time");
+            match frame {
+                None | Some(Err(_)) => return (frames, Ended::Dropped),
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map(|f: CloseFrame| u16::from(f.code));
+                    return (frames, Ended::Closed(code));
+                }
+                Some(Ok(Message::Text(text))) => {
+                    frames.push(serde_json::from_str(&text).expect("frame is JSON"));
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// Subscribes an inbox socket to a room and reads the `subscribed` frame,
     /// which must be the room's first frame on the socket (the user's own
     /// events about the room, `unread` and the like, may come before it).

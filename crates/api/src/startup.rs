@@ -17,7 +17,7 @@ use chat_domain::{ChatService, Ports};
 use chat_infra::archiver::Archiver;
 use chat_infra::away_notifier::AwayNotifier;
 use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCache};
-use chat_infra::group_commit::GroupCommit;
+use chat_infra::group_commit::{GroupCommit, WriterStats};
 use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter, RedisSocketCap};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
@@ -53,6 +53,8 @@ const IN_PROCESS_CACHED_ROOMS: u64 = 10_000;
 const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for sockets to say goodbye.
 const SOCKET_DRAIN: Duration = Duration::from_secs(10);
+/// How often a shutdown looks whether the message writer has finished.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
 
 #[cfg(test)]
 mod tests {
@@ -84,8 +86,11 @@ pub struct Application {
     listener: TcpListener,
     app: tower_http::normalize_path::NormalizePath<axum::Router>,
     hub: Hub,
+    legacy: LegacyHub,
     tasks: TaskTracker,
     cache_stats: Arc<CacheStats>,
+    /// The message writer's counts: a shutdown waits for its last answers.
+    writer: Arc<WriterStats>,
 }
 
 impl Application {
@@ -276,7 +281,7 @@ impl Application {
             cache: cache_stats.clone(),
             relay: relay.clone(),
             archive,
-            writer: writer_stats,
+            writer: writer_stats.clone(),
             bus,
             circuits,
         });
@@ -293,7 +298,7 @@ impl Application {
             auth,
             origins: settings.cors_origin_list().map(Arc::new),
             limits,
-            legacy,
+            legacy: legacy.clone(),
             metrics,
         };
         let address = format!("{}:{}", settings.host, settings.port);
@@ -301,7 +306,15 @@ impl Application {
             address: address.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Self { listener, app: http::app(state, settings), hub, tasks, cache_stats })
+        Ok(Self {
+            listener,
+            app: http::app(state, settings),
+            hub,
+            legacy,
+            tasks,
+            cache_stats,
+            writer: writer_stats,
+        })
     }
 
     /// Cache hits and misses since start.
@@ -329,10 +342,12 @@ impl Application {
             tracing::info!(%address, "listening: the chat page at {base}/, the API docs at {base}/docs");
         }
         let hub = self.hub.clone();
+        let legacy = self.legacy.clone();
         let graceful = async move {
             stop.await;
             tracing::info!("shutting down: closing sockets, finishing in-flight requests");
             hub.close_all(codes::GOING_AWAY);
+            legacy.close_all(codes::GOING_AWAY);
         };
         // Frames are small and latency-bound: no Nagle delay behind an unacknowledged one.
         let listener = self.listener.tap_io(|tcp| {
@@ -345,15 +360,23 @@ impl Application {
             ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(self.app);
         let served = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
         self.tasks.close();
-        if tokio::time::timeout(SOCKET_DRAIN, self.tasks.wait()).await.is_err() {
-            tracing::warn!("some sockets did not close in time");
+        let drained = async {
+            self.tasks.wait().await;
+            // Messages taken before the sockets closed are stored and followed up.
+            while self.writer.unfinished() > 0 {
+                tokio::time::sleep(DRAIN_POLL).await;
+            }
+        };
+        if tokio::time::timeout(SOCKET_DRAIN, drained).await.is_err() {
+            tracing::warn!(
+                unfinished = self.writer.unfinished(),
+                "some sockets or message writes did not finish in time"
+            );
         }
         served
     }
 }
 
-/// The address to open in a browser: a wildcard listener is reached at
-/// `localhost`, IPv6 addresses go in brackets.
 /// A token bucket per key at `per_second` and `burst` (`None`: off), shared by
 /// every instance through Redis when there is one, named `name` there.
 fn rate_limiter(
@@ -369,6 +392,8 @@ fn rate_limiter(
     })
 }
 
+/// The address to open in a browser: a wildcard listener is reached at
+/// `localhost`, IPv6 addresses go in brackets.
 fn browsable(address: SocketAddr) -> String {
     let port = address.port();
     match address.ip() {

@@ -48,6 +48,7 @@ pub struct WriterStats {
     refused: AtomicU64,
     largest: AtomicU64,
     waiting: AtomicU64,
+    unfinished: AtomicU64,
 }
 
 impl WriterStats {
@@ -74,6 +75,12 @@ impl WriterStats {
     /// Messages queued and not yet taken into a transaction.
     pub fn waiting(&self) -> u64 {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Messages accepted and not yet answered (queued, being stored, or being
+    /// followed up): a shutdown waits for none to be left.
+    pub fn unfinished(&self) -> u64 {
+        self.unfinished.load(Ordering::Acquire)
     }
 }
 
@@ -130,10 +137,12 @@ impl MessageWriter for GroupCommit {
         let shard = message.room_id.get().unsigned_abs() as usize % self.queues.len();
         // Counted before it is queued, so the writer never takes it first.
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        self.stats.unfinished.fetch_add(1, Ordering::AcqRel);
         let expires = Instant::now() + self.deadline;
         let queued = self.queues[shard].try_send(Job { message, reply, expires });
         if queued.is_err() {
             self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.stats.unfinished.fetch_sub(1, Ordering::AcqRel);
         }
         match queued {
             Ok(()) => PendingPost::new(async move {
@@ -196,6 +205,7 @@ impl Writer {
                 .map(|job| (job.message, job.reply))
                 .unzip();
             self.stats.waiting.fetch_sub(taken as u64, Ordering::Relaxed);
+            self.stats.unfinished.fetch_sub((taken - messages.len()) as u64, Ordering::AcqRel);
             if messages.is_empty() {
                 continue;
             }
@@ -222,10 +232,12 @@ impl Writer {
                     }
                 }
             }
+            let answered = replies.len() as u64;
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A sender that gave up (its socket closed) needs no answer.
                 let _ = reply.send(outcome);
             }
+            self.stats.unfinished.fetch_sub(answered, Ordering::AcqRel);
         }
     }
 

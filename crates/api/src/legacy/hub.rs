@@ -14,7 +14,7 @@ use chat_infra::redis::{Held, Interests, Topic};
 use tokio::sync::mpsc;
 
 use super::LegacyMessage;
-use crate::ws::closer::{Closer, codes};
+use crate::ws::closer::{CloseReason, Closer, codes};
 
 struct Socket {
     user: Option<String>,
@@ -102,6 +102,15 @@ impl LegacyHub {
             .sockets
             .insert(connection.clone(), Socket { user, tx, closer });
         Registration { hub: self.clone(), path, connection }
+    }
+
+    /// Closes every socket (shutdown: 1001).
+    pub fn close_all(&self, reason: CloseReason) {
+        for path in self.paths().values() {
+            for socket in path.sockets.values() {
+                socket.closer.close(reason);
+            }
+        }
     }
 
     /// To every socket on the sender's path (`{item}/{receiver}`) and to the
