@@ -1,11 +1,13 @@
 //! The transactional outbox on SQL: events enqueued inside the change's own
 //! transaction, and batches claimed by the relay that publishes them.
 //!
-//! One relay publishes at a time (a Postgres advisory lock held by the batch's
-//! transaction), so several instances never publish the same event twice in
-//! normal operation and each room's events leave in commit order. A batch is
-//! marked sent only after the broker confirmed it; a failed batch rolls back and
-//! is published again (at least once).
+//! The rooms are split into partitions (room id modulo [`PARTITIONS`]); a batch
+//! holds a few of them (Postgres advisory locks held by the batch's
+//! transaction), so the relays of several instances share the work, never
+//! publish the same event twice in normal operation, and each room's events
+//! leave in commit order — and a slow instance holds back only the rooms of the
+//! partitions it holds. A batch is marked sent only after the broker confirmed
+//! it; a failed batch rolls back and is published again (at least once).
 
 use async_trait::async_trait;
 use chat_domain::ports::EventLog;
@@ -24,8 +26,27 @@ use super::errors::map_db_err;
 
 /// The exchange every chat event goes to.
 pub const CHAT_EVENTS_EXCHANGE: &str = "chat.events";
-/// Arbitrary but fixed: the advisory lock that elects the one active relay.
+/// Arbitrary but fixed: the first of the advisory locks of the partitions.
 const RELAY_LOCK: i64 = 0x6368_6174_5f6f_7574; // "chat_out"
+/// Partitions of the rooms' events (room id modulo this).
+const PARTITIONS: i64 = 16;
+/// Partitions one batch holds at most: four instances relay at once.
+const PARTITIONS_PER_BATCH: usize = 4;
+/// Unsent events looked at to find the partitions with work.
+const PROBE: i64 = 1000;
+
+/// The partitions (of `$2`) with unsent events among the oldest `$1`.
+const BUSY_PARTITIONS: &str = "\
+SELECT DISTINCT p FROM (
+    SELECT COALESCE(room_id, 0) % $2 AS p FROM outbox
+    WHERE sent_at IS NULL ORDER BY id LIMIT $1
+) AS oldest";
+
+/// Up to `$2` unsent events of the partitions `$1` (of `$3`), in id order.
+const UNSENT_OF: &str = "\
+SELECT id, event_id, exchange, routing_key, payload, request_id FROM outbox
+WHERE sent_at IS NULL AND COALESCE(room_id, 0) % $3 = ANY($1)
+ORDER BY id LIMIT $2";
 
 /// Adds `event` to the outbox within `conn` (the change's transaction).
 pub(crate) async fn enqueue<C: ConnectionTrait>(conn: &C, event: &ChatEvent) -> Result<(), DbErr> {
@@ -109,6 +130,19 @@ pub struct OutboxEvent {
     pub request_id: Option<String>,
 }
 
+impl From<outbox::Model> for OutboxEvent {
+    fn from(row: outbox::Model) -> Self {
+        Self {
+            id: row.id,
+            event_id: row.event_id,
+            exchange: row.exchange,
+            routing_key: row.routing_key,
+            payload: row.payload,
+            request_id: row.request_id,
+        }
+    }
+}
+
 /// Events claimed for publishing. On Postgres the claim is the transaction
 /// holding the relay lock (dropping the batch unpublished releases it); SQLite
 /// has one relay and no claim, so nothing holds its single write lock meanwhile.
@@ -145,50 +179,84 @@ pub struct OutboxStats {
 
 impl SqlStore {
     /// Claims up to `limit` unsent events in id order; `None` when another
-    /// instance's relay holds the claim.
+    /// instance's relay holds every partition with work.
     pub async fn claim_outbox(&self, limit: u64) -> Result<Option<OutboxBatch>, DomainError> {
-        let claim = if self.db.get_database_backend() == DatabaseBackend::Postgres {
-            let txn = self.begin_write().await?;
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            // One instance on SQLite: no claim, so nothing holds its single
+            // write lock while the batch is published.
+            let rows = outbox::Entity::find()
+                .filter(outbox::Column::SentAt.is_null())
+                .order_by_asc(outbox::Column::Id)
+                .limit(limit)
+                .all(&self.db)
+                .await
+                .map_err(map_db_err)?;
+            let events = rows.into_iter().map(OutboxEvent::from).collect();
+            return Ok(Some(OutboxBatch { claim: None, store: self.clone(), events }));
+        }
+        let txn = self.begin_write().await?;
+        let postgres = |sql: &str, values: Vec<sea_orm::Value>| {
+            Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
+        };
+        let busy = txn
+            .query_all_raw(postgres(BUSY_PARTITIONS, vec![PROBE.into(), PARTITIONS.into()]))
+            .await
+            .map_err(map_db_err)?
+            .iter()
+            .map(|row| row.try_get::<i64>("", "p"))
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(map_db_err)?;
+        if busy.is_empty() {
+            return Ok(Some(OutboxBatch { claim: Some(txn), store: self.clone(), events: vec![] }));
+        }
+        // Each claim starts at another partition, so no partition waits for
+        // the others to be empty.
+        let start = timestamp::now().timestamp_subsec_nanos() as usize % busy.len();
+        let mut held: Vec<i64> = Vec::with_capacity(PARTITIONS_PER_BATCH);
+        for partition in busy.iter().cycle().skip(start).take(busy.len()) {
+            let lock = postgres(
+                "SELECT pg_try_advisory_xact_lock($1) AS locked",
+                vec![RELAY_LOCK.wrapping_add(*partition).into()],
+            );
             let locked = txn
-                .query_one_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    "SELECT pg_try_advisory_xact_lock($1) AS locked",
-                    [RELAY_LOCK.into()],
-                ))
+                .query_one_raw(lock)
                 .await
                 .map_err(map_db_err)?
                 .map(|row| row.try_get::<bool>("", "locked"))
                 .transpose()
                 .map_err(map_db_err)?
                 .unwrap_or(false);
-            if !locked {
-                return Ok(None);
+            if locked {
+                held.push(*partition);
+                if held.len() == PARTITIONS_PER_BATCH {
+                    break;
+                }
             }
-            Some(txn)
-        } else {
-            None
-        };
-        let unsent = outbox::Entity::find()
-            .filter(outbox::Column::SentAt.is_null())
-            .order_by_asc(outbox::Column::Id)
-            .limit(limit);
-        let rows = match &claim {
-            Some(txn) => unsent.all(txn).await,
-            None => unsent.all(&self.db).await,
         }
-        .map_err(map_db_err)?;
+        if held.is_empty() {
+            return Ok(None);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = txn
+            .query_all_raw(postgres(UNSENT_OF, vec![held.into(), limit.into(), PARTITIONS.into()]))
+            .await
+            .map_err(map_db_err)?;
         let events = rows
-            .into_iter()
-            .map(|r| OutboxEvent {
-                id: r.id,
-                event_id: r.event_id,
-                exchange: r.exchange,
-                routing_key: r.routing_key,
-                payload: r.payload,
-                request_id: r.request_id,
+            .iter()
+            .map(|row| {
+                let text = |column: &str| row.try_get::<String>("", column);
+                Ok(OutboxEvent {
+                    id: row.try_get::<i64>("", "id")?,
+                    event_id: text("event_id")?,
+                    exchange: text("exchange")?,
+                    routing_key: text("routing_key")?,
+                    payload: text("payload")?,
+                    request_id: row.try_get::<Option<String>>("", "request_id")?,
+                })
             })
-            .collect();
-        Ok(Some(OutboxBatch { claim, store: self.clone(), events }))
+            .collect::<Result<Vec<_>, DbErr>>()
+            .map_err(map_db_err)?;
+        Ok(Some(OutboxBatch { claim: Some(txn), store: self.clone(), events }))
     }
 
     /// Deletes events sent before `before`; returns how many.
