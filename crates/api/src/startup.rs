@@ -10,8 +10,8 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use axum::serve::ListenerExt;
 use chat_domain::ports::{
-    FanOut, MessageRepository, NoRateLimit, PresenceRegistry, RateLimiter, RoomRepository,
-    UnreadCounters,
+    FanOut, MessageRepository, NoRateLimit, PresenceRegistry, RateLimiter, ReactionRepository,
+    RoomRepository, UnreadCounters,
 };
 use chat_domain::{ChatService, Ports};
 use chat_infra::archiver::Archiver;
@@ -158,13 +158,14 @@ impl Application {
         };
         let cached = Arc::new(Cached::new(repository.clone(), cache));
         let cache_stats = cached.stats();
-        let (rooms, messages): (Arc<dyn RoomRepository>, Arc<dyn MessageRepository>) =
-            if settings.cache_enabled {
-                (cached.clone(), cached)
-            } else {
-                tracing::info!("cache disabled: every read goes to the database");
-                (repository.clone(), repository.clone())
-            };
+        type Repositories =
+            (Arc<dyn RoomRepository>, Arc<dyn MessageRepository>, Arc<dyn ReactionRepository>);
+        let (rooms, messages, reactions): Repositories = if settings.cache_enabled {
+            (cached.clone(), cached.clone(), cached)
+        } else {
+            tracing::info!("cache disabled: every read goes to the database");
+            (repository.clone(), repository.clone(), repository.clone())
+        };
         let message_rate: Arc<dyn RateLimiter> = match RateQuota::enabled(
             settings.rate_limit_messages_per_second,
             settings.rate_limit_messages_burst,
@@ -197,6 +198,7 @@ impl Application {
             read_state: repository.clone(),
             message_rate,
             away: repository,
+            reactions,
         });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
