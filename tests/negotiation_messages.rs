@@ -18,6 +18,7 @@ on_every_adapter_set!(
     a_message_has_at_most_twenty_keys,
     versions_keep_every_text_oldest_first,
     reactions_follow_the_rules_of_the_room,
+    archived_messages_can_be_answered_reacted_to_and_edited,
 );
 
 /// 👍, percent-encoded for a path.
@@ -376,6 +377,55 @@ async fn reactions_follow_the_rules_of_the_room(app: TestApp) {
         "not_found",
     )
     .await;
+}
+
+async fn archived_messages_can_be_answered_reacted_to_and_edited(app: TestApp) {
+    let room = app.create_room("Archive").await;
+    let old = app.post_message(room, "alice", "old offer").await;
+    let id = old["id"].as_i64().unwrap();
+    let reacted = send(&app, Method::PUT, &format!("/messages/{id}/reactions/ok"), "bob").await;
+    assert_eq!(reacted.status(), 200);
+    let store = app.uncached_store().await;
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(store.archive_batch(cutoff, 100).await.unwrap().commit().await.unwrap(), 1);
+    assert_eq!(store.archived_count().await.unwrap(), 1);
+
+    let read = json_of(app.get(&format!("/messages/{id}")).await, 200).await;
+    assert_eq!(read["reactions"], json!({"ok": 1}), "the counts moved with the row");
+    let answer = json_of(
+        post(&app, room, json!({"content": "still open?", "user_id": "bob", "reply_to": id})).await,
+        201,
+    )
+    .await;
+    assert_eq!(answer["reply_to"], id);
+    let more = json_of(
+        send(&app, Method::PUT, &format!("/messages/{id}/reactions/ok"), "carol").await,
+        200,
+    )
+    .await;
+    assert_eq!(more["reactions"], json!({"ok": 2}));
+    let listed = json_of(app.get(&format!("/messages/{id}/reactions")).await, 200).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let path = format!("/messages/{id}");
+    assert_eq!(
+        app.patch(&path, json!({"content": "old offer, 205", "user_id": "alice"})).await.status(),
+        200
+    );
+    let versions = json_of(app.get(&format!("{path}/versions")).await, 200).await;
+    let texts: Vec<&str> = versions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["old offer", "old offer, 205"]);
+    let history = json_of(app.get(&format!("/rooms/{room}/messages")).await, 200).await;
+    assert_eq!(history["items"][0]["reactions"], json!({"ok": 2}));
+    assert_eq!(history["items"][0]["content"], "old offer, 205");
+
+    assert_eq!(send(&app, Method::DELETE, &path, "alice").await.status(), 204);
+    let refused = post(&app, room, json!({"content": "gone?", "reply_to": id})).await;
+    assert_error(refused, 422, "validation_failed").await;
 }
 
 /// `reaction_added`/`reaction_removed`, each once per change and none for a
