@@ -354,7 +354,10 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
     ) -> Result<Option<Message>, DomainError> {
         let edited = self.inner.edit(id, content, at, correlation).await?;
         if let Some(message) = &edited {
-            self.settle(message.room_id, self.cache.replaced(message).await);
+            // Dropped, not replaced: the edited copy carries the reaction counts
+            // read at the edit, and a reaction committed just after it may reach
+            // the cache first (see `reacted`); a later read fills the page anew.
+            self.settle(message.room_id, self.cache.invalidate(message.room_id, false).await);
         }
         Ok(edited)
     }
