@@ -19,6 +19,7 @@ on_every_adapter_set!(
     versions_keep_every_text_oldest_first,
     reactions_follow_the_rules_of_the_room,
     archived_messages_can_be_answered_reacted_to_and_edited,
+    the_inbox_socket_gets_reactions_of_its_rooms,
 );
 
 /// 👍, percent-encoded for a path.
@@ -426,6 +427,108 @@ async fn archived_messages_can_be_answered_reacted_to_and_edited(app: TestApp) {
     assert_eq!(send(&app, Method::DELETE, &path, "alice").await.status(), 204);
     let refused = post(&app, room, json!({"content": "gone?", "reply_to": id})).await;
     assert_error(refused, 422, "validation_failed").await;
+}
+
+async fn the_inbox_socket_gets_reactions_of_its_rooms(app: TestApp) {
+    let room = app.create_room("Inbox reactions").await;
+    let id = app.post_message(room, "alice", "hello").await["id"].as_i64().unwrap();
+    let mut inbox = app.inbox_socket("carol").await;
+    inbox.subscribe(room, None).await;
+    let reacted =
+        send(&app, Method::PUT, &format!("/messages/{id}/reactions/{THUMBS_UP}"), "bob").await;
+    assert_eq!(reacted.status(), 200);
+    let frame = inbox.next_of_type("reaction").await;
+    assert_eq!((frame["room_id"].clone(), frame["message_id"].clone()), (json!(room), json!(id)));
+    assert_eq!((frame["key"].clone(), frame["count"].clone()), (json!("👍"), json!(1)));
+}
+
+/// Two instances sharing Postgres and Redis: a reaction made on one reaches the
+/// room's sockets on the other (the frame crosses the Redis bus).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_reaches_the_sockets_of_another_instance() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a.another(|_| {}).await;
+    let room = a.create_room("Across").await;
+    let message = a.post_message(room, "alice", "across").await;
+    let (mut watcher, _) = b.joined_socket(room, "carol").await;
+    let path = format!("/messages/{}/reactions/{THUMBS_UP}", message["id"]);
+    let reacted = json_of(send(&a, Method::PUT, &path, "bob").await, 200).await;
+    assert_eq!(reacted["reactions"], json!({"👍": 1}));
+    let frame = watcher.next_of_type("reaction").await;
+    assert_eq!(
+        frame,
+        json!({"type": "reaction", "room_id": room, "message_id": message["id"],
+               "seq": message["seq"], "key": "👍", "user_id": "bob", "added": true, "count": 1})
+    );
+    let read = json_of(b.get(&format!("/messages/{}", message["id"])).await, 200).await;
+    assert_eq!(read["reactions"], json!({"👍": 1}));
+    let history = json_of(b.get(&format!("/rooms/{room}/messages")).await, 200).await;
+    assert_eq!(history["items"][0]["reactions"], json!({"👍": 1}), "the shared cache too");
+}
+
+/// With a token required the reactor is the token's `sub`; a body naming
+/// someone else is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_reactor_is_its_subject() {
+    use jsonwebtoken::{EncodingKey, Header};
+    const SECRET: &str = "test-secret-that-is-long-enough";
+    let dir = std::env::temp_dir().join("chat-room-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.db", uuid::Uuid::new_v4()));
+    let mut settings = chat_tests::test_settings(&format!("sqlite://{}?mode=rwc", file.display()));
+    settings.auth_mode = Some(chat_api::settings::AuthMode::Required);
+    settings.jwt_secret = Some(SECRET.to_owned());
+    let app = TestApp::start_with(settings).await;
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let token = |sub: &str| {
+        jsonwebtoken::encode(
+            &Header::default(),
+            &json!({"sub": sub, "exp": exp}),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let bearer = |request: reqwest::RequestBuilder, sub: &str| request.bearer_auth(token(sub));
+    let room = json_of(
+        bearer(app.client.post(app.url("/rooms")), "alice")
+            .json(&json!({"name": "Tokens"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let message = json_of(
+        bearer(app.client.post(app.url(&format!("/rooms/{room}/messages"))), "alice")
+            .json(&json!({"content": "signed"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let path = app.url(&format!("/messages/{}/reactions/ok", message["id"]));
+    let anonymous = app.client.put(&path).send().await.unwrap();
+    assert_error(anonymous, 401, "unauthorized").await;
+    let spoofed = bearer(app.client.put(&path), "bob")
+        .json(&json!({"user_id": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(spoofed, 403, "forbidden").await;
+    let reacted = json_of(bearer(app.client.put(&path), "bob").send().await.unwrap(), 200).await;
+    assert_eq!(reacted["reactions"], json!({"ok": 1}));
+    let listed = json_of(
+        bearer(app.client.get(app.url(&format!("/messages/{}/reactions", message["id"]))), "carol")
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(listed["items"][0]["user_id"], "bob");
 }
 
 /// `reaction_added`/`reaction_removed`, each once per change and none for a
