@@ -20,6 +20,7 @@ on_every_adapter_set!(
     reactions_follow_the_rules_of_the_room,
     archived_messages_can_be_answered_reacted_to_and_edited,
     the_inbox_socket_gets_reactions_of_its_rooms,
+    a_batch_refuses_only_its_bad_replies,
 );
 
 /// 👍, percent-encoded for a path.
@@ -440,6 +441,75 @@ async fn the_inbox_socket_gets_reactions_of_its_rooms(app: TestApp) {
     let frame = inbox.next_of_type("reaction").await;
     assert_eq!((frame["room_id"].clone(), frame["message_id"].clone()), (json!(room), json!(id)));
     assert_eq!((frame["key"].clone(), frame["count"].clone()), (json!("👍"), json!(1)));
+}
+
+/// One batch of the group-commit path (the repository called directly) with
+/// good and bad replies, in two rooms, and a repeat: each message gets its own
+/// outcome, the refused ones take no seq, and the seqs stay dense.
+async fn a_batch_refuses_only_its_bad_replies(app: TestApp) {
+    use chat_domain::ports::MessageRepository;
+    use chat_domain::{ClientMsgId, MessageContent, MessageId, NewMessage, Posted, RoomId, UserId};
+    let (room, other) = (app.create_room("Batch").await, app.create_room("Other").await);
+    let asked = app.post_message(room, "alice", "asked").await;
+    let gone = app.post_message(room, "alice", "gone").await;
+    let elsewhere = app.post_message(other, "carol", "elsewhere").await;
+    assert_eq!(
+        send(&app, Method::DELETE, &format!("/messages/{}", gone["id"]), "alice").await.status(),
+        204
+    );
+    let id = |m: &Value| MessageId::new(m["id"].as_i64().unwrap()).unwrap();
+    let new =
+        |room: i64, content: &str, reply_to: Option<MessageId>, key: Option<&str>| NewMessage {
+            room_id: RoomId::new(room).unwrap(),
+            user_id: UserId::parse("bob").unwrap(),
+            content: MessageContent::parse(content).unwrap(),
+            message_type: Default::default(),
+            client_msg_id: key.map(|k| ClientMsgId::parse(k).unwrap()),
+            reply_to,
+            created_at: chat_domain::timestamp::now(),
+            conversation: None,
+            correlation_id: None,
+        };
+    let batch = [
+        new(room, "to a deleted one", Some(id(&gone)), None),
+        new(room, "good", Some(id(&asked)), Some("b1")),
+        new(room, "to another room", Some(id(&elsewhere)), None),
+        new(other, "good there", Some(id(&elsewhere)), None),
+        new(room, "plain", None, None),
+        new(room, "good", Some(id(&asked)), Some("b1")),
+        new(room, "to nothing", Some(MessageId::new(9_999_999).unwrap()), Some("b2")),
+    ];
+    let store = app.uncached_store().await;
+    let outcomes = store.append_batch(&batch).await.expect("the batch is stored");
+    let refused = |n: usize| {
+        matches!(&outcomes[n], Err(chat_domain::DomainError::Validation { field: "reply_to", .. }))
+    };
+    assert!(refused(0) && refused(2) && refused(6), "{outcomes:?}");
+    let stored = |n: usize| match &outcomes[n] {
+        Ok(Posted::Created(m)) => m.clone(),
+        other => panic!("message {n}: {other:?}"),
+    };
+    let (good, there, plain) = (stored(1), stored(3), stored(4));
+    assert_eq!((good.content.as_str(), good.reply_to), ("good", Some(id(&asked))));
+    assert_eq!((there.room_id.get(), there.reply_to), (other, Some(id(&elsewhere))));
+    assert_eq!((plain.content.as_str(), plain.reply_to), ("plain", None));
+    assert!(
+        matches!(&outcomes[5], Ok(Posted::Duplicate(m)) if m.id == good.id),
+        "{:?}",
+        outcomes[5]
+    );
+    // seqs 1 and 2 were taken before: the batch's two rows in this room are 3 and 4.
+    assert_eq!((good.seq, plain.seq, there.seq), (3, 4, 2));
+    let next = app.post_message(room, "alice", "after").await;
+    assert_eq!(next["seq"], 5, "no seq lost to the refused ones");
+    let history = json_of(app.get(&format!("/rooms/{room}/messages")).await, 200).await;
+    let contents: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["asked", "good", "plain", "after"]);
 }
 
 /// Two instances sharing Postgres and Redis: a reaction made on one reaches the
