@@ -73,14 +73,20 @@ async fn random_op(
             let items = page["items"].as_array().unwrap();
             if !items.is_empty() {
                 let id = &items[rng.below(items.len() as u64) as usize]["id"];
-                let response = if rng.below(2) == 0 {
-                    app.patch(
-                        &format!("/messages/{id}"),
-                        json!({"content": format!("edit {}", rng.below(1000))}),
-                    )
-                    .await
-                } else {
-                    app.delete(&format!("/messages/{id}")).await
+                let key = ["ok", "%F0%9F%91%8D"][rng.below(2) as usize];
+                let reaction = format!("/messages/{id}/reactions/{key}");
+                let response = match rng.below(4) {
+                    0 => {
+                        app.patch(
+                            &format!("/messages/{id}"),
+                            json!({"content": format!("edit {}", rng.below(1000))}),
+                        )
+                        .await
+                    }
+                    1 => app.delete(&format!("/messages/{id}")).await,
+                    // Reactions change the counts every cached message carries.
+                    2 => app.request(reqwest::Method::PUT, &reaction, None).await,
+                    _ => app.delete(&reaction).await,
                 };
                 // A concurrent writer may have deleted it first.
                 assert!(

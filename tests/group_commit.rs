@@ -74,6 +74,7 @@ fn new_message(room: i64, user: &str, key: Option<&str>, content: &str) -> NewMe
         content: MessageContent::parse(content).unwrap(),
         message_type: MessageType::default(),
         client_msg_id: key.map(|k| ClientMsgId::parse(k).unwrap()),
+        reply_to: None,
         created_at: chat_domain::timestamp::now(),
         conversation: None,
         correlation_id: None,

@@ -59,9 +59,11 @@ async fn post_returns_the_full_message(app: TestApp) {
     assert_eq!(message["message_type"], "text");
     assert_eq!(message["client_msg_id"], Value::Null);
     assert_eq!(message["edited"], false);
+    assert_eq!(message["reply_to"], Value::Null);
+    assert_eq!(message["reactions"], json!({}));
     assert!(message["created_at"].as_str().unwrap().ends_with('Z'));
     let keys: Vec<&str> = message.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys.len(), 10, "exactly PROTOCOL.md's fields: {keys:?}");
+    assert_eq!(keys.len(), 12, "exactly PROTOCOL.md's fields: {keys:?}");
 
     let fetched: Value =
         app.get(&format!("/messages/{}", message["id"])).await.json().await.unwrap();
@@ -401,6 +403,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
     .unwrap();
     let store = Arc::new(store);
     let store_for_search = store.clone();
+    let reactions = store.clone();
     let unread = Arc::new(chat_infra::memory::InProcessUnread::default());
     let writer =
         chat_domain::ports::DirectWriter::new(store.clone(), Arc::new(NoFanOut), unread.clone());
@@ -416,6 +419,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         read_state: store_for_search,
         message_rate: Arc::new(chat_domain::ports::NoRateLimit),
         away: Arc::new(chat_domain::ports::NoAwayNotifications),
+        reactions,
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();

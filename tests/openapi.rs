@@ -426,6 +426,31 @@ async fn every_operation_answers_as_described() {
         422
     );
 
+    // Replies, reactions, versions.
+    let reply = json!({"content": "Oats 216?", "reply_to": message["id"]});
+    let (status, answer) = call(&app, c, post.clone(), &messages, "alice", Some(reply)).await;
+    assert_eq!((status, &answer["reply_to"]), (201, &message["id"]));
+    let reaction = format!("{message_path}/reactions/%F0%9F%91%8D");
+    let (status, reacted) = call(&app, c, Method::PUT, &reaction, "alice", None).await;
+    assert_eq!((status, &reacted["reactions"]), (200, &json!({"👍": 1})));
+    let spaced = format!("{message_path}/reactions/a%20b");
+    assert_eq!(call(&app, c, Method::PUT, &spaced, "alice", None).await.0, 422);
+    assert_eq!(
+        call(&app, c, Method::PUT, "/messages/999999/reactions/ok", "alice", None).await.0,
+        404
+    );
+    let (status, listed) =
+        call(&app, c, get.clone(), &format!("{message_path}/reactions"), "bob", None).await;
+    assert_eq!((status, listed["items"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(call(&app, c, get.clone(), "/messages/999999/reactions", "bob", None).await.0, 404);
+    let (status, taken_back) = call(&app, c, delete.clone(), &reaction, "alice", None).await;
+    assert_eq!((status, &taken_back["reactions"]), (200, &json!({})));
+    assert_eq!(call(&app, c, delete.clone(), &spaced, "alice", None).await.0, 422);
+    let (status, versions) =
+        call(&app, c, get.clone(), &format!("{message_path}/versions"), "bob", None).await;
+    assert_eq!((status, versions["items"].as_array().map(Vec::len)), (200, Some(2)));
+    assert_eq!(call(&app, c, get.clone(), "/messages/999999/versions", "bob", None).await.0, 404);
+
     // Search.
     let (status, hits) =
         call(&app, c, get.clone(), &format!("{messages}/search?q=wheat"), "bob", None).await;
@@ -782,6 +807,15 @@ async fn socket_frames_match_the_frame_schemas() {
     let edit = app.client.patch(app.url(&path)).header("x-user-id", "alice");
     assert_eq!(edit.json(&json!({"content": "Barley?"})).send().await.unwrap().status(), 200);
     contract.validate(&server, &bob.next_of_type("message_updated").await, "message_updated");
+    let reply = json!({"type": "message", "content": "Oats?", "reply_to": message["id"]});
+    contract.validate(&client, &reply, "client reply frame");
+    alice.send_json(reply).await;
+    let replied = bob.next_of_type("message").await;
+    assert_eq!(replied["reply_to"], message["id"]);
+    contract.validate(&server, &replied, "a reply");
+    let react = app.client.put(app.url(&format!("{path}/reactions/%F0%9F%91%8D")));
+    assert_eq!(react.header("x-user-id", "alice").send().await.unwrap().status(), 200);
+    contract.validate(&server, &bob.next_of_type("reaction").await, "reaction");
     let removal = app.client.delete(app.url(&path)).header("x-user-id", "alice");
     assert_eq!(removal.send().await.unwrap().status(), 204);
     contract.validate(&server, &bob.next_of_type("message_deleted").await, "message_deleted");

@@ -11,7 +11,7 @@ use axum::extract::Request;
 use axum::serve::ListenerExt;
 use chat_domain::ports::{
     AwayNotifications, FanOut, MessageRepository, NoAwayNotifications, NoRateLimit,
-    PresenceRegistry, RateLimiter, RoomRepository, UnreadCounters,
+    PresenceRegistry, RateLimiter, ReactionRepository, RoomRepository, UnreadCounters,
 };
 use chat_domain::{ChatService, Ports};
 use chat_infra::archiver::Archiver;
@@ -183,13 +183,14 @@ impl Application {
         };
         let cached = Arc::new(Cached::new(repository.clone(), cache));
         let cache_stats = cached.stats();
-        let (rooms, messages): (Arc<dyn RoomRepository>, Arc<dyn MessageRepository>) =
-            if settings.cache_enabled {
-                (cached.clone(), cached)
-            } else {
-                tracing::info!("cache disabled: every read goes to the database");
-                (repository.clone(), repository.clone())
-            };
+        type Repositories =
+            (Arc<dyn RoomRepository>, Arc<dyn MessageRepository>, Arc<dyn ReactionRepository>);
+        let (rooms, messages, reactions): Repositories = if settings.cache_enabled {
+            (cached.clone(), cached.clone(), cached)
+        } else {
+            tracing::info!("cache disabled: every read goes to the database");
+            (repository.clone(), repository.clone(), repository.clone())
+        };
         let limits = Limits {
             requests: rate_limiter(
                 redis.as_ref(),
@@ -247,6 +248,7 @@ impl Application {
             read_state: repository,
             message_rate,
             away,
+            reactions,
         });
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(

@@ -203,6 +203,7 @@ fn expected(value: &Value) -> Result<ClientFrame, (&'static str, Option<String>)
                     content: content.clone(),
                     message_type,
                     client_msg_id,
+                    reply_to: None,
                 },
                 user_id,
                 room_id,

@@ -18,6 +18,16 @@ pub enum RoomEvent {
         room_id: RoomId,
         seq: i64,
     },
+    /// A user added (`added`) or removed a reaction; `count` is the key's count after it.
+    Reaction {
+        room_id: RoomId,
+        message_id: MessageId,
+        seq: i64,
+        key: String,
+        user_id: String,
+        added: bool,
+        count: u64,
+    },
     UserJoined {
         room_id: RoomId,
         user_id: String,
@@ -74,6 +84,7 @@ impl RoomEvent {
             Self::Message(m) | Self::MessageUpdated(m) => m.room_id,
             Self::ConversationMessage { message, .. } => message.room_id,
             Self::MessageDeleted { room_id, .. }
+            | Self::Reaction { room_id, .. }
             | Self::UserJoined { room_id, .. }
             | Self::UserLeft { room_id, .. }
             | Self::Typing { room_id, .. }
@@ -136,11 +147,15 @@ mod tests {
             created_at: at,
             updated_at: at,
             edited: false,
+            reply_to: None,
+            reactions: Default::default(),
         };
         let frame = serde_json::to_value(RoomEvent::Message(message.clone())).unwrap();
         assert_eq!(frame["type"], "message");
         assert_eq!(frame["seq"], 3);
         assert_eq!(frame["content"], "Hello!");
+        assert_eq!(frame["reply_to"], serde_json::Value::Null);
+        assert_eq!(frame["reactions"], serde_json::json!({}));
         let back: RoomEvent = serde_json::from_value(frame).unwrap();
         assert_eq!(back, RoomEvent::Message(message));
 

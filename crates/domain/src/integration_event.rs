@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::away::{AwayUser, QuotedMessage};
-use crate::{CorrelationId, Message, MessageId, Room, RoomId, UserId};
+use crate::{CorrelationId, Message, MessageId, ReactionKey, Room, RoomId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -20,6 +20,8 @@ pub enum ChatEventType {
     RoomDeleted,
     MessagesRead,
     NotificationRequested,
+    ReactionAdded,
+    ReactionRemoved,
 }
 
 impl ChatEventType {
@@ -35,6 +37,8 @@ impl ChatEventType {
             Self::RoomDeleted => "room.deleted",
             Self::MessagesRead => "messages.read",
             Self::NotificationRequested => "notification.requested",
+            Self::ReactionAdded => "reaction.added",
+            Self::ReactionRemoved => "reaction.removed",
         }
     }
 }
@@ -57,6 +61,12 @@ pub struct ChatEvent {
     /// `notification_requested`: the newest unread message, quoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<QuotedMessage>,
+    /// `reaction_added`/`reaction_removed`: the reaction's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `reaction_added`/`reaction_removed`: the key's count on the message after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub timestamp: DateTime<Utc>,
     /// The call that caused the event: travels as a message header, not in the body.
@@ -86,6 +96,8 @@ impl ChatEvent {
             content: content.then(|| m.content.clone()),
             unread: None,
             last_message: None,
+            key: None,
+            count: None,
             timestamp: at,
             correlation_id: None,
         }
@@ -102,6 +114,27 @@ impl ChatEvent {
     /// `user_id` is the message's author.
     pub fn message_deleted(m: &Message, at: DateTime<Utc>) -> Self {
         Self::about_message(ChatEventType::MessageDeleted, m, false, at)
+    }
+
+    /// `user` added (`added`) or removed the reaction `key` of message `m`,
+    /// which now has `count` of it. `user_id` is who reacted, not the author.
+    pub fn reaction(
+        m: &Message,
+        user: &UserId,
+        key: &ReactionKey,
+        added: bool,
+        count: u64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let event_type =
+            if added { ChatEventType::ReactionAdded } else { ChatEventType::ReactionRemoved };
+        Self {
+            user_id: Some(user.to_string()),
+            content: None,
+            key: Some(key.as_str().to_owned()),
+            count: Some(count),
+            ..Self::about_message(event_type, m, false, at)
+        }
     }
 
     pub fn room_created(room: &Room) -> Self {
@@ -163,6 +196,8 @@ impl ChatEvent {
             content: None,
             unread: None,
             last_message: None,
+            key: None,
+            count: None,
             timestamp: at,
             correlation_id: None,
         }
@@ -197,6 +232,40 @@ mod tests {
         assert_eq!(json["seq"], 7);
         assert!(json.get("message_id").is_none() && json.get("content").is_none());
         assert!(json.get("unread").is_none() && json.get("last_message").is_none());
+        assert!(json.get("key").is_none() && json.get("count").is_none());
+    }
+
+    #[test]
+    fn a_reaction_event_names_the_reactor_the_key_and_the_count() {
+        let at = crate::timestamp::now();
+        let message = Message {
+            id: MessageId::new(9).unwrap(),
+            room_id: RoomId::new(3).unwrap(),
+            seq: 4,
+            user_id: "ann".into(),
+            content: "hi".into(),
+            message_type: crate::MessageType::Text,
+            client_msg_id: None,
+            created_at: at,
+            updated_at: at,
+            edited: false,
+            reply_to: None,
+            reactions: Default::default(),
+        };
+        let bob = UserId::parse("bob").unwrap();
+        let key = ReactionKey::parse("👍").unwrap();
+        let json =
+            serde_json::to_value(ChatEvent::reaction(&message, &bob, &key, true, 2, at)).unwrap();
+        assert_eq!(json["event_type"], "reaction_added");
+        assert_eq!(json["user_id"], "bob");
+        assert_eq!(json["message_id"], 9);
+        assert_eq!(json["seq"], 4);
+        assert_eq!(json["key"], "👍");
+        assert_eq!(json["count"], 2);
+        assert!(json.get("content").is_none());
+        let removed = ChatEvent::reaction(&message, &bob, &key, false, 1, at);
+        assert_eq!(removed.event_type.routing_key(), "reaction.removed");
+        assert_eq!(ChatEventType::ReactionAdded.routing_key(), "reaction.added");
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub use error::DomainError;
 pub use events::{Delivery, RoomEvent};
 pub use integration_event::{ChatEvent, ChatEventType};
 pub use message::{
-    ClientMsgId, Message, MessageContent, MessageId, MessageType, NewMessage, Posted,
+    ClientMsgId, Message, MessageContent, MessageId, MessageType, MessageVersion, NewMessage,
+    Posted, Reaction, ReactionChange, ReactionCounts, ReactionKey,
 };
 pub use paging::{HistoryPage, HistoryQuery, HistoryRequest, Limit, RoomCursor, RoomPage};
 pub use room::{NewRoom, Room, RoomChanges, RoomDescription, RoomId, RoomName};

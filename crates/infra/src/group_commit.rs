@@ -431,6 +431,8 @@ mod tests {
                 created_at: new.created_at,
                 updated_at: new.created_at,
                 edited: false,
+                reply_to: None,
+                reactions: Default::default(),
             })
         }
     }
@@ -466,6 +468,13 @@ mod tests {
         }
 
         async fn find(&self, _: MessageId) -> Result<Option<Message>, DomainError> {
+            unreachable!("the writer only appends")
+        }
+
+        async fn versions(
+            &self,
+            _: MessageId,
+        ) -> Result<Option<Vec<chat_domain::MessageVersion>>, DomainError> {
             unreachable!("the writer only appends")
         }
 
@@ -590,6 +599,7 @@ mod tests {
             content: MessageContent::parse(content).unwrap(),
             message_type: MessageType::default(),
             client_msg_id: None,
+            reply_to: None,
             created_at: chat_domain::timestamp::now(),
             conversation: None,
             correlation_id: None,

@@ -32,7 +32,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// never disagree. (`routes!` groups handlers of one path.)
 pub fn routes() -> OpenApiRouter<AppState> {
     use crate::{legacy, ws};
-    use routes::{docs, health, messages, reads, rooms, search, users};
+    use routes::{docs, health, messages, reactions, reads, rooms, search, users};
 
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::health))
@@ -49,6 +49,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search::in_room))
         .routes(routes!(search::everywhere))
         .routes(routes!(messages::get, messages::edit, messages::delete))
+        .routes(routes!(reactions::add, reactions::remove))
+        .routes(routes!(reactions::list))
+        .routes(routes!(reactions::versions))
         .routes(routes!(reads::mark_read))
         .routes(routes!(reads::reads))
         .routes(routes!(reads::inbox))
@@ -146,7 +149,14 @@ fn cors(settings: &Settings) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers(Any)
         .expose_headers([REQUEST_ID, HeaderName::from_static("location")])
 }

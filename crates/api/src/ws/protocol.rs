@@ -210,8 +210,15 @@ pub fn parse(text: &str) -> Result<ClientFrame, ErrorFrame> {
             let user_id = optional_string(&fields, "user_id").map_err(invalid)?;
             let client_msg_id = optional_string(&fields, "client_msg_id").map_err(invalid)?;
             let room_id = optional_room(&fields).map_err(invalid)?;
+            let reply_to = match fields.get("reply_to") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+                Some(_) => {
+                    return Err(invalid("reply_to: must be a positive message id".to_owned()));
+                }
+            };
             Ok(ClientFrame::Message {
-                input: MessageInput { content, message_type, client_msg_id },
+                input: MessageInput { content, message_type, client_msg_id, reply_to },
                 user_id,
                 room_id,
             })

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ClientMsgId, MessageContent, MessageType};
+use super::{ClientMsgId, MessageContent, MessageType, ReactionCounts};
 use crate::conversation::{ItemId, NewMessageNotice};
 use crate::{Delivery, DomainError, RoomEvent, RoomId, UserId};
 
@@ -47,6 +47,12 @@ pub struct Message {
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub updated_at: DateTime<Utc>,
     pub edited: bool,
+    /// The message this one answers (a live message of the same room when posted).
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// Reaction counts per key; empty when nobody reacted.
+    #[serde(default)]
+    pub reactions: ReactionCounts,
 }
 
 /// A validated message about to be stored; the repository assigns `id` and `seq`.
@@ -57,6 +63,9 @@ pub struct NewMessage {
     pub content: MessageContent,
     pub message_type: MessageType,
     pub client_msg_id: Option<ClientMsgId>,
+    /// The message this one answers; checked when the batch is stored (it must
+    /// then be a live message of the same room).
+    pub reply_to: Option<MessageId>,
     pub created_at: DateTime<Utc>,
     /// Set for a message of an item conversation: who receives it, about which
     /// item (they are notified and it counts as unread for them).

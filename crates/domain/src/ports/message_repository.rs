@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::message::NewMessage;
 use crate::{
     CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent,
-    MessageId, Posted, RoomId,
+    MessageId, MessageVersion, Posted, RoomId,
 };
 
 #[async_trait]
@@ -47,7 +47,8 @@ pub trait MessageRepository: Send + Sync + 'static {
         limit: Limit,
     ) -> Result<HistoryPage, DomainError>;
 
-    /// Replaces the content and marks the message edited; `None` if it is gone.
+    /// Replaces the content and marks the message edited, keeping the replaced
+    /// text as a version in the same transaction; `None` if it is gone.
     async fn edit(
         &self,
         id: MessageId,
@@ -55,6 +56,11 @@ pub trait MessageRepository: Send + Sync + 'static {
         at: DateTime<Utc>,
         correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError>;
+
+    /// The texts of the live message `id`, oldest first, its current text last
+    /// (one version for a message never edited), read in one snapshot; `None`
+    /// if it is gone.
+    async fn versions(&self, id: MessageId) -> Result<Option<Vec<MessageVersion>>, DomainError>;
 
     /// Users who sent a live message in any room of the item.
     async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError>;

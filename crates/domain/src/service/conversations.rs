@@ -62,6 +62,7 @@ impl ChatService {
             content,
             message_type: MessageType::Text,
             client_msg_id: None,
+            reply_to: None,
             created_at: timestamp::now(),
             conversation: Some(ConversationTarget { item, receiver }),
             correlation_id: actor.correlation_id.clone(),

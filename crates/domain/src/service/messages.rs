@@ -14,6 +14,8 @@ pub struct MessageInput {
     pub content: String,
     pub message_type: Option<String>,
     pub client_msg_id: Option<String>,
+    /// The id of the message this one answers.
+    pub reply_to: Option<i64>,
 }
 
 /// Raw input for an edit.
@@ -78,6 +80,14 @@ impl ChatService {
         let message_type =
             input.message_type.as_deref().map(MessageType::parse).transpose()?.unwrap_or_default();
         let client_msg_id = input.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
+        let reply_to = input
+            .reply_to
+            .map(|raw| {
+                MessageId::new(raw).map_err(|_| {
+                    DomainError::validation("reply_to", "must be a positive message id")
+                })
+            })
+            .transpose()?;
         if message_type == MessageType::System && !actor.may_post_system() {
             return Err(DomainError::Forbidden(
                 "only admins and services may post system messages".to_owned(),
@@ -89,6 +99,7 @@ impl ChatService {
             content,
             message_type,
             client_msg_id,
+            reply_to,
             created_at: timestamp::now(),
             conversation: None,
             correlation_id: actor.correlation_id.clone(),

@@ -5,6 +5,7 @@ mod away;
 mod conversations;
 mod messages;
 mod presence;
+mod reactions;
 mod reads;
 mod rooms;
 mod search;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use crate::ports::{
     AwayNotifications, EventLog, FanOut, MessageRepository, MessageSearch, MessageWriter,
-    PresenceRegistry, RateLimiter, ReadState, RoomRepository, UnreadCounters,
+    PresenceRegistry, RateLimiter, ReactionRepository, ReadState, RoomRepository, UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
@@ -40,6 +41,8 @@ pub struct Ports {
     pub message_rate: Arc<dyn RateLimiter>,
     /// Notifications for people who are away.
     pub away: Arc<dyn AwayNotifications>,
+    /// Reactions to messages.
+    pub reactions: Arc<dyn ReactionRepository>,
 }
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -56,6 +59,7 @@ pub struct ChatService {
     read_state: Arc<dyn ReadState>,
     message_rate: Arc<dyn RateLimiter>,
     away: Arc<dyn AwayNotifications>,
+    reactions: Arc<dyn ReactionRepository>,
 }
 
 impl ChatService {
@@ -72,6 +76,7 @@ impl ChatService {
             read_state,
             message_rate,
             away,
+            reactions,
         } = ports;
         Self {
             rooms,
@@ -85,6 +90,7 @@ impl ChatService {
             read_state,
             message_rate,
             away,
+            reactions,
         }
     }
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_domain::conversation::Conversation;
-use chat_domain::ports::{MessageRepository, RoomRepository, RoomVisibility};
+use chat_domain::ports::{MessageRepository, ReactionRepository, RoomRepository, RoomVisibility};
 use chat_domain::{
     CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageContent,
-    MessageId, NewMessage, NewRoom, Posted, Room, RoomChanges, RoomCursor, RoomId, RoomName,
-    RoomPage, UserId,
+    MessageId, MessageVersion, NewMessage, NewRoom, Posted, Reaction, ReactionChange, ReactionKey,
+    Room, RoomChanges, RoomCursor, RoomId, RoomName, RoomPage, UserId,
 };
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
@@ -354,7 +354,10 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
     ) -> Result<Option<Message>, DomainError> {
         let edited = self.inner.edit(id, content, at, correlation).await?;
         if let Some(message) = &edited {
-            self.settle(message.room_id, self.cache.replaced(message).await);
+            // Dropped, not replaced: the edited copy carries the reaction counts
+            // read at the edit, and a reaction committed just after it may reach
+            // the cache first (see `reacted`); a later read fills the page anew.
+            self.settle(message.room_id, self.cache.invalidate(message.room_id, false).await);
         }
         Ok(edited)
     }
@@ -370,6 +373,58 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
             self.settle(message.room_id, self.cache.invalidate(message.room_id, false).await);
         }
         Ok(deleted)
+    }
+
+    async fn versions(&self, id: MessageId) -> Result<Option<Vec<MessageVersion>>, DomainError> {
+        self.inner.versions(id).await
+    }
+}
+
+/// A reaction that changed a message's counts drops the room's cached page
+/// (and bumps its version, so a fill read before the change is refused)
+/// rather than replacing the message in it: concurrent reactions to one
+/// message commit in one order and may reach the cache in the other, and a
+/// replaced copy would then keep the older counts.
+impl<R> Cached<R> {
+    fn reacted(&self, change: &Option<ReactionChange>) -> Option<RoomId> {
+        change.as_ref().filter(|c| c.changed).map(|c| c.message.room_id)
+    }
+}
+
+#[async_trait]
+impl<R: ReactionRepository> ReactionRepository for Cached<R> {
+    async fn add(
+        &self,
+        id: MessageId,
+        key: &ReactionKey,
+        user: &UserId,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Option<ReactionChange>, DomainError> {
+        let change = self.inner.add(id, key, user, at, correlation).await?;
+        if let Some(room) = self.reacted(&change) {
+            self.settle(room, self.cache.invalidate(room, false).await);
+        }
+        Ok(change)
+    }
+
+    async fn remove(
+        &self,
+        id: MessageId,
+        key: &ReactionKey,
+        user: &UserId,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Option<ReactionChange>, DomainError> {
+        let change = self.inner.remove(id, key, user, at, correlation).await?;
+        if let Some(room) = self.reacted(&change) {
+            self.settle(room, self.cache.invalidate(room, false).await);
+        }
+        Ok(change)
+    }
+
+    async fn list(&self, id: MessageId) -> Result<Vec<Reaction>, DomainError> {
+        self.inner.list(id).await
     }
 }
 

@@ -189,6 +189,7 @@ impl CommandConsumer {
             content: command.content,
             message_type: command.message_type,
             client_msg_id: command.client_msg_id,
+            reply_to: None,
         };
         match self.chat.post_message(&actor, room, input).await {
             Ok(_) => Outcome::Done,

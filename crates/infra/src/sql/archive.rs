@@ -108,6 +108,8 @@ async fn copy_to_archive(txn: &DatabaseTransaction, ids: &[i64]) -> Result<u64, 
         (A::CreatedAt, M::CreatedAt),
         (A::UpdatedAt, M::UpdatedAt),
         (A::DeletedAt, M::DeletedAt),
+        (A::ReplyTo, M::ReplyTo),
+        (A::Reactions, M::Reactions),
     ];
     let select = Query::select()
         .columns(pairs.map(|(_, live)| live))

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chat_domain::away::AwayUser;
 use chat_domain::conversation::Conversation;
 use chat_domain::ports::{
-    AwayNotifications, EventLog, MessageRepository, MessageSearch, ReadState, RoomRepository,
-    RoomVisibility,
+    AwayNotifications, EventLog, MessageRepository, MessageSearch, ReactionRepository, ReadState,
+    RoomRepository, RoomVisibility,
 };
 use chat_domain::read_state::{
     InboxCursor, InboxPage, MarkedRead, ReadMarker, ReadSeq, UnreadState,
@@ -25,8 +25,8 @@ use chat_domain::room::RoomChanges;
 use chat_domain::search::SearchFilter;
 use chat_domain::{
     ChatEvent, CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message,
-    MessageContent, MessageId, NewMessage, NewRoom, Posted, Room, RoomCursor, RoomId, RoomName,
-    RoomPage, UserId,
+    MessageContent, MessageId, MessageVersion, NewMessage, NewRoom, Posted, Reaction,
+    ReactionChange, ReactionKey, Room, RoomCursor, RoomId, RoomName, RoomPage, UserId,
 };
 use chrono::{DateTime, Utc};
 
@@ -166,6 +166,10 @@ impl<S: MessageRepository> MessageRepository for Deadline<S> {
         self.within("edit message", self.inner.edit(id, content, at, correlation)).await
     }
 
+    async fn versions(&self, id: MessageId) -> Result<Option<Vec<MessageVersion>>, DomainError> {
+        self.within("message versions", self.inner.versions(id)).await
+    }
+
     async fn item_participants(&self, item: &str) -> Result<Vec<String>, DomainError> {
         self.within("item participants", self.inner.item_participants(item)).await
     }
@@ -181,6 +185,35 @@ impl<S: MessageRepository> MessageRepository for Deadline<S> {
         correlation: Option<&CorrelationId>,
     ) -> Result<Option<Message>, DomainError> {
         self.within("delete message", self.inner.delete(id, at, correlation)).await
+    }
+}
+
+#[async_trait]
+impl<S: ReactionRepository> ReactionRepository for Deadline<S> {
+    async fn add(
+        &self,
+        id: MessageId,
+        key: &ReactionKey,
+        user: &UserId,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Option<ReactionChange>, DomainError> {
+        self.within("add reaction", self.inner.add(id, key, user, at, correlation)).await
+    }
+
+    async fn remove(
+        &self,
+        id: MessageId,
+        key: &ReactionKey,
+        user: &UserId,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Option<ReactionChange>, DomainError> {
+        self.within("remove reaction", self.inner.remove(id, key, user, at, correlation)).await
+    }
+
+    async fn list(&self, id: MessageId) -> Result<Vec<Reaction>, DomainError> {
+        self.within("list reactions", self.inner.list(id)).await
     }
 }
 

@@ -8,7 +8,8 @@
 //! the live table first, then the archive.
 
 use chat_domain::{
-    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageId, MessageType, RoomId,
+    DomainError, HistoryPage, HistoryQuery, Limit, Message, MessageId, MessageType, ReactionCounts,
+    RoomId,
 };
 use sea_orm::sea_query::{
     Asterisk, Condition, Expr, ExprTrait, Func, Order, Query, SelectStatement, UnionType,
@@ -30,6 +31,7 @@ pub(crate) trait MessageTable: EntityTrait {
     const EDITED: Self::Column;
     const UPDATED_AT: Self::Column;
     const DELETED_AT: Self::Column;
+    const REACTIONS: Self::Column;
 
     fn into_message(model: Self::Model) -> Result<Message, DomainError>;
 }
@@ -42,6 +44,7 @@ impl MessageTable for message::Entity {
     const EDITED: message::Column = message::Column::Edited;
     const UPDATED_AT: message::Column = message::Column::UpdatedAt;
     const DELETED_AT: message::Column = message::Column::DeletedAt;
+    const REACTIONS: message::Column = message::Column::Reactions;
 
     fn into_message(model: message::Model) -> Result<Message, DomainError> {
         model.try_into()
@@ -56,6 +59,7 @@ impl MessageTable for archived_message::Entity {
     const EDITED: archived_message::Column = archived_message::Column::Edited;
     const UPDATED_AT: archived_message::Column = archived_message::Column::UpdatedAt;
     const DELETED_AT: archived_message::Column = archived_message::Column::DeletedAt;
+    const REACTIONS: archived_message::Column = archived_message::Column::Reactions;
 
     fn into_message(m: archived_message::Model) -> Result<Message, DomainError> {
         message::Model {
@@ -70,6 +74,8 @@ impl MessageTable for archived_message::Entity {
             created_at: m.created_at,
             updated_at: m.updated_at,
             deleted_at: m.deleted_at,
+            reply_to: m.reply_to,
+            reactions: m.reactions,
         }
         .try_into()
     }
@@ -93,8 +99,23 @@ impl TryFrom<message::Model> for Message {
             created_at: m.created_at,
             updated_at: m.updated_at,
             edited: m.edited,
+            reply_to: m.reply_to.map(MessageId::new).transpose()?,
+            reactions: reaction_counts(m.id, &m.reactions)?,
         })
     }
+}
+
+/// The `reactions` column: a JSON object of counts per key.
+pub(crate) fn reaction_counts(id: i64, raw: &str) -> Result<ReactionCounts, DomainError> {
+    serde_json::from_str(raw).map_err(|error| {
+        DomainError::Internal(format!("message {id} has unreadable reactions: {error}"))
+    })
+}
+
+/// The `reactions` column of `counts`.
+pub(crate) fn reactions_column(counts: &ReactionCounts) -> String {
+    // A map of strings to integers always serializes.
+    serde_json::to_string(counts).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// A message that is not deleted, from table `T`.
@@ -106,6 +127,24 @@ pub(crate) async fn find_in<T: MessageTable, C: ConnectionTrait>(
         .filter(T::ID.eq(id.get()))
         .filter(T::DELETED_AT.is_null())
         .one(conn)
+        .await
+        .map_err(map_db_err)?
+        .map(T::into_message)
+        .transpose()
+}
+
+/// The live message `id` of table `T`, its row locked to the end of `txn`
+/// (Postgres `FOR UPDATE`; SQLite's write transaction is alone anyway), so
+/// what is read from it and written back is not raced by another change.
+pub(crate) async fn lock_live<T: MessageTable>(
+    txn: &sea_orm::DatabaseTransaction,
+    id: MessageId,
+) -> Result<Option<Message>, DomainError> {
+    T::find()
+        .filter(T::ID.eq(id.get()))
+        .filter(T::DELETED_AT.is_null())
+        .lock_exclusive()
+        .one(txn)
         .await
         .map_err(map_db_err)?
         .map(T::into_message)
@@ -541,7 +580,7 @@ mod tests {
             "SELECT * FROM ({columns}, CAST(NULL AS BIGINT) AS \"room_last_seq\" FROM {rest}) \
              AS \"page\" UNION ALL (SELECT {}\"rooms\".\"last_seq\" FROM \"rooms\" \
              WHERE \"rooms\".\"id\" = $5)",
-            "NULL, ".repeat(11),
+            "NULL, ".repeat(13),
         );
         assert_eq!(sql[0], first);
         assert!(rest.starts_with(r#""messages" WHERE"#), "{rest}");

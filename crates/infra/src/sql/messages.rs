@@ -8,7 +8,8 @@
 //!
 //! Old messages may have been moved to the archive (`archive.rs`): reads by id
 //! and history pages look in both tables, and archived messages can still be
-//! edited and deleted (the same rules, the same events).
+//! edited and deleted (the same rules, the same events). An edit keeps the
+//! text it replaces in `message_versions` (`versions.rs`), in its transaction.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +17,7 @@ use async_trait::async_trait;
 use chat_domain::ports::MessageRepository;
 use chat_domain::{
     ChatEvent, CorrelationId, DomainError, HistoryPage, HistoryQuery, Limit, Message,
-    MessageContent, MessageId, NewMessage, Posted, RoomId,
+    MessageContent, MessageId, MessageVersion, NewMessage, Posted, RoomId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -24,8 +25,8 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryS
 
 use super::entity::{archived_message, message, room};
 use super::errors::map_db_err;
-use super::message_table::{MessageTable, find_in, history_of_both};
-use super::{SqlStore, outbox};
+use super::message_table::{MessageTable, find_in, history_of_both, lock_live};
+use super::{SqlStore, outbox, versions};
 
 #[async_trait]
 impl MessageRepository for SqlStore {
@@ -137,6 +138,10 @@ impl MessageRepository for SqlStore {
         Ok(Some(edited))
     }
 
+    async fn versions(&self, id: MessageId) -> Result<Option<Vec<MessageVersion>>, DomainError> {
+        versions::of(&self.db, id).await
+    }
+
     async fn delete(
         &self,
         id: MessageId,
@@ -162,13 +167,19 @@ impl MessageRepository for SqlStore {
     }
 }
 
-/// Replaces a live message's content in table `T`; `None` if it is not there.
+/// Replaces a live message's content in table `T`, keeping the text it
+/// replaces as the next version; `None` if it is not there.
 async fn edit_in<T: MessageTable>(
     txn: &DatabaseTransaction,
     id: MessageId,
     content: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<Message>, DomainError> {
+    // Under the row's lock, so concurrent edits number their versions in turn.
+    let Some(current) = lock_live::<T>(txn, id).await? else {
+        return Ok(None);
+    };
+    versions::keep(txn, &current).await?;
     let rows = T::update_many()
         .col_expr(T::CONTENT, Expr::value(content))
         .col_expr(T::EDITED, Expr::value(true))

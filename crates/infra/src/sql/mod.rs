@@ -12,10 +12,12 @@ mod message_table;
 mod messages;
 mod nodelay;
 pub mod outbox;
+mod reactions;
 mod read_state;
 mod rooms;
 mod search;
 mod stats;
+mod versions;
 
 use sea_orm::DatabaseConnection;
 

@@ -32,6 +32,7 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
     ("EditMessage", "content", rules::CONTENT),
     ("EditMessage", "user_id", rules::USER_ID),
     ("MarkRead", "user_id", rules::USER_ID),
+    ("ReactAs", "user_id", rules::USER_ID),
 ];
 
 /// Adds the conventions to a collected description. Operations that declare
@@ -224,6 +225,7 @@ fn constrain_parameter(parameter: &mut Parameter, socket: bool, required: bool, 
         (ParameterIn::Path, "item_id") if !socket => rules::ITEM_ID,
         (ParameterIn::Query, "item_id") => rules::ITEM_ID,
         (ParameterIn::Query, "q") => rules::SEARCH_QUERY,
+        (ParameterIn::Path, "key") => rules::REACTION_KEY,
         // The inbox pages by activity, and its cursor says when as well as which room.
         (ParameterIn::Query, "cursor") if inbox => rules::INBOX_CURSOR,
         (ParameterIn::Query, "cursor") => rules::CURSOR,

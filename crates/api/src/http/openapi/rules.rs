@@ -93,6 +93,10 @@ pub const CONTENT: Rule = Rule {
 pub const CLIENT_MSG_ID: Rule =
     Rule { min: Some(1), max: Some(64), pattern: concat!("^[^", cc!(), "]+$") };
 
+/// A reaction's key: 1–32 characters, no whitespace, no control characters.
+pub const REACTION_KEY: Rule =
+    Rule { min: Some(1), max: Some(32), pattern: concat!("^[^", ws!(), cc!(), "]+$") };
+
 /// A search query: 1–200 characters, not only whitespace (its words are the
 /// runs of letters and digits, which regex dialects do not agree on).
 pub const SEARCH_QUERY: Rule =
@@ -154,7 +158,7 @@ mod tests {
     #[test]
     fn the_rules_agree_with_the_domain() {
         use chat_domain::conversation::ItemId;
-        use chat_domain::{ClientMsgId, MessageContent, RoomName, UserId};
+        use chat_domain::{ClientMsgId, MessageContent, ReactionKey, RoomName, UserId};
         let samples = [
             "bob",
             "",
@@ -191,7 +195,13 @@ mod tests {
                 ClientMsgId::parse(text).is_ok(),
                 "key {text:?}"
             );
+            assert_eq!(
+                matches(REACTION_KEY, text),
+                ReactionKey::parse(text).is_ok(),
+                "reaction key {text:?}"
+            );
         }
+        assert!(matches(REACTION_KEY, &"ї".repeat(32)) && !matches(REACTION_KEY, &"k".repeat(33)));
         assert!(matches(USER_ID, &"u".repeat(64)) && !matches(USER_ID, &"u".repeat(65)));
         assert!(matches(ROOM_NAME, &format!("  {}\u{85}", "n".repeat(100))), "trimmed length");
         assert!(!matches(ROOM_NAME, &"n".repeat(101)));

@@ -46,7 +46,8 @@ pub enum MessageType {
 #[schema(example = json!({
     "id": 5, "room_id": 1, "seq": 3, "user_id": "bob", "content": "210 UAH/kg?",
     "message_type": "text", "client_msg_id": "bob-1", "edited": false,
-    "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z"
+    "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z",
+    "reply_to": 4, "reactions": {"👍": 2}
 }))]
 pub struct Message {
     #[schema(minimum = 1, format = Int64)]
@@ -67,6 +68,12 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
     /// True once the content was changed.
     pub edited: bool,
+    /// The id of the message this one answers (`null`: none).
+    #[schema(required = true, minimum = 1, format = Int64)]
+    pub reply_to: Option<i64>,
+    /// Reaction counts per key (`{"👍": 2}`); `{}` when nobody reacted.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>, example = json!({"👍": 2}))]
+    pub reactions: std::collections::BTreeMap<String, u64>,
 }
 
 /// A user with an open socket in a room.
@@ -103,6 +110,7 @@ pub struct UserPresence {
     "id": 5, "room_id": 1, "seq": 3, "user_id": "bob", "content": "Wheat at 210 UAH/kg, Odesa",
     "message_type": "text", "client_msg_id": null, "edited": false,
     "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z",
+    "reply_to": null, "reactions": {},
     "snippet": "<mark>Wheat</mark> at 210 UAH/kg, <mark>Odesa</mark>"
 }))]
 pub struct SearchHit {
@@ -120,6 +128,11 @@ pub struct SearchHit {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub edited: bool,
+    /// The id of the message this one answers (`null`: none).
+    #[schema(required = true, minimum = 1, format = Int64)]
+    pub reply_to: Option<i64>,
+    /// Reaction counts per key; `{}` when nobody reacted.
+    pub reactions: std::collections::BTreeMap<String, u64>,
     /// HTML-escaped excerpt of the content, each match in `<mark>…</mark>`.
     pub snippet: String,
 }
@@ -161,4 +174,26 @@ pub struct InboxEntry {
     /// Messages after `last_read_seq`, not deleted, written by others.
     #[schema(minimum = 0, format = Int64)]
     pub unread: u64,
+}
+
+/// One user's reaction to a message.
+#[derive(ToSchema)]
+#[schema(example = json!({"key": "👍", "user_id": "bob", "created_at": "2026-01-01T12:00:00.123Z"}))]
+pub struct Reaction {
+    /// 1–32 characters, no whitespace.
+    #[schema(min_length = 1, max_length = 32)]
+    pub key: String,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One text of a message: version 1 as posted, the highest its current text.
+#[derive(ToSchema)]
+#[schema(example = json!({"version": 1, "content": "210 UAH/kg?", "created_at": "2026-01-01T12:00:00.123Z"}))]
+pub struct MessageVersion {
+    #[schema(minimum = 1)]
+    pub version: u32,
+    pub content: String,
+    /// When this text became the message's: its creation, or the edit that wrote it.
+    pub created_at: DateTime<Utc>,
 }

@@ -24,6 +24,10 @@ pub enum ClientFrame {
         message_type: Option<MessageType>,
         /// Idempotency key (≤ 64 characters): a repeat is answered with nothing new.
         client_msg_id: Option<String>,
+        /// The id of the message this one answers: a live message of the same room
+        /// (else `error` `validation_failed`).
+        #[schema(minimum = 1, format = Int64)]
+        reply_to: Option<i64>,
         /// Development only; with a token it must be the token's `sub`.
         user_id: Option<String>,
         #[schema(minimum = 1)]
@@ -115,7 +119,7 @@ pub enum ServerFrame {
         users: Vec<PresentUser>,
     },
     /// A new committed message (live, or replayed after `since`), in `seq` order.
-    #[schema(title = "message", example = json!({"type": "message", "id": 5, "room_id": 1, "seq": 3, "user_id": "bob", "content": "210 UAH/kg?", "message_type": "text", "client_msg_id": "bob-1", "edited": false, "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z"}))]
+    #[schema(title = "message", example = json!({"type": "message", "id": 5, "room_id": 1, "seq": 3, "user_id": "bob", "content": "210 UAH/kg?", "message_type": "text", "client_msg_id": "bob-1", "edited": false, "created_at": "2026-01-01T12:00:00.123Z", "updated_at": "2026-01-01T12:00:00.123Z", "reply_to": null, "reactions": {}}))]
     Message {
         id: i64,
         room_id: i64,
@@ -128,6 +132,11 @@ pub enum ServerFrame {
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
         edited: bool,
+        /// The id of the message this one answers (`null`: none).
+        #[schema(required = true, minimum = 1, format = Int64)]
+        reply_to: Option<i64>,
+        /// Reaction counts per key; `{}` when nobody reacted.
+        reactions: std::collections::BTreeMap<String, u64>,
     },
     /// A message was edited (all the message's fields, `edited: true`).
     #[schema(title = "message_updated")]
@@ -143,6 +152,24 @@ pub enum ServerFrame {
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
         edited: bool,
+        /// The id of the message this one answers (`null`: none).
+        #[schema(required = true, minimum = 1, format = Int64)]
+        reply_to: Option<i64>,
+        /// Reaction counts per key; `{}` when nobody reacted.
+        reactions: std::collections::BTreeMap<String, u64>,
+    },
+    /// A user added (`added: true`) or removed a reaction; `count` is the key's
+    /// count on the message right after that change (0: nobody reacts with it any more).
+    #[schema(title = "reaction", example = json!({"type": "reaction", "room_id": 1, "message_id": 5, "seq": 3, "key": "👍", "user_id": "bob", "added": true, "count": 2}))]
+    Reaction {
+        room_id: i64,
+        message_id: i64,
+        seq: i64,
+        key: String,
+        user_id: String,
+        added: bool,
+        #[schema(minimum = 0)]
+        count: u64,
     },
     /// A message was deleted.
     #[schema(title = "message_deleted", example = json!({"type": "message_deleted", "id": 5, "room_id": 1, "seq": 3}))]
@@ -264,7 +291,7 @@ at once, they are stored in the order sent (increasing `seq`), and their outcome
 an `error` with the `client_msg_id`) come in that order; the socket's next frames are read as soon as one is answered.
 
 **Server → client** (schema `ServerFrame`): `joined` first, then `message`, `message_updated`, `message_deleted`, \
-`user_joined`, `user_left` (or `presence`, below), `typing`, `room_deleted`, `pong`, and `error` when a frame was \
+`reaction`, `user_joined`, `user_left` (or `presence`, below), `typing`, `room_deleted`, `pong`, and `error` when a frame was \
 rejected (codes `invalid_json`, `unknown_type`, `validation_failed`, `forbidden`, `rate_limited` with \
 `retry_after_ms`, `unavailable`: not done, or outcome unknown — retrying with the same `client_msg_id` is safe) — the \
 socket stays open.

@@ -31,6 +31,10 @@ pub struct PostMessage {
     /// Idempotency key (≤ 64 characters): the same user sending the same key to
     /// the same room again gets the original message back (200), nothing new is stored.
     client_msg_id: Option<String>,
+    /// The id of the message this one answers: a live message of the same room
+    /// (else 422 naming `reply_to`).
+    #[schema(minimum = 1, format = Int64)]
+    reply_to: Option<i64>,
     /// The author, with authentication disabled; with a token it must be the token's `sub`.
     user_id: Option<String>,
 }
@@ -107,6 +111,7 @@ pub async fn post(
         content: body.content,
         message_type: body.message_type,
         client_msg_id: body.client_msg_id,
+        reply_to: body.reply_to,
     };
     let posted = state.chat.post_message(&actor, room, input).await?;
     let status = if posted.is_new() { StatusCode::CREATED } else { StatusCode::OK };

@@ -20,6 +20,8 @@
   const ROOMS_REFRESH_MS = 10000;
   const READ_DELAY_MS = 250;
   const ROLES = ['moderator', 'admin'];
+  /** The reaction keys offered on every message; others show once someone uses them. */
+  const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉'];
 
   const $ = (id) => document.getElementById(id);
 
@@ -677,6 +679,8 @@
       reads: new Map(), // user_id -> seq: the others' read markers ("seen")
       readSent: 0, // the highest seq this page marked read
       readTimer: null,
+      replyTo: null, // the message the composer answers
+      mine: new Map(), // message id -> Set of the keys this user reacted with (as far as seen)
     };
   }
 
@@ -744,6 +748,7 @@
     // One room followed at a time: its frames stop, its line in the list goes on
     // with `unread` frames.
     if (room.subscribed || room.subscribing) sendFrame({ type: 'unsubscribe', room_id: room.id });
+    cancelReply(room);
     state.room = null;
     $('room').hidden = true;
     $('no-room').hidden = false;
@@ -786,8 +791,11 @@
     time.dateTime = message.created_at;
     time.title = new Date(message.created_at).toLocaleString();
     meta.append(time);
-    const edited = el('span', 'msg-edited', 'edited');
+    const edited = el('button', 'msg-edited link-button', 'edited');
+    edited.type = 'button';
+    edited.title = 'Show the earlier versions';
     edited.hidden = !message.edited;
+    edited.addEventListener('click', () => toggleVersions(room, message.id));
     meta.append(edited);
     if (own) {
       // "Seen" once another user's read marker passes it, see renderSeen().
@@ -795,24 +803,153 @@
       seen.hidden = true;
       meta.append(seen);
     }
-    li.append(meta, el('p', 'msg-text', message.content));
+    const quote = el('blockquote', 'msg-quote');
+    li.append(meta, quote, el('p', 'msg-text', message.content), el('div', 'msg-reactions'));
+    renderQuote(room, li, message);
+    renderReactions(room, li, message);
     // As the server rules: the author, the room's creator, moderators and admins.
     const mayDelete = own || isModerator() || Boolean(room.info && room.info.created_by === room.me);
-    if (own || mayDelete) {
-      const actions = el('div', 'msg-actions');
-      if (own && message.message_type !== 'system') {
-        const edit = el('button', 'msg-edit-button', 'Edit');
-        edit.type = 'button';
-        edit.addEventListener('click', () => startEdit(room, message.id));
-        actions.append(edit);
-      }
+    const actions = el('div', 'msg-actions');
+    const reply = el('button', 'msg-reply-button', 'Reply');
+    reply.type = 'button';
+    reply.addEventListener('click', () => startReply(room, message.id));
+    actions.append(reply);
+    if (own && message.message_type !== 'system') {
+      const edit = el('button', 'msg-edit-button', 'Edit');
+      edit.type = 'button';
+      edit.addEventListener('click', () => startEdit(room, message.id));
+      actions.append(edit);
+    }
+    if (mayDelete) {
       const remove = el('button', 'msg-delete-button', 'Delete');
       remove.type = 'button';
       remove.addEventListener('click', () => confirmClick(remove, 'Delete', () => deleteMessage(room, message.id)));
       actions.append(remove);
-      li.append(actions);
     }
+    li.append(actions);
     return li;
+  }
+
+  // ---- replies, reactions, versions ----------------------------------------
+
+  /** A short, plain-text excerpt of a message for quotes. */
+  function excerpt(text) {
+    const chars = [...text.replace(/\s+/g, ' ')];
+    return chars.length > 80 ? `${chars.slice(0, 80).join('')}…` : chars.join('');
+  }
+
+  /** The quote of the message this one answers: its author and text when shown here. */
+  function renderQuote(room, node, message) {
+    const quote = node.querySelector('.msg-quote');
+    if (!quote) return;
+    quote.hidden = !message.reply_to;
+    if (!message.reply_to) return;
+    const answered = room.messages.get(message.reply_to);
+    quote.replaceChildren();
+    if (answered) {
+      quote.append(el('span', 'msg-quote-author', answered.message.user_id),
+        el('span', 'msg-quote-text', excerpt(answered.message.content)));
+      quote.title = 'Show the message answered';
+      quote.onclick = () => answered.node.scrollIntoView({ block: 'center' });
+    } else {
+      quote.append(el('span', 'msg-quote-text', 'a message not shown here (older, or deleted)'));
+      quote.onclick = null;
+    }
+  }
+
+  /** The reaction buttons: the quick keys and every key in use, with counts. */
+  function renderReactions(room, node, message) {
+    const box = node.querySelector('.msg-reactions');
+    if (!box) return;
+    const counts = message.reactions || {};
+    const mine = room.mine.get(message.id) || new Set();
+    const keys = [...QUICK_REACTIONS, ...Object.keys(counts).filter((k) => !QUICK_REACTIONS.includes(k))];
+    box.replaceChildren(...keys.map((key) => {
+      const count = counts[key] || 0;
+      const button = el('button', 'reaction', count ? `${key} ${count}` : key);
+      button.type = 'button';
+      button.classList.toggle('used', count > 0);
+      button.classList.toggle('mine', mine.has(key));
+      button.setAttribute('aria-pressed', String(mine.has(key)));
+      button.title = mine.has(key) ? `Take back ${key}` : `React with ${key}`;
+      button.addEventListener('click', () => toggleReaction(room, message.id, key));
+      return button;
+    }));
+  }
+
+  async function toggleReaction(room, id, key) {
+    const mine = room.mine.get(id) || new Set();
+    const adding = !mine.has(key);
+    try {
+      const message = await api(adding ? 'PUT' : 'DELETE', `/messages/${id}/reactions/${encodeURIComponent(key)}`);
+      if (adding) mine.add(key);
+      else mine.delete(key);
+      room.mine.set(id, mine);
+      updateMessage(room, message);
+    } catch (error) {
+      $('composer-error').textContent = explain(error, 'react to this message');
+    }
+  }
+
+  /** A `reaction` frame: the key's count after someone's change. */
+  function onReaction(room, frame) {
+    const known = room.messages.get(frame.message_id);
+    if (!known) return;
+    if (frame.user_id === room.me) {
+      const mine = room.mine.get(frame.message_id) || new Set();
+      if (frame.added) mine.add(frame.key);
+      else mine.delete(frame.key);
+      room.mine.set(frame.message_id, mine);
+    }
+    const reactions = { ...(known.message.reactions || {}) };
+    if (frame.count > 0) reactions[frame.key] = frame.count;
+    else delete reactions[frame.key];
+    known.message = { ...known.message, reactions };
+    renderReactions(room, known.node, known.message);
+  }
+
+  /** Shows (or hides) the texts an edited message had, oldest first. */
+  async function toggleVersions(room, id) {
+    const known = room.messages.get(id);
+    if (!known) return;
+    const shown = known.node.querySelector('.msg-versions');
+    if (shown) {
+      shown.remove();
+      return;
+    }
+    let result;
+    try {
+      result = await api('GET', `/messages/${id}/versions`);
+    } catch (error) {
+      $('composer-error').textContent = explain(error, 'show the versions');
+      return;
+    }
+    if (known.node.querySelector('.msg-versions')) return;
+    const list = el('ol', 'msg-versions');
+    list.setAttribute('aria-label', 'Versions, oldest first');
+    for (const version of result.items) {
+      const item = el('li', 'msg-version');
+      const when = el('time', 'msg-time', formatTime(version.created_at));
+      when.dateTime = version.created_at;
+      item.append(el('span', 'msg-version-number', `v${version.version}`), when, el('p', 'msg-text', version.content));
+      list.append(item);
+    }
+    known.node.querySelector('.msg-text').after(list);
+  }
+
+  function startReply(room, id) {
+    const known = room.messages.get(id);
+    if (!known) return;
+    room.replyTo = id;
+    $('reply-author').textContent = known.message.user_id;
+    $('reply-text').textContent = excerpt(known.message.content);
+    $('reply-bar').hidden = false;
+    $('composer-input').focus();
+  }
+
+  function cancelReply(room) {
+    if (room) room.replyTo = null;
+    $('reply-bar').hidden = true;
   }
 
   /** Adds or refreshes a message, keeping the list in seq order. */
@@ -832,6 +969,10 @@
     room.lastSeq = Math.max(room.lastSeq, message.seq);
     if (room.oldestSeq === null || message.seq < room.oldestSeq) room.oldestSeq = message.seq;
     if (message.user_id === room.me) renderSeen(room, room.messages.get(message.id));
+    // Replies loaded before the message they answer (an older page) can quote it now.
+    for (const other of room.messages.values()) {
+      if (other.message.reply_to === message.id) renderQuote(room, other.node, other.message);
+    }
     return node;
   }
 
@@ -919,6 +1060,9 @@
     if (known.node.querySelector('.msg-edit')) return; // being edited here: keep the draft
     known.node.querySelector('.msg-text').textContent = known.message.content;
     known.node.querySelector('.msg-edited').hidden = !known.message.edited;
+    const versions = known.node.querySelector('.msg-versions');
+    if (versions && message.content !== undefined) versions.remove(); // stale: shown again on click
+    renderReactions(room, known.node, known.message);
   }
 
   function removeMessage(room, id) {
@@ -927,6 +1071,10 @@
     if (!known) return;
     known.node.remove();
     room.messages.delete(id);
+    if (room.replyTo === id) cancelReply(room);
+    for (const other of room.messages.values()) {
+      if (other.message.reply_to === id) renderQuote(room, other.node, other.message);
+    }
     updateHistoryStatus(room);
   }
 
@@ -1088,7 +1236,13 @@
     meta.append(el('span', 'msg-author', room.me), el('span', 'msg-status', 'sending…'));
     node.append(meta, el('p', 'msg-text', content));
     $('pending-list').append(node);
-    room.pending.set(id, { content, node });
+    const replyTo = room.replyTo;
+    if (replyTo) {
+      const answered = room.messages.get(replyTo);
+      if (answered) node.append(el('blockquote', 'msg-quote', excerpt(answered.message.content)));
+    }
+    cancelReply(room);
+    room.pending.set(id, { content, node, replyTo });
     scrollToBottom();
     deliver(room, id);
   }
@@ -1101,10 +1255,13 @@
     pending.node.classList.remove('failed');
     pending.node.querySelector('.msg-status').textContent = 'sending…';
     const frame = { type: 'message', room_id: room.id, content: pending.content, client_msg_id: id };
+    if (pending.replyTo) frame.reply_to = pending.replyTo;
     if (room.subscribed && sendFrame(frame)) return;
     pending.sending = true;
     try {
-      const message = await api('POST', `/rooms/${room.id}/messages`, { content: pending.content, client_msg_id: id });
+      const body = { content: pending.content, client_msg_id: id };
+      if (pending.replyTo) body.reply_to = pending.replyTo;
+      const message = await api('POST', `/rooms/${room.id}/messages`, body);
       if (state.room === room) confirmPending(room, message);
     } catch (error) {
       pending.sending = false;
@@ -1323,6 +1480,7 @@
       case 'message': onLiveMessage(room, frame); break;
       case 'message_updated': updateMessage(room, withoutType(frame)); break;
       case 'message_deleted': removeMessage(room, frame.id); break;
+      case 'reaction': onReaction(room, frame); break;
       case 'user_joined':
         room.people.set(frame.user_id, Math.max(1, room.people.get(frame.user_id) || 0));
         renderPeople(room);
@@ -1730,6 +1888,7 @@
     $('messages').addEventListener('scroll', onScroll, { passive: true });
     $('jump-latest').addEventListener('click', scrollToBottom);
     $('composer').addEventListener('submit', send);
+    $('reply-cancel').addEventListener('click', () => cancelReply(state.room));
     $('composer-input').addEventListener('input', onTypingInput);
     $('composer-input').addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) send(event);

@@ -28,6 +28,8 @@ const RACED_TRIES: usize = 3;
 enum Plan {
     /// The room does not exist or is deleted.
     NoRoom(i64),
+    /// It answers a message (this id) that is not a live message of its room.
+    BadReply(i64),
     /// A repeat of a message stored before.
     Original(Message),
     /// A repeat of the `n`th message stored by this batch.
@@ -72,6 +74,10 @@ impl SqlStore {
             .into_iter()
             .map(|plan| match plan {
                 Plan::NoRoom(room) => Err(DomainError::NotFound(format!("room {room} not found"))),
+                Plan::BadReply(id) => Err(DomainError::validation(
+                    "reply_to",
+                    format!("message {id} is not a live message of this room"),
+                )),
                 Plan::Original(original) => Ok(Posted::Duplicate(original)),
                 Plan::RepeatOf(n) => Ok(Posted::Duplicate(stored[n].clone())),
                 Plan::Store(n) => Ok(Posted::Created(stored[n].clone())),

@@ -66,6 +66,7 @@ mod tests {
             content: MessageContent::parse("hi").unwrap(),
             message_type: MessageType::default(),
             client_msg_id: None,
+            reply_to: None,
             created_at: chat_domain::timestamp::now(),
             conversation: None,
             correlation_id: None,
@@ -85,6 +86,8 @@ mod tests {
             created_at: at,
             updated_at: at,
             edited: false,
+            reply_to: None,
+            reactions: Default::default(),
         }
     }
 

@@ -5,7 +5,9 @@
 //!    rows are picked by a sub-select in id order (SQLite's one writer needs no
 //!    lock; the transaction is `IMMEDIATE`).
 //! 2. One query finds the originals of every `client_msg_id` of the batch, live
-//!    or archived. Repeats (also within the batch) store nothing; the seqs they
+//!    or archived, and one (only when the batch has replies) the rooms of the
+//!    live messages they answer. Repeats (also within the batch) and replies to
+//!    a message that is not live in the same room store nothing; the seqs they
 //!    took are given back before anything is inserted, so no gap is visible.
 //! 3. One multi-row `INSERT … RETURNING` stores the messages.
 //! 4. Only when the batch has (room, poster) pairs not known to be recorded,
@@ -18,7 +20,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query, UnionType};
 use sea_orm::{
     ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, FromQueryResult, QueryFilter,
+    EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
 
 use super::super::entity::{archived_message, message, room, room_read};
@@ -34,6 +36,7 @@ pub(super) async fn append(
 ) -> Result<Appended, DomainError> {
     let mut next_seq = take_seqs(txn, batch).await?;
     let originals = originals_of(txn, batch, &next_seq).await?;
+    let targets = reply_targets(txn, batch, &next_seq).await?;
 
     let mut plans = Vec::with_capacity(batch.len());
     let mut rows = Vec::with_capacity(batch.len());
@@ -54,7 +57,15 @@ pub(super) async fn append(
                 plans.push(Plan::RepeatOf(earlier));
                 continue;
             }
-            stored_keys.insert(key, rows.len());
+        }
+        if let Some(target) = new.reply_to
+            && targets.get(&target.get()) != Some(&room)
+        {
+            plans.push(Plan::BadReply(target.get()));
+            continue;
+        }
+        if let Some(key) = &new.client_msg_id {
+            stored_keys.insert((room, new.user_id.as_str(), key.as_str()), rows.len());
         }
         seq.next += 1;
         plans.push(Plan::Store(rows.len()));
@@ -273,12 +284,51 @@ fn keyed_select<T: EntityTrait>(keys: &[Key<'_>]) -> sea_orm::sea_query::SelectS
         "created_at",
         "updated_at",
         "deleted_at",
+        "reply_to",
+        "reactions",
     ];
     Query::select()
         .columns(columns.map(Alias::new))
         .from(T::default().table_ref())
         .cond_where(any)
         .to_owned()
+}
+
+/// The rooms of the live messages (either table) the batch's replies answer,
+/// by id. The transaction holds SQLite's one write lock: no delete comes
+/// between this read and the insert.
+async fn reply_targets(
+    txn: &DatabaseTransaction,
+    batch: &[NewMessage],
+    active: &HashMap<i64, Seqs>,
+) -> Result<HashMap<i64, i64>, DomainError> {
+    let ids: Vec<i64> = batch
+        .iter()
+        .filter(|new| active.contains_key(&new.room_id.get()))
+        .filter_map(|new| new.reply_to.map(|id| id.get()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let live: Vec<(i64, i64)> = message::Entity::find()
+        .select_only()
+        .columns([message::Column::Id, message::Column::RoomId])
+        .filter(message::Column::Id.is_in(ids.iter().copied()))
+        .filter(message::Column::DeletedAt.is_null())
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(map_db_err)?;
+    let archived: Vec<(i64, i64)> = archived_message::Entity::find()
+        .select_only()
+        .columns([archived_message::Column::Id, archived_message::Column::RoomId])
+        .filter(archived_message::Column::Id.is_in(ids))
+        .filter(archived_message::Column::DeletedAt.is_null())
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(map_db_err)?;
+    Ok(live.into_iter().chain(archived).collect())
 }
 
 /// A message to store and its seq.
@@ -298,6 +348,8 @@ fn row_of((new, seq): &NewRow<'_>) -> message::ActiveModel {
         created_at: Set(new.created_at),
         updated_at: Set(new.created_at),
         deleted_at: NotSet,
+        reply_to: Set(new.reply_to.map(|id| id.get())),
+        reactions: Set("{}".to_owned()),
     }
 }
 

@@ -61,12 +61,20 @@ pub(super) async fn append<C: ConnectionTrait>(
         Err(error) => return Err(map_db_err(error)),
     };
 
-    // Originals come back with their message's position (1-based), new rows
-    // with 0: those are matched to the batch room by room, in seq order.
+    // Originals come back with their message's position (1-based), refused
+    // replies with minus it (and the id they answer), new rows with 0: those
+    // are matched to the batch room by room, in seq order.
     let mut originals: HashMap<usize, Message> = HashMap::new();
+    let mut refused: HashMap<usize, i64> = HashMap::new();
     let mut created: HashMap<i64, Vec<Message>> = HashMap::new();
     for row in rows {
         let ord: i64 = row.try_get("", "ord").map_err(map_db_err)?;
+        if let Ok(position) = usize::try_from(-ord)
+            && position > 0
+        {
+            refused.insert(position - 1, row.try_get("", "id").map_err(map_db_err)?);
+            continue;
+        }
         let message =
             Message::try_from(message::Model::from_query_result(&row, "").map_err(map_db_err)?)?;
         match usize::try_from(ord) {
@@ -90,6 +98,8 @@ pub(super) async fn append<C: ConnectionTrait>(
         let room = new.room_id.get();
         decided.push(if let Some(original) = originals.remove(&position) {
             Plan::Original(original)
+        } else if let Some(target) = refused.remove(&position) {
+            Plan::BadReply(target)
         } else if let Some(message) = created.get_mut(&room).and_then(VecDeque::pop_front) {
             stored.push(message);
             Plan::Store(stored.len() - 1)
@@ -140,15 +150,23 @@ fn statement(distinct: &[&NewMessage], pairs: &[Pair]) -> Statement {
             at.into(),
             pairs.iter().map(|(room, _)| *room).collect::<Vec<i64>>().into(),
             pairs.iter().map(|(_, user)| user.clone()).collect::<Vec<String>>().into(),
+            // 0 (never an id) stands for no reply.
+            distinct
+                .iter()
+                .map(|new| new.reply_to.map_or(0, |id| id.get()))
+                .collect::<Vec<i64>>()
+                .into(),
         ],
     )
 }
 
 /// Appends the messages given as arrays (`$1` room, `$2` user, `$3` content,
-/// `$4` type, `$5` key or '', `$6` created), each key at most once, and records
-/// the (room, poster) pairs `$7`/`$8` as participants. Returns the
-/// new rows (`ord` 0) and the originals of repeated keys (`ord`: the message's
-/// 1-based position); a message in a missing or deleted room gets no row.
+/// `$4` type, `$5` key or '', `$6` created, `$9` the id it answers or 0), each
+/// key at most once, and records the (room, poster) pairs `$7`/`$8` as
+/// participants. Returns the new rows (`ord` 0), the originals of repeated keys
+/// (`ord`: the message's 1-based position) and the refused replies (`ord`: minus
+/// the position, `id`: the message answered, the rest NULL); a message in a
+/// missing or deleted room gets no row.
 ///
 /// - `locked` takes the rooms' row locks in id order, so batches sharing rooms
 ///   wait for each other and never deadlock; the locks are held to commit, so
@@ -156,6 +174,11 @@ fn statement(distinct: &[&NewMessage], pairs: &[Pair]) -> Statement {
 ///   row is read as the newest version, so `last_seq` is never stale.
 /// - The originals are probed per key (`LIMIT 1` over the unique indexes of
 ///   the live and archive tables), whatever the tables' statistics say.
+/// - A reply is stored only if the message it answers is live and of the same
+///   room. `live_targets`/`archived_targets` take a share lock on those rows,
+///   so a delete (or a reaction, an edit) of one waits for this batch's
+///   commit, and a delete that got there first is waited for and seen: no
+///   reply to a message deleted before it is stored.
 /// - `taken` raises each room's `last_seq` by its new rows only, so repeats
 ///   take no seq and leave no gap; the same update moves `last_activity_at`
 ///   (the inbox's order) to the newest of them, at no extra cost.
@@ -167,26 +190,39 @@ fn statement(distinct: &[&NewMessage], pairs: &[Pair]) -> Statement {
 const APPEND: &str = "\
 WITH v AS (
     SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[],
-        $6::timestamptz[]) WITH ORDINALITY AS v(r, u, c, t, k, at, ord)
+        $6::timestamptz[], $9::int8[]) WITH ORDINALITY AS v(r, u, c, t, k, at, p, ord)
 ), locked AS (
     SELECT id FROM rooms WHERE id = ANY($1::int8[]) AND is_active ORDER BY id FOR UPDATE
 ), originals AS (
     SELECT v.ord, m.* FROM v JOIN locked ON locked.id = v.r
     CROSS JOIN LATERAL (
         (SELECT id, room_id, seq, user_id, content, message_type, client_msg_id, edited,
-            created_at, updated_at, deleted_at FROM messages
+            created_at, updated_at, deleted_at, reply_to, reactions FROM messages
          WHERE room_id = v.r AND user_id = v.u AND client_msg_id = v.k)
         UNION ALL
         (SELECT id, room_id, seq, user_id, content, message_type, client_msg_id, edited,
-            created_at, updated_at, deleted_at FROM messages_archive
+            created_at, updated_at, deleted_at, reply_to, reactions FROM messages_archive
          WHERE room_id = v.r AND user_id = v.u AND client_msg_id = v.k)
         LIMIT 1
     ) AS m
     WHERE v.k <> ''
+), live_targets AS (
+    SELECT id, room_id FROM messages
+    WHERE id = ANY($9::int8[]) AND deleted_at IS NULL FOR SHARE
+), archived_targets AS (
+    SELECT id, room_id FROM messages_archive
+    WHERE id = ANY($9::int8[]) AND deleted_at IS NULL FOR SHARE
+), refused AS (
+    SELECT v.ord, v.p FROM v JOIN locked ON locked.id = v.r
+    WHERE v.p <> 0
+      AND NOT EXISTS (SELECT 1 FROM originals AS o WHERE o.ord = v.ord)
+      AND NOT EXISTS (SELECT 1 FROM live_targets AS l WHERE l.id = v.p AND l.room_id = v.r)
+      AND NOT EXISTS (SELECT 1 FROM archived_targets AS a WHERE a.id = v.p AND a.room_id = v.r)
 ), fresh AS (
     SELECT v.*, row_number() OVER (PARTITION BY v.r ORDER BY v.ord) AS i
     FROM v JOIN locked ON locked.id = v.r
     WHERE NOT EXISTS (SELECT 1 FROM originals AS o WHERE o.ord = v.ord)
+      AND NOT EXISTS (SELECT 1 FROM refused AS x WHERE x.ord = v.ord)
 ), taken AS (
     UPDATE rooms AS room SET last_seq = room.last_seq + f.n,
         last_activity_at = GREATEST(room.last_activity_at, f.at)
@@ -201,12 +237,16 @@ WITH v AS (
 ), stored AS (
     INSERT INTO messages
         (room_id, seq, user_id, content, message_type, client_msg_id, edited, created_at,
-         updated_at)
-    SELECT f.r, t.base + f.i, f.u, f.c, f.t, NULLIF(f.k, ''), false, f.at, f.at
+         updated_at, reply_to)
+    SELECT f.r, t.base + f.i, f.u, f.c, f.t, NULLIF(f.k, ''), false, f.at, f.at, NULLIF(f.p, 0)
     FROM fresh AS f JOIN taken AS t ON t.id = f.r
     RETURNING id, room_id, seq, user_id, content, message_type, client_msg_id, edited,
-        created_at, updated_at, deleted_at
+        created_at, updated_at, deleted_at, reply_to, reactions
 )
 SELECT 0::int8 AS ord, * FROM stored
 UNION ALL
-SELECT * FROM originals";
+SELECT * FROM originals
+UNION ALL
+SELECT -x.ord, x.p, NULL::int8, NULL::int8, NULL::text, NULL::text, NULL::text, NULL::text,
+    NULL::bool, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::int8, NULL::text
+FROM refused AS x";

@@ -17,6 +17,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    pub reply_to: Option<i64>,
+    /// Reaction counts per key, a JSON object (`{}` when none).
+    pub reactions: String,
     pub archived_at: DateTimeUtc,
 }
 
