@@ -147,3 +147,31 @@ async fn a_room_subscribed_late_catches_up_from_storage() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// Alice's inbox socket is on B; she posts for the first time in a room
+/// through A, where nothing of B listens. Her inbox still takes the room in:
+/// the bus copies a first message of a user in a room to the user's channel.
+/// Carol's next message there is then counted as unread on alice's socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_on_another_instance_takes_in_a_room_its_user_posted_in() {
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a.another(|_| {}).await;
+    let room = a.create_room("Posted in").await;
+    let mut inbox = b.inbox_socket("alice").await;
+    let listening = scrape_until(&b, |s| s.value(CHANNELS, &[]) == 1.0).await;
+    assert_eq!(listening.value(CHANNELS, &[]), 1.0, "B listens to alice's channel only");
+    post(&a, room, "alice", "my first words here").await;
+    // Her inbox now watches the room: B subscribes to it.
+    let watching = scrape_until(&b, |s| s.value(CHANNELS, &[]) == 2.0).await;
+    assert_eq!(watching.value(CHANNELS, &[]), 2.0, "B listens to the room too");
+    let answer = post(&a, room, "carol", "welcome").await;
+    loop {
+        let frame = inbox.next_of_type("unread").await;
+        if frame["room_id"] == room && frame["unread"] == 1 {
+            assert_eq!(frame["last_seq"], answer["seq"]);
+            break;
+        }
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}

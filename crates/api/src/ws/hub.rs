@@ -348,7 +348,11 @@ impl Hub {
             return;
         }
         if let Some(user) = &delivery.to_user {
-            self.tell_user(user, delivery.event);
+            match &delivery.event {
+                // The bus's copy of a message for its author's inbox sockets.
+                RoomEvent::Message(message) => self.tell_author(message),
+                _ => self.tell_user(user, delivery.event),
+            }
             return;
         }
         if self.inner.inbox_sockets.load(Ordering::Acquire) > 0 {
@@ -381,6 +385,20 @@ impl Hub {
         }
     }
 
+    /// Tells the author's inbox sockets not watching the message's room of it:
+    /// posting in a room puts it in the author's inbox.
+    fn tell_author(&self, message: &chat_domain::Message) {
+        let room = message.room_id;
+        let inbox = self.inbox();
+        let Some(author) = inbox.users.get(message.user_id.as_str()) else { return };
+        let watchers = inbox.watching.get(&room).map(|sockets| &sockets.by_connection);
+        for (connection, watcher) in &author.by_connection {
+            if !watchers.is_some_and(|w| w.contains_key(connection)) {
+                watcher.tell(Notice::Message { room, seq: message.seq, mine: true });
+            }
+        }
+    }
+
     /// Tells the inbox sockets watching the room what changed its unread counts.
     /// A message's author learns of it even when not watching the room yet:
     /// posting in a room puts it in the author's inbox.
@@ -394,12 +412,8 @@ impl Hub {
                     let mine = *watcher.user == *message.user_id;
                     watcher.tell(Notice::Message { room, seq: message.seq, mine });
                 }
-                let author = inbox.users.get(message.user_id.as_str());
-                for (connection, watcher) in author.into_iter().flat_map(|s| &s.by_connection) {
-                    if !watchers.is_some_and(|w| w.contains_key(connection)) {
-                        watcher.tell(Notice::Message { room, seq: message.seq, mine: true });
-                    }
-                }
+                drop(inbox);
+                self.tell_author(message);
             }
             RoomEvent::MessageDeleted { .. } => {
                 for watcher in watchers.into_iter().flat_map(HashMap::values) {

@@ -7,7 +7,7 @@
 //! rooms, not with every message of the service. The hub's per-room pump
 //! restores seq order and fills any gap from the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -257,6 +257,33 @@ fn by_channel<'a>(
     groups
 }
 
+/// (room, author) pairs whose first message here was copied to the author's
+/// channel; forgotten all at once when this many.
+const AUTHORS_REMEMBERED: usize = 100_000;
+
+/// Copies for the authors' channels of the messages of `deliveries` whose
+/// (room, author) pair is new here: an author's inbox socket on an instance
+/// that does not listen to the room learns that the room is now in its inbox.
+/// Later messages of the pair need no copy: the inbox knows the room by then,
+/// or reads it from the database when it connects.
+fn author_copies(deliveries: &[Delivery], announced: &mut HashSet<(i64, String)>) -> Vec<Delivery> {
+    let mut copies = Vec::new();
+    for delivery in deliveries {
+        if let (None, RoomEvent::Message(message)) = (&delivery.to_user, &delivery.event) {
+            let pair = (message.room_id.get(), message.user_id.clone());
+            if announced.contains(&pair) {
+                continue;
+            }
+            if announced.len() >= AUTHORS_REMEMBERED {
+                announced.clear();
+            }
+            announced.insert(pair);
+            copies.push(Delivery::to_user(&message.user_id, delivery.event.clone()));
+        }
+    }
+    copies
+}
+
 async fn publish_loop(
     redis: RedisGate,
     channels: Channels,
@@ -265,8 +292,11 @@ async fn publish_loop(
     stats: Arc<FanOutStats>,
 ) {
     let mut deliveries = Vec::with_capacity(PUBLISH_BATCH);
+    let mut announced = HashSet::new();
     // One round at a time: what queues up meanwhile goes in the next one.
     while queued.recv_many(&mut deliveries, PUBLISH_BATCH).await > 0 {
+        let copies = author_copies(&deliveries, &mut announced);
+        deliveries.extend(copies);
         let pipeline = redis.client.pipeline();
         let mut count = 0u64;
         for (channel, group) in by_channel(&channels, &deliveries) {
@@ -390,5 +420,32 @@ mod tests {
         let names: Vec<&str> = groups.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["chat:bus:room:1", "chat:bus:room:2", "chat:bus:user:bob"]);
         assert_eq!(groups[0].1, [&deliveries[0], &deliveries[3]], "a room's deliveries in order");
+    }
+
+    #[test]
+    fn a_users_first_message_in_a_room_is_copied_to_the_users_channel_once() {
+        let at = chat_domain::timestamp::now();
+        let message = |room: i64, user: &str, seq: i64| {
+            Delivery::to_all(RoomEvent::Message(chat_domain::Message {
+                id: chat_domain::MessageId::new(seq).unwrap(),
+                room_id: RoomId::new(room).unwrap(),
+                seq,
+                user_id: user.into(),
+                content: "hi".into(),
+                message_type: chat_domain::MessageType::Text,
+                client_msg_id: None,
+                created_at: at,
+                updated_at: at,
+                edited: false,
+                reply_to: None,
+                reactions: Default::default(),
+            }))
+        };
+        let mut announced = HashSet::new();
+        let first = [message(1, "alice", 1), message(1, "alice", 2), message(2, "alice", 1)];
+        let copies = author_copies(&first, &mut announced);
+        assert_eq!(copies.len(), 2, "one per new (room, author) pair");
+        assert!(copies.iter().all(|c| c.to_user.as_deref() == Some("alice")));
+        assert!(author_copies(&[message(1, "alice", 3)], &mut announced).is_empty());
     }
 }
