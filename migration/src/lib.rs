@@ -15,6 +15,7 @@ mod m20261128_000006_messages_archive;
 mod m20261202_000007_lighter_message_indexes;
 mod m20261203_000008_read_markers;
 mod m20261203_000011_away_notifications;
+mod m20261204_000010_offers;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_messages_archive::Migration),
             Box::new(m20261202_000007_lighter_message_indexes::Migration),
             Box::new(m20261203_000008_read_markers::Migration),
+            Box::new(m20261204_000010_offers::Migration),
             Box::new(m20261203_000011_away_notifications::Migration),
         ]
     }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::offer::Offer;
 use crate::{Message, MessageId, Room, RoomId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +67,11 @@ pub enum RoomEvent {
         item_id: String,
         receiver_id: String,
     },
+    /// An offer of the room was made or changed.
+    OfferUpdated {
+        room_id: RoomId,
+        offer: Box<Offer>,
+    },
 }
 
 impl RoomEvent {
@@ -80,7 +86,8 @@ impl RoomEvent {
             | Self::RoomDeleted { room_id }
             | Self::Read { room_id, .. }
             | Self::RoomRemoved { room_id }
-            | Self::Unread { room_id, .. } => *room_id,
+            | Self::Unread { room_id, .. }
+            | Self::OfferUpdated { room_id, .. } => *room_id,
             Self::RoomAdded { room } => room.id,
         }
     }
@@ -136,6 +143,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             edited: false,
+            offer: None,
         };
         let frame = serde_json::to_value(RoomEvent::Message(message.clone())).unwrap();
         assert_eq!(frame["type"], "message");

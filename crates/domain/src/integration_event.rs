@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::away::{AwayUser, QuotedMessage};
+use crate::offer::{Offer, Outcome};
 use crate::{CorrelationId, Message, MessageId, Room, RoomId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,6 +21,12 @@ pub enum ChatEventType {
     RoomDeleted,
     MessagesRead,
     NotificationRequested,
+    OfferCreated,
+    OfferCountered,
+    OfferAccepted,
+    OfferDeclined,
+    OfferWithdrawn,
+    OfferExpired,
 }
 
 impl ChatEventType {
@@ -35,6 +42,23 @@ impl ChatEventType {
             Self::RoomDeleted => "room.deleted",
             Self::MessagesRead => "messages.read",
             Self::NotificationRequested => "notification.requested",
+            Self::OfferCreated => "offer.created",
+            Self::OfferCountered => "offer.countered",
+            Self::OfferAccepted => "offer.accepted",
+            Self::OfferDeclined => "offer.declined",
+            Self::OfferWithdrawn => "offer.withdrawn",
+            Self::OfferExpired => "offer.expired",
+        }
+    }
+
+    /// The event of an offer reaching `outcome`.
+    pub fn of_outcome(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Accepted => Self::OfferAccepted,
+            Outcome::Declined => Self::OfferDeclined,
+            Outcome::Countered => Self::OfferCountered,
+            Outcome::Withdrawn => Self::OfferWithdrawn,
+            Outcome::Expired => Self::OfferExpired,
         }
     }
 }
@@ -57,6 +81,9 @@ pub struct ChatEvent {
     /// `notification_requested`: the newest unread message, quoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<QuotedMessage>,
+    /// `offer_*`: the whole offer after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Box<Offer>>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub timestamp: DateTime<Utc>,
     /// The call that caused the event: travels as a message header, not in the body.
@@ -86,6 +113,7 @@ impl ChatEvent {
             content: content.then(|| m.content.clone()),
             unread: None,
             last_message: None,
+            offer: None,
             timestamp: at,
             correlation_id: None,
         }
@@ -148,6 +176,20 @@ impl ChatEvent {
         }
     }
 
+    /// An offer was made (`offer_created`, `user_id` its author) or changed
+    /// (`user_id` who answered; absent for expiry), `message_id` its message.
+    pub fn offer(event_type: ChatEventType, offer: &Offer, at: DateTime<Utc>) -> Self {
+        let user = match event_type {
+            ChatEventType::OfferCreated => Some(offer.from_user_id.clone()),
+            _ => offer.responded_by.clone(),
+        };
+        Self {
+            message_id: Some(offer.message_id),
+            offer: Some(Box::new(offer.clone())),
+            ..Self::about_room(event_type, offer.room_id, user, at)
+        }
+    }
+
     fn about_room(
         event_type: ChatEventType,
         room_id: RoomId,
@@ -163,6 +205,7 @@ impl ChatEvent {
             content: None,
             unread: None,
             last_message: None,
+            offer: None,
             timestamp: at,
             correlation_id: None,
         }

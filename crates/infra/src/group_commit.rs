@@ -419,6 +419,7 @@ mod tests {
                 created_at: new.created_at,
                 updated_at: new.created_at,
                 edited: false,
+                offer: None,
             })
         }
     }

@@ -47,6 +47,9 @@ pub struct Message {
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub updated_at: DateTime<Utc>,
     pub edited: bool,
+    /// The offer a message of type `offer` carries, as it stands now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Box<crate::offer::Offer>>,
 }
 
 /// A validated message about to be stored; the repository assigns `id` and `seq`.

@@ -4,6 +4,7 @@
 mod away;
 mod conversations;
 mod messages;
+mod offers;
 mod presence;
 mod reads;
 mod rooms;
@@ -13,10 +14,11 @@ use std::sync::Arc;
 
 use crate::ports::{
     AwayNotifications, EventLog, FanOut, MessageRepository, MessageSearch, MessageWriter,
-    PresenceRegistry, RateLimiter, ReadState, RoomRepository, UnreadCounters,
+    OfferRepository, PresenceRegistry, RateLimiter, ReadState, RoomRepository, UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
+pub use offers::{CounterInput, OfferInput};
 pub use presence::Joined;
 pub use rooms::{RoomInput, RoomPatchInput};
 pub use search::SearchInput;
@@ -40,6 +42,8 @@ pub struct Ports {
     pub message_rate: Arc<dyn RateLimiter>,
     /// Notifications for people who are away.
     pub away: Arc<dyn AwayNotifications>,
+    /// Offers, with their messages and events.
+    pub offers: Arc<dyn OfferRepository>,
 }
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -56,6 +60,7 @@ pub struct ChatService {
     read_state: Arc<dyn ReadState>,
     message_rate: Arc<dyn RateLimiter>,
     away: Arc<dyn AwayNotifications>,
+    offers: Arc<dyn OfferRepository>,
 }
 
 impl ChatService {
@@ -72,6 +77,7 @@ impl ChatService {
             read_state,
             message_rate,
             away,
+            offers,
         } = ports;
         Self {
             rooms,
@@ -85,6 +91,7 @@ impl ChatService {
             read_state,
             message_rate,
             away,
+            offers,
         }
     }
 }

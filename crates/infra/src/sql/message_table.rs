@@ -93,6 +93,8 @@ impl TryFrom<message::Model> for Message {
             created_at: m.created_at,
             updated_at: m.updated_at,
             edited: m.edited,
+            // The use cases attach an offer message's current offer.
+            offer: None,
         })
     }
 }

@@ -182,7 +182,7 @@ async fn edit_in<T: MessageTable>(
 }
 
 /// Marks a live message deleted in table `T`; `None` if it is not there.
-async fn delete_in<T: MessageTable>(
+pub(super) async fn delete_in<T: MessageTable>(
     txn: &DatabaseTransaction,
     id: MessageId,
     at: DateTime<Utc>,

@@ -128,6 +128,9 @@ pub enum ServerFrame {
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
         edited: bool,
+        /// Only on `message_type: "offer"`: the offer as it stands now.
+        #[schema(nullable = false)]
+        offer: Option<super::schemas::Offer>,
     },
     /// A message was edited (all the message's fields, `edited: true`).
     #[schema(title = "message_updated")]
@@ -143,6 +146,9 @@ pub enum ServerFrame {
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
         edited: bool,
+        /// Only on `message_type: "offer"`: the offer as it stands now.
+        #[schema(nullable = false)]
+        offer: Option<super::schemas::Offer>,
     },
     /// A message was deleted.
     #[schema(title = "message_deleted", example = json!({"type": "message_deleted", "id": 5, "room_id": 1, "seq": 3}))]
@@ -174,6 +180,11 @@ pub enum ServerFrame {
         left: Vec<String>,
         timestamp: DateTime<Utc>,
     },
+    /// An offer of the room was made or changed (accepted, declined, countered,
+    /// withdrawn, expired): the whole offer as it is now. A counter sends two:
+    /// the parent (`countered`) and the new open offer.
+    #[schema(title = "offer_updated", example = json!({"type": "offer_updated", "room_id": 1, "offer": {"id": 7, "room_id": 1, "message_id": 12, "status": "accepted", "side": "sell", "commodity": "wheat", "quantity": "250.5", "unit": "t", "price": "210", "currency": "UAH", "incoterm": null, "delivery_place": null, "delivery_from": null, "delivery_to": null, "note": null, "item_id": null, "from_user_id": "alice", "to_user_id": null, "parent_offer_id": null, "expires_at": null, "responded_by": "bob", "responded_at": "2026-01-01T12:05:00.000Z", "created_at": "2026-01-01T12:00:00.123Z"}}))]
+    OfferUpdated { room_id: i64, offer: super::schemas::Offer },
     /// Someone else is typing.
     #[schema(title = "typing", example = json!({"type": "typing", "room_id": 1, "user_id": "bob"}))]
     Typing { room_id: i64, user_id: String },

@@ -12,7 +12,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, message_id, room_id};
 use crate::http::identity::Caller;
 use crate::http::openapi::errors::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType,
     ValidationFailed,
 };
 use crate::http::openapi::schemas;
@@ -186,6 +186,7 @@ pub async fn get(
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),

@@ -85,6 +85,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             edited: false,
+            offer: None,
         }
     }
 
