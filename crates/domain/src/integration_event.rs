@@ -176,17 +176,14 @@ impl ChatEvent {
         }
     }
 
-    /// An offer was made (`offer_created`, `user_id` its author) or changed
-    /// (`user_id` who answered; absent for expiry), `message_id` its message.
+    /// An offer was made or changed; `user_id` is who answered it, or its
+    /// author when it was made or expired; `message_id` its message.
     pub fn offer(event_type: ChatEventType, offer: &Offer, at: DateTime<Utc>) -> Self {
-        let user = match event_type {
-            ChatEventType::OfferCreated => Some(offer.from_user_id.clone()),
-            _ => offer.responded_by.clone(),
-        };
+        let user = offer.responded_by.clone().unwrap_or_else(|| offer.from_user_id.clone());
         Self {
             message_id: Some(offer.message_id),
             offer: Some(Box::new(offer.clone())),
-            ..Self::about_room(event_type, offer.room_id, user, at)
+            ..Self::about_room(event_type, offer.room_id, Some(user), at)
         }
     }
 

@@ -10,6 +10,7 @@ use chat_domain::offer::{Offer, OfferAnswer, OfferId, TermsInput};
 use chat_domain::service::{CounterInput, OfferInput};
 use chat_domain::{Limit, Message};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::http::error::ApiError;
@@ -27,53 +28,68 @@ use crate::state::AppState;
 pub struct Terms {
     /// `buy` or `sell`: which way the author trades.
     #[schema(value_type = Option<schemas::Side>)]
-    side: Option<String>,
+    side: Option<Value>,
     /// What is traded, 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
-    commodity: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    commodity: Option<Value>,
     /// A decimal string, > 0, at most 4 decimals (`"250.5"`).
-    #[schema(pattern = r"^[0-9]+(\.[0-9]{1,4})?$")]
-    quantity: Option<String>,
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,4})?$")]
+    quantity: Option<Value>,
     /// `t`, `kg` or `bu`.
     #[schema(value_type = Option<schemas::Unit>)]
-    unit: Option<String>,
+    unit: Option<Value>,
     /// Price per unit: a decimal string, > 0, at most 4 decimals (`"210"`).
-    #[schema(pattern = r"^[0-9]+(\.[0-9]{1,4})?$")]
-    price: Option<String>,
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,4})?$")]
+    price: Option<Value>,
     /// ISO 4217, three capitals (`UAH`, `USD`, `EUR`).
-    #[schema(pattern = "^[A-Z]{3}$")]
-    currency: Option<String>,
+    #[schema(value_type = Option<String>, pattern = "^[A-Z]{3}$")]
+    currency: Option<Value>,
     /// An Incoterms 2020 rule (`FOB`, `CIF`, …).
-    incoterm: Option<String>,
+    #[schema(value_type = Option<String>)]
+    incoterm: Option<Value>,
     /// Where the goods are handed over, 1–200 characters.
-    #[schema(min_length = 1, max_length = 200)]
-    delivery_place: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    delivery_place: Option<Value>,
     /// First delivery day, `YYYY-MM-DD`.
-    #[schema(format = Date)]
-    delivery_from: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    delivery_from: Option<Value>,
     /// Last delivery day, `YYYY-MM-DD`, not before `delivery_from`.
-    #[schema(format = Date)]
-    delivery_to: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    delivery_to: Option<Value>,
     /// Free words, 1–1000 characters.
-    #[schema(min_length = 1, max_length = 1000)]
-    note: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 1000)]
+    note: Option<Value>,
 }
 
 impl Terms {
-    fn into_input(self) -> TermsInput {
-        TermsInput {
-            side: self.side,
-            commodity: self.commodity,
-            quantity: self.quantity,
-            unit: self.unit,
-            price: self.price,
-            currency: self.currency,
-            incoterm: self.incoterm,
-            delivery_place: self.delivery_place,
-            delivery_from: self.delivery_from,
-            delivery_to: self.delivery_to,
-            note: self.note,
-        }
+    /// Each term as text; a term sent as another JSON type (a number for a
+    /// price, say) is refused naming it: decimals travel as strings only.
+    fn into_input(self) -> Result<TermsInput, ApiError> {
+        Ok(TermsInput {
+            side: text("side", self.side)?,
+            commodity: text("commodity", self.commodity)?,
+            quantity: text("quantity", self.quantity)?,
+            unit: text("unit", self.unit)?,
+            price: text("price", self.price)?,
+            currency: text("currency", self.currency)?,
+            incoterm: text("incoterm", self.incoterm)?,
+            delivery_place: text("delivery_place", self.delivery_place)?,
+            delivery_from: text("delivery_from", self.delivery_from)?,
+            delivery_to: text("delivery_to", self.delivery_to)?,
+            note: text("note", self.note)?,
+        })
+    }
+}
+
+/// A JSON string (or null/absent) as text; anything else names `field`.
+fn text(field: &str, value: Option<Value>) -> Result<Option<String>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(_)) => Err(ApiError::Validation(format!(
+            "{field}: must be a string (decimals are sent as strings, e.g. \"250.5\", never as numbers)"
+        ))),
+        Some(_) => Err(ApiError::Validation(format!("{field}: must be a string"))),
     }
 }
 
@@ -85,13 +101,17 @@ pub struct PostOffer {
     #[serde(flatten)]
     terms: Terms,
     /// When it expires by itself (RFC 3339, in the future); none: it stays open.
-    expires_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    expires_at: Option<Value>,
     /// Address it to one user: only they may accept, decline or counter.
-    to_user_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    to_user_id: Option<Value>,
     /// The GrainTrade item it is about.
-    item_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    item_id: Option<Value>,
     /// Idempotency key of the offer's message (as for messages).
-    client_msg_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    client_msg_id: Option<Value>,
     /// The author, with authentication disabled; with a token it must be the token's `sub`.
     user_id: Option<String>,
 }
@@ -103,7 +123,8 @@ pub struct CounterOffer {
     #[serde(flatten)]
     terms: Terms,
     /// A new expiry (RFC 3339, in the future); else the parent's.
-    expires_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    expires_at: Option<Value>,
     /// Who counters, with authentication disabled.
     user_id: Option<String>,
 }
@@ -207,11 +228,11 @@ pub async fn post(
     let room = room_id(&raw_room)?;
     let actor = caller.with_body_user(body.user_id.as_deref())?;
     let input = OfferInput {
-        terms: body.terms.into_input(),
-        expires_at: body.expires_at,
-        to_user_id: body.to_user_id,
-        item_id: body.item_id,
-        client_msg_id: body.client_msg_id,
+        terms: body.terms.into_input()?,
+        expires_at: text("expires_at", body.expires_at)?,
+        to_user_id: text("to_user_id", body.to_user_id)?,
+        item_id: text("item_id", body.item_id)?,
+        client_msg_id: text("client_msg_id", body.client_msg_id)?,
     };
     let posted = state.chat.post_offer(&actor, room, input).await?;
     let status = if posted.is_new() { StatusCode::CREATED } else { StatusCode::OK };
@@ -361,7 +382,10 @@ pub async fn counter(
 ) -> Result<Response, ApiError> {
     let id = offer_id(&raw_id)?;
     let actor = caller.with_body_user(body.user_id.as_deref())?;
-    let input = CounterInput { terms: body.terms.into_input(), expires_at: body.expires_at };
+    let input = CounterInput {
+        terms: body.terms.into_input()?,
+        expires_at: text("expires_at", body.expires_at)?,
+    };
     let message: Message = state.chat.counter_offer(&actor, id, input).await?;
     let location = message.offer.as_ref().map(|o| format!("/offers/{}", o.id)).unwrap_or_default();
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(message)).into_response())
