@@ -34,7 +34,16 @@ pub struct Room {
     pub updated_at: DateTime<Utc>,
 }
 
-/// `text` (the default) or `system` (admins and the service only).
+/// What a client may post: `text` (the default) or `system` (admins and the
+/// service only). Offers have their own call.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PostMessageType {
+    Text,
+    System,
+}
+
+/// `text`, `system` (admins and the service only) or `offer`.
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {

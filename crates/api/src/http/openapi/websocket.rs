@@ -21,7 +21,7 @@ pub enum ClientFrame {
         /// 1–4000 characters of plain text.
         #[schema(min_length = 1, max_length = 4000)]
         content: String,
-        message_type: Option<MessageType>,
+        message_type: Option<super::schemas::PostMessageType>,
         /// Idempotency key (≤ 64 characters): a repeat is answered with nothing new.
         client_msg_id: Option<String>,
         /// Development only; with a token it must be the token's `sub`.

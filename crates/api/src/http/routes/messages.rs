@@ -26,7 +26,7 @@ pub struct PostMessage {
     #[schema(min_length = 1, max_length = 4000)]
     content: String,
     /// `text` (default) or `system` (admins and the service only).
-    #[schema(value_type = Option<schemas::MessageType>)]
+    #[schema(value_type = Option<schemas::PostMessageType>)]
     message_type: Option<String>,
     /// Idempotency key (≤ 64 characters): the same user sending the same key to
     /// the same room again gets the original message back (200), nothing new is stored.

@@ -23,9 +23,14 @@ use crate::http::openapi::errors::{
 use crate::http::openapi::schemas;
 use crate::state::AppState;
 
-/// The terms of an offer, each a string (decimals too: never a JSON number).
-#[derive(Deserialize, ToSchema, Default)]
-pub struct Terms {
+/// A body with the terms of an offer, each a string (decimals too: never a
+/// JSON number), and `$extra` fields. One flat struct per body, so its schema
+/// lists every field (a flattened one would be an `allOf`).
+macro_rules! with_terms {
+    ($(#[$meta:meta])* $name:ident { $($extra:tt)* }) => {
+        #[derive(Deserialize, ToSchema, Default)]
+        $(#[$meta])*
+        pub struct $name {
     /// `buy` or `sell`: which way the author trades.
     #[schema(value_type = Option<schemas::Side>)]
     side: Option<Value>,
@@ -59,26 +64,29 @@ pub struct Terms {
     /// Free words, 1–1000 characters.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 1000)]
     note: Option<Value>,
-}
+            $($extra)*
+        }
 
-impl Terms {
-    /// Each term as text; a term sent as another JSON type (a number for a
-    /// price, say) is refused naming it: decimals travel as strings only.
-    fn into_input(self) -> Result<TermsInput, ApiError> {
-        Ok(TermsInput {
-            side: text("side", self.side)?,
-            commodity: text("commodity", self.commodity)?,
-            quantity: text("quantity", self.quantity)?,
-            unit: text("unit", self.unit)?,
-            price: text("price", self.price)?,
-            currency: text("currency", self.currency)?,
-            incoterm: text("incoterm", self.incoterm)?,
-            delivery_place: text("delivery_place", self.delivery_place)?,
-            delivery_from: text("delivery_from", self.delivery_from)?,
-            delivery_to: text("delivery_to", self.delivery_to)?,
-            note: text("note", self.note)?,
-        })
-    }
+        impl $name {
+            /// Each term as text; a term sent as another JSON type (a number for
+            /// a price, say) is refused naming it: decimals travel as strings only.
+            fn terms(&mut self) -> Result<TermsInput, ApiError> {
+                Ok(TermsInput {
+                    side: text("side", self.side.take())?,
+                    commodity: text("commodity", self.commodity.take())?,
+                    quantity: text("quantity", self.quantity.take())?,
+                    unit: text("unit", self.unit.take())?,
+                    price: text("price", self.price.take())?,
+                    currency: text("currency", self.currency.take())?,
+                    incoterm: text("incoterm", self.incoterm.take())?,
+                    delivery_place: text("delivery_place", self.delivery_place.take())?,
+                    delivery_from: text("delivery_from", self.delivery_from.take())?,
+                    delivery_to: text("delivery_to", self.delivery_to.take())?,
+                    note: text("note", self.note.take())?,
+                })
+            }
+        }
+    };
 }
 
 /// A JSON string (or null/absent) as text; anything else names `field`.
@@ -93,13 +101,12 @@ fn text(field: &str, value: Option<Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-#[schema(example = json!({"side": "sell", "commodity": "wheat", "quantity": "250.5", "unit": "t",
+with_terms!(
+    /// A new offer: its terms and who may answer it.
+    #[schema(example = json!({"side": "sell", "commodity": "wheat", "quantity": "250.5", "unit": "t",
     "price": "210", "currency": "UAH", "incoterm": "FOB", "delivery_place": "Odesa port",
     "expires_at": "2026-01-02T12:00:00Z", "to_user_id": "bob", "client_msg_id": "alice-offer-1"}))]
-pub struct PostOffer {
-    #[serde(flatten)]
-    terms: Terms,
+PostOffer {
     /// When it expires by itself (RFC 3339, in the future); none: it stays open.
     #[schema(value_type = Option<String>)]
     expires_at: Option<Value>,
@@ -114,20 +121,18 @@ pub struct PostOffer {
     client_msg_id: Option<Value>,
     /// The author, with authentication disabled; with a token it must be the token's `sub`.
     user_id: Option<String>,
-}
+});
 
-#[derive(Deserialize, ToSchema, Default)]
-#[schema(example = json!({"price": "205", "user_id": "bob"}))]
-pub struct CounterOffer {
-    /// The terms that change (at least one); the others are copied.
-    #[serde(flatten)]
-    terms: Terms,
+with_terms!(
+    /// A counter-offer: the terms that change (at least one); the others are copied.
+    #[schema(example = json!({"price": "205", "user_id": "bob"}))]
+    CounterOffer {
     /// A new expiry (RFC 3339, in the future); else the parent's.
     #[schema(value_type = Option<String>)]
     expires_at: Option<Value>,
     /// Who counters, with authentication disabled.
     user_id: Option<String>,
-}
+});
 
 /// The optional body of accept, decline and withdraw.
 #[derive(Deserialize, ToSchema, Default)]
@@ -223,12 +228,12 @@ pub async fn post(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_room): Path<String>,
-    ApiJson(body): ApiJson<PostOffer>,
+    ApiJson(mut body): ApiJson<PostOffer>,
 ) -> Result<Response, ApiError> {
     let room = room_id(&raw_room)?;
     let actor = caller.with_body_user(body.user_id.as_deref())?;
     let input = OfferInput {
-        terms: body.terms.into_input()?,
+        terms: body.terms()?,
         expires_at: text("expires_at", body.expires_at)?,
         to_user_id: text("to_user_id", body.to_user_id)?,
         item_id: text("item_id", body.item_id)?,
@@ -378,14 +383,12 @@ pub async fn counter(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
-    ApiJson(body): ApiJson<CounterOffer>,
+    ApiJson(mut body): ApiJson<CounterOffer>,
 ) -> Result<Response, ApiError> {
     let id = offer_id(&raw_id)?;
     let actor = caller.with_body_user(body.user_id.as_deref())?;
-    let input = CounterInput {
-        terms: body.terms.into_input()?,
-        expires_at: text("expires_at", body.expires_at)?,
-    };
+    let input =
+        CounterInput { terms: body.terms()?, expires_at: text("expires_at", body.expires_at)? };
     let message: Message = state.chat.counter_offer(&actor, id, input).await?;
     let location = message.offer.as_ref().map(|o| format!("/offers/{}", o.id)).unwrap_or_default();
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(message)).into_response())
