@@ -25,6 +25,8 @@ on_both_databases!(
     the_room_sees_every_change_live,
     a_room_lists_its_offers_newest_first,
     a_repeated_client_msg_id_makes_one_offer,
+    accept_racing_expiry_one_wins,
+    a_resumed_socket_replays_offers_as_they_stand,
 );
 
 fn unique(role: &str) -> String {
@@ -624,6 +626,64 @@ async fn a_repeated_client_msg_id_makes_one_offer(app: TestApp) {
     assert_eq!(list.json::<Value>().await.unwrap()["items"].as_array().unwrap().len(), 1);
 }
 
+async fn accept_racing_expiry_one_wins(app: TestApp) {
+    let room = room(&app, "alice", None).await;
+    let (mut socket, _) = app.joined_socket(room, "watcher").await;
+    // Offers that all expire at one instant, and accepts aimed at that instant.
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let body = with(terms(), json!({"expires_at": at.to_rfc3339()}));
+        ids.push(offer(&app, room, "alice", body).await["offer"]["id"].clone());
+    }
+    let aim =
+        (at - chrono::Utc::now() - chrono::Duration::milliseconds(10)).to_std().unwrap_or_default();
+    tokio::time::sleep(aim).await;
+    let attempts = ids
+        .iter()
+        .map(|id| {
+            app.client.post(app.url(&format!("/offers/{id}/accept"))).header("x-user-id", "bob")
+        })
+        .collect();
+    let codes = statuses(attempts).await;
+    assert!(codes.iter().all(|c| *c == 200 || *c == 409), "{codes:?}");
+    // Each offer ends once: accepted (200) or expired (409), as its frame says.
+    let mut ended = std::collections::HashMap::new();
+    while ended.len() < ids.len() {
+        let frame = socket.next_of_type("offer_updated").await;
+        let status = frame["offer"]["status"].as_str().unwrap().to_owned();
+        if status != "open" {
+            let first = ended.insert(frame["offer"]["id"].as_i64().unwrap(), status);
+            assert!(first.is_none(), "one change per offer: {frame}");
+        }
+    }
+    for (id, code) in ids.iter().zip(&codes) {
+        let want = if *code == 200 { "accepted" } else { "expired" };
+        assert_eq!(ended[&id.as_i64().unwrap()], want, "offer {id} answered {code}");
+        assert_eq!(status_of(&app, id).await, want);
+    }
+    let notices = notices(&app, room, "alice").await;
+    assert_eq!(notices.len(), ids.len(), "one notice per offer: {notices:?}");
+    let accepted = codes.iter().filter(|c| **c == 200).count();
+    assert_eq!(notices.iter().filter(|n| *n == "bob accepted the offer").count(), accepted);
+    assert_eq!(notices.iter().filter(|n| *n == "the offer expired").count(), ids.len() - accepted);
+}
+
+async fn a_resumed_socket_replays_offers_as_they_stand(app: TestApp) {
+    let room = room(&app, "alice", None).await;
+    let made = offer(&app, room, "alice", terms()).await;
+    assert_eq!(answer(&app, &made["offer"]["id"], "bob", "accept").await.status(), 200);
+    let mut socket = app.socket(room, "user_id=carol&since=0").await;
+    let joined = socket.next_json().await;
+    assert_eq!(joined["type"], "joined");
+    let replayed = socket.next_of_type("message").await;
+    assert_eq!(replayed["id"], made["id"]);
+    assert_eq!(replayed["offer"]["status"], "accepted", "{replayed}");
+    let notice = socket.next_of_type("message").await;
+    assert_eq!(notice["content"], "bob accepted the offer");
+    assert!(notice.get("offer").is_none());
+}
+
 /// Two instances on one Postgres database: concurrent accepts through both,
 /// one wins; both run the expiry job, one expiry is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -685,7 +745,9 @@ async fn two_instances_race_and_expire_once() {
 async fn offer_events_carry_the_whole_offer_once() {
     let Some(url) = reachable_rabbitmq().await else { return };
     let mut tap = EventTap::open(&url).await;
-    let Some(app) = TestApp::postgres_with_rabbitmq(&url).await else { return };
+    // The full set: Postgres, Redis (cache, fan-out) and RabbitMQ.
+    let Some(app) = TestApp::full().await else { return };
+    let settings = app.settings.clone();
     let alice = unique("alice");
     let bob = unique("bob");
     let room = room(&app, &alice, None).await;
@@ -777,4 +839,6 @@ async fn offer_events_carry_the_whole_offer_once() {
     }
     assert_eq!(accepted, 1, "exactly one offer_accepted");
     assert_eq!(notices, 1, "exactly one system message");
+    app.shutdown().await;
+    chat_tests::clean_up(&settings).await;
 }

@@ -116,12 +116,10 @@ impl ChatService {
 
     /// A live message in a room the actor may read.
     pub async fn get_message(&self, actor: &Actor, id: MessageId) -> Result<Message, DomainError> {
-        let mut message = self.messages.find(id).await?.ok_or_else(|| message_not_found(id))?;
+        // Storage attaches an offer message's offer (reads by id are not cached).
+        let message = self.messages.find(id).await?.ok_or_else(|| message_not_found(id))?;
         match self.get_room(actor, message.room_id).await {
-            Ok(_) => {
-                self.attach_offers(std::slice::from_mut(&mut message)).await?;
-                Ok(message)
-            }
+            Ok(_) => Ok(message),
             // A message of a deleted room is kept in storage but is gone for clients.
             Err(DomainError::NotFound(_)) => Err(message_not_found(id)),
             Err(other) => Err(other),
@@ -137,6 +135,7 @@ impl ChatService {
     ) -> Result<HistoryPage, DomainError> {
         self.get_room(actor, room_id).await?;
         let mut page = self.messages.history(room_id, query, limit).await?;
+        // A cached page may hold an older state of its offers.
         self.attach_offers(&mut page.items).await?;
         Ok(page)
     }

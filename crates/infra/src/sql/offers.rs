@@ -12,8 +12,8 @@ use chat_domain::offer::{
 };
 use chat_domain::ports::{Applied, DeletedOffer, OfferChange, OfferPage, OfferRepository};
 use chat_domain::{
-    ChatEvent, ChatEventType, CorrelationId, DomainError, Limit, Message, MessageId, NewMessage,
-    Posted, RoomId,
+    ChatEvent, ChatEventType, CorrelationId, DomainError, Limit, Message, MessageId, MessageType,
+    NewMessage, Posted, RoomId, timestamp,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -224,6 +224,30 @@ impl SqlStore {
             .await?
             .map(|offer| Applied::NotOpen(Box::new(offer)))
             .ok_or_else(|| DomainError::NotFound(format!("offer {id} not found")))
+    }
+}
+
+impl SqlStore {
+    /// Puts the current offer on every `offer` message of `messages` (one
+    /// query, only when there is one).
+    pub(super) async fn attach_offers(&self, messages: &mut [Message]) -> Result<(), DomainError> {
+        let ids: Vec<MessageId> = messages
+            .iter()
+            .filter(|m| m.message_type == MessageType::Offer)
+            .map(|m| m.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = timestamp::now();
+        let offers = self.of_messages(&ids).await?;
+        for message in messages.iter_mut().filter(|m| m.message_type == MessageType::Offer) {
+            message.offer = offers
+                .iter()
+                .find(|o| o.message_id == message.id)
+                .map(|o| Box::new(o.clone().as_seen_at(now)));
+        }
+        Ok(())
     }
 }
 
