@@ -842,3 +842,49 @@ async fn offer_events_carry_the_whole_offer_once() {
     app.shutdown().await;
     chat_tests::clean_up(&settings).await;
 }
+
+/// `post_offer` on `chat.commands`: the offer is made once however often the
+/// command comes, and a command with an invalid term is dead-lettered naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_offer_command_makes_one_offer() {
+    let Some(url) = reachable_rabbitmq().await else { return };
+    let Some(app) = TestApp::postgres_with_rabbitmq(&url).await else { return };
+    let mut commands =
+        chat_tests::rabbit::CommandQueue::open(&url, &app.settings.rabbitmq_commands_queue).await;
+    let room = room(&app, "seller7", Some(&["buyer1"])).await;
+    let (mut watcher, _) = app.joined_socket(room, "buyer1").await;
+    let command = with(
+        terms(),
+        json!({"command": "post_offer", "room_id": room, "user_id": "seller7",
+            "to_user_id": "buyer1", "item_id": "77", "client_msg_id": "offer-77-v1"}),
+    )
+    .to_string();
+    commands.send(&command).await;
+    let frame = watcher.next_of_type("offer_updated").await;
+    assert_eq!(frame["offer"]["from_user_id"], "seller7");
+    assert_eq!(frame["offer"]["to_user_id"], "buyer1");
+    assert_eq!(frame["offer"]["item_id"], "77");
+    assert_eq!(frame["offer"]["quantity"], "250.5");
+    commands.send(&command).await;
+    let bad = with(
+        terms(),
+        json!({"command": "post_offer", "room_id": room, "user_id": "seller7",
+        "currency": "usd"}),
+    );
+    commands.send(&bad.to_string()).await;
+    let (_, reason) = commands.next_dead_letter().await;
+    assert!(reason.contains("currency"), "{reason}");
+    let number = with(
+        terms(),
+        json!({"command": "post_offer", "room_id": room, "user_id": "seller7",
+        "price": 210}),
+    );
+    commands.send(&number.to_string()).await;
+    let (_, reason) = commands.next_dead_letter().await;
+    assert!(reason.contains("invalid command"), "{reason}");
+    // The repeat came before the poison: had it made an offer, the list would say so.
+    let list = send(&app, "buyer1", Method::GET, &format!("/rooms/{room}/offers"), None).await;
+    let items = list.json::<Value>().await.unwrap()["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+    assert_eq!(items[0]["id"], frame["offer"]["id"]);
+}
