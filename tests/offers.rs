@@ -27,6 +27,7 @@ on_both_databases!(
     a_repeated_client_msg_id_makes_one_offer,
     accept_racing_expiry_one_wins,
     a_resumed_socket_replays_offers_as_they_stand,
+    an_item_conversation_carries_offers_about_its_item,
 );
 
 fn unique(role: &str) -> String {
@@ -682,6 +683,33 @@ async fn a_resumed_socket_replays_offers_as_they_stand(app: TestApp) {
     let notice = socket.next_of_type("message").await;
     assert_eq!(notice["content"], "bob accepted the offer");
     assert!(notice.get("offer").is_none());
+}
+
+async fn an_item_conversation_carries_offers_about_its_item(app: TestApp) {
+    let item = unique("item");
+    // The GrainTrade socket opens the conversation (a private room of the two).
+    let mut seller = app.socket_at(&format!("/ws/chat/{item}/buyer?user_id=seller")).await;
+    seller
+        .send_json(json!({"sender_id": "seller", "receiver_id": "buyer", "item_id": item,
+            "content": "Still for sale"}))
+        .await;
+    assert_eq!(seller.next_json().await["content"], "Still for sale");
+    let rooms = send(&app, "buyer", Method::GET, &format!("/rooms?item_id={item}"), None).await;
+    let rooms: Value = rooms.json().await.unwrap();
+    let room = rooms["items"][0]["id"].as_i64().expect("the conversation's room");
+
+    let made = offer(&app, room, "seller", with(terms(), json!({"to_user_id": "buyer"}))).await;
+    assert_eq!(made["offer"]["item_id"], item.as_str(), "the conversation's item");
+    let other = with(terms(), json!({"item_id": "another-item"}));
+    let refused =
+        send(&app, "seller", Method::POST, &format!("/rooms/{room}/offers"), Some(other)).await;
+    let error = assert_error(refused, 422, "validation_failed").await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("item_id"));
+    let outsider =
+        send(&app, "carol", Method::POST, &format!("/rooms/{room}/offers"), Some(terms())).await;
+    assert_error(outsider, 403, "forbidden").await;
+    assert_eq!(answer(&app, &made["offer"]["id"], "buyer", "accept").await.status(), 200);
+    assert_eq!(notices(&app, room, "buyer").await, ["buyer accepted the offer"]);
 }
 
 /// Two instances on one Postgres database: concurrent accepts through both,

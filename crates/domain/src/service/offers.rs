@@ -78,7 +78,17 @@ impl ChatService {
         }
         let item_id = input.item_id.as_deref().map(ItemId::parse).transpose()?;
         let client_msg_id = input.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
-        self.get_room(actor, room_id).await?;
+        let room = self.get_room(actor, room_id).await?;
+        // An item conversation's offers are about its item.
+        let item_id = match (item_id.map(|i| i.as_str().to_owned()), room.item_id) {
+            (Some(given), Some(item)) if given != item => {
+                return Err(DomainError::validation(
+                    "item_id",
+                    format!("this room is the conversation about item {item}"),
+                ));
+            }
+            (given, item) => given.or(item),
+        };
         self.spend_message_budget(actor).await?;
         let message = offer_message(
             room_id,
@@ -92,7 +102,7 @@ impl ChatService {
             room_id,
             from_user: actor.user_id.clone(),
             to_user,
-            item_id: item_id.map(|i| i.as_str().to_owned()),
+            item_id,
             parent: None,
             terms,
             expires_at,
