@@ -867,13 +867,19 @@
     return card;
   }
 
+  /** An offer call's error: a 409 or 422 says best itself (the status, the term). */
+  function explainOffer(error, doing) {
+    if (error.status === 409 || error.status === 422) return error.message;
+    return explain(error, doing);
+  }
+
   async function answerOffer(room, offer, verb, card) {
     card.querySelector('.offer-error').textContent = '';
     try {
       const changed = await api('POST', `/offers/${offer.id}/${verb}`);
       showOffer(room, changed);
     } catch (error) {
-      card.querySelector('.offer-error').textContent = explain(error, `${verb} the offer`);
+      card.querySelector('.offer-error').textContent = explainOffer(error, `${verb} the offer`);
     }
   }
 
@@ -901,7 +907,7 @@
         await api('POST', `/offers/${offer.id}/counter`, body);
         form.remove();
       } catch (error) {
-        card.querySelector('.offer-error').textContent = explain(error, 'counter the offer');
+        card.querySelector('.offer-error').textContent = explainOffer(error, 'counter the offer');
       }
     });
     card.append(form);
@@ -956,7 +962,7 @@
       $('offer-form').reset();
       $('offer-box').open = false;
     } catch (error) {
-      $('offer-error').textContent = explain(error, 'make the offer');
+      $('offer-error').textContent = explainOffer(error, 'make the offer');
     }
   }
 
