@@ -28,6 +28,7 @@ on_both_databases!(
     accept_racing_expiry_one_wins,
     a_resumed_socket_replays_offers_as_they_stand,
     an_item_conversation_carries_offers_about_its_item,
+    the_newest_page_shows_every_offer_change,
 );
 
 fn unique(role: &str) -> String {
@@ -710,6 +711,38 @@ async fn an_item_conversation_carries_offers_about_its_item(app: TestApp) {
     assert_error(outsider, 403, "forbidden").await;
     assert_eq!(answer(&app, &made["offer"]["id"], "buyer", "accept").await.status(), 200);
     assert_eq!(notices(&app, room, "buyer").await, ["buyer accepted the offer"]);
+}
+
+/// The newest page (limit ≤ 50: served from the cache) after each change.
+async fn the_newest_page_shows_every_offer_change(app: TestApp) {
+    let room = room(&app, "alice", None).await;
+    let newest = || async {
+        let response =
+            send(&app, "bob", Method::GET, &format!("/rooms/{room}/messages"), None).await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()["items"].as_array().unwrap().clone()
+    };
+    app.post_message(room, "bob", "hello").await;
+    assert_eq!(newest().await.len(), 1, "the page is read (and cached)");
+    let made = offer(&app, room, "alice", terms()).await;
+    let page = newest().await;
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[1]["offer"]["status"], "open");
+    assert_eq!(answer(&app, &made["offer"]["id"], "bob", "decline").await.status(), 200);
+    let page = newest().await;
+    let seqs: Vec<i64> = page.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3], "no seq missing");
+    assert_eq!(page[1]["offer"]["status"], "declined", "the offer as it stands now");
+    assert_eq!(page[2]["content"], "bob declined the offer");
+    let second = offer(&app, room, "alice", terms()).await;
+    assert_eq!(newest().await.len(), 4);
+    let deleted =
+        send(&app, "alice", Method::DELETE, &format!("/messages/{}", second["id"]), None).await;
+    assert_eq!(deleted.status(), 204);
+    let page = newest().await;
+    let seqs: Vec<i64> = page.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 5], "the deleted offer message is gone, its notice is there");
+    assert_eq!(page[3]["content"], "alice withdrew the offer");
 }
 
 /// Two instances on one Postgres database: concurrent accepts through both,

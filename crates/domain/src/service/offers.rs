@@ -307,8 +307,8 @@ impl ChatService {
         }
     }
 
-    /// After a change committed: the cache takes its messages, then the room's
-    /// sockets are told of them and of the offers.
+    /// After a change committed: the cache forgets the room, then the room's
+    /// sockets are told of the messages and of the offers.
     async fn tell_change(&self, change: &OfferChange) {
         self.messages_stored(&change.messages).await;
         self.tell_offer(&change.offer);
@@ -318,9 +318,15 @@ impl ChatService {
     }
 
     async fn messages_stored(&self, messages: &[Message]) {
-        let outcomes: Vec<Result<Posted, DomainError>> =
-            messages.iter().cloned().map(|m| Ok(Posted::Created(m))).collect();
-        self.messages.appended(&outcomes).await;
+        // Not `appended`: that follows the room's batches in commit order, and
+        // a batch committed just before this change may not have reached the
+        // cache yet; adding these would show a page with its seqs missing.
+        let mut rooms: Vec<RoomId> = messages.iter().map(|m| m.room_id).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        for room in rooms {
+            self.messages.changed_elsewhere(room).await;
+        }
         for message in messages {
             self.fan_out.publish(Delivery::to_all(RoomEvent::Message(message.clone())));
         }
