@@ -35,27 +35,18 @@ fn offer_not_found(id: OfferId) -> DomainError {
     DomainError::NotFound(format!("offer {id} not found"))
 }
 
-/// `expires_at`: RFC 3339, strictly after `now`.
+/// `expires_at`: RFC 3339, strictly after `now`; kept to the millisecond, as
+/// every timestamp of the service.
 fn parse_expiry(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, DomainError> {
+    use chrono::{DurationRound, TimeDelta};
     let at = DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| DomainError::validation("expires_at", "must be an RFC 3339 timestamp"))?;
-    let at = at.duration_trunc_millis();
+    let at = at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at);
     if at <= now {
         return Err(DomainError::validation("expires_at", "must be in the future"));
     }
     Ok(at)
-}
-
-trait TruncMillis {
-    fn duration_trunc_millis(self) -> Self;
-}
-
-impl TruncMillis for DateTime<Utc> {
-    fn duration_trunc_millis(self) -> Self {
-        use chrono::{DurationRound, TimeDelta};
-        self.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(self)
-    }
 }
 
 impl ChatService {
