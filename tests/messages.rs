@@ -404,6 +404,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
     let store = Arc::new(store);
     let store_for_search = store.clone();
     let reactions = store.clone();
+    let store_for_offers = store.clone();
     let unread = Arc::new(chat_infra::memory::InProcessUnread::default());
     let writer =
         chat_domain::ports::DirectWriter::new(store.clone(), Arc::new(NoFanOut), unread.clone());
@@ -420,6 +421,7 @@ async fn seed_messages(app: &TestApp, room: i64, count: i64) {
         message_rate: Arc::new(chat_domain::ports::NoRateLimit),
         away: Arc::new(chat_domain::ports::NoAwayNotifications),
         reactions,
+        offers: store_for_offers,
     });
     let actor = Actor::user(UserId::parse("anonymous").unwrap());
     let room = RoomId::new(room).unwrap();

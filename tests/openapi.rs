@@ -45,11 +45,18 @@ async fn call(
     (status, contract.check(method, path, response).await)
 }
 
+/// The terms of a small valid offer.
+fn page_terms() -> Value {
+    json!({"side": "buy", "commodity": "corn", "quantity": "10", "unit": "bu", "price": "5.5",
+        "currency": "USD"})
+}
+
 /// A sample value for each path parameter, so a described path can be requested.
 fn concrete(template: &str) -> String {
     template
         .replace("{room_id}", "1")
         .replace("{message_id}", "1")
+        .replace("{offer_id}", "1")
         .replace("{user_id}", "bob")
         .replace("{item_id}", "77")
         .replace("{other_user_id}", "seller7")
@@ -86,6 +93,13 @@ const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/rooms/{room_id}/read"),
     ("GET", "/rooms/{room_id}/reads"),
     ("GET", "/me/rooms"),
+    ("POST", "/rooms/{room_id}/offers"),
+    ("GET", "/rooms/{room_id}/offers"),
+    ("GET", "/offers/{offer_id}"),
+    ("POST", "/offers/{offer_id}/accept"),
+    ("POST", "/offers/{offer_id}/decline"),
+    ("POST", "/offers/{offer_id}/withdraw"),
+    ("POST", "/offers/{offer_id}/counter"),
 ];
 
 /// Routes come only from `routes!` (each with its `#[utoipa::path]`): a route
@@ -623,6 +637,102 @@ async fn every_operation_answers_as_described() {
     );
     assert_eq!(call(&app, c, get.clone(), "/docs/assets/secret.txt", "-", None).await.0, 404);
 
+    // Offers, in a room of their own.
+    let (status, deal) =
+        call(&app, c, post.clone(), "/rooms", "alice", Some(json!({"name": "Deal"}))).await;
+    assert_eq!(status, 201);
+    let offers = format!("/rooms/{}/offers", deal["id"]);
+    let terms = json!({"side": "sell", "commodity": "wheat", "quantity": "250.5", "unit": "t",
+        "price": "210", "currency": "UAH", "incoterm": "FOB", "delivery_from": "2027-02-01",
+        "expires_at": "2099-01-01T00:00:00Z", "client_msg_id": "offer-1"});
+    let (status, made) = call(&app, c, post.clone(), &offers, "alice", Some(terms.clone())).await;
+    assert_eq!(status, 201);
+    assert_eq!(call(&app, c, post.clone(), &offers, "alice", Some(terms)).await.0, 200, "a repeat");
+    let bad = json!({"side": "sell", "commodity": "wheat", "quantity": 1.5, "unit": "t",
+        "price": "210", "currency": "UAH"});
+    assert_eq!(call(&app, c, post.clone(), &offers, "alice", Some(bad)).await.0, 422);
+    assert_eq!(
+        call(&app, c, post.clone(), "/rooms/999999/offers", "alice", Some(page_terms())).await.0,
+        404
+    );
+    let offer = format!("/offers/{}", made["offer"]["id"]);
+    assert_eq!(call(&app, c, get.clone(), &offer, "bob", None).await.0, 200);
+    assert_eq!(call(&app, c, get.clone(), "/offers/999999", "bob", None).await.0, 404);
+    let (status, page) =
+        call(&app, c, get.clone(), &format!("{offers}?status=open&limit=1"), "bob", None).await;
+    assert_eq!((status, page["items"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(
+        call(&app, c, get.clone(), &format!("{offers}?status=gone"), "bob", None).await.0,
+        422
+    );
+    assert_eq!(call(&app, c, post.clone(), &format!("{offer}/accept"), "alice", None).await.0, 403);
+    let (status, countered) = call(
+        &app,
+        c,
+        post.clone(),
+        &format!("{offer}/counter"),
+        "bob",
+        Some(json!({"price": "205"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(countered["offer"]["parent_offer_id"], made["offer"]["id"]);
+    assert_eq!(
+        call(&app, c, post.clone(), &format!("{offer}/counter"), "bob", Some(json!({}))).await.0,
+        422
+    );
+    let counter = format!("/offers/{}", countered["offer"]["id"]);
+    assert_eq!(call(&app, c, post.clone(), &format!("{offer}/decline"), "bob", None).await.0, 409);
+    let (status, declined) =
+        call(&app, c, post.clone(), &format!("{counter}/decline"), "alice", None).await;
+    assert_eq!((status, &declined["status"]), (200, &json!("declined")));
+    let (_, third) = call(&app, c, post.clone(), &offers, "alice", Some(page_terms())).await;
+    let third = format!("/offers/{}", third["offer"]["id"]);
+    assert_eq!(call(&app, c, post.clone(), &format!("{third}/withdraw"), "bob", None).await.0, 403);
+    let (status, accepted) = call(
+        &app,
+        c,
+        post.clone(),
+        &format!("{third}/accept"),
+        "bob",
+        Some(json!({"user_id": "bob"})),
+    )
+    .await;
+    assert_eq!((status, &accepted["status"]), (200, &json!("accepted")));
+    assert_eq!(
+        call(&app, c, post.clone(), &format!("{third}/withdraw"), "alice", None).await.0,
+        409
+    );
+    let (_, fourth) = call(&app, c, post.clone(), &offers, "alice", Some(page_terms())).await;
+    let (status, withdrawn) = call(
+        &app,
+        c,
+        post.clone(),
+        &format!("/offers/{}/withdraw", fourth["offer"]["id"]),
+        "alice",
+        None,
+    )
+    .await;
+    assert_eq!((status, &withdrawn["status"]), (200, &json!("withdrawn")));
+    let offer_message = format!("/messages/{}", made["id"]);
+    assert_eq!(
+        call(&app, c, patch.clone(), &offer_message, "alice", Some(json!({"content": "x"})))
+            .await
+            .0,
+        409
+    );
+    let (status, listed) = call(
+        &app,
+        c,
+        get.clone(),
+        &format!("{}/messages", &offers[..offers.len() - 7]),
+        "bob",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(listed["items"][0]["offer"].is_object(), "an offer message in history: {listed}");
+
     // Metrics.
     assert_eq!(call(&app, c, get.clone(), "/metrics", "-", None).await.0, 200);
 
@@ -819,6 +929,32 @@ async fn socket_frames_match_the_frame_schemas() {
     let removal = app.client.delete(app.url(&path)).header("x-user-id", "alice");
     assert_eq!(removal.send().await.unwrap().status(), 204);
     contract.validate(&server, &bob.next_of_type("message_deleted").await, "message_deleted");
+    // An offer: its message (with `offer`), `offer_updated`, and a change's notice.
+    let offered = app
+        .client
+        .post(app.url(&format!("/rooms/{room}/offers")))
+        .header("x-user-id", "alice")
+        .json(&page_terms())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(offered.status(), 201);
+    let offered: Value = offered.json().await.unwrap();
+    let frame = bob.next_of_type("message").await;
+    assert!(frame["offer"].is_object(), "{frame}");
+    contract.validate(&server, &frame, "offer message");
+    contract.validate(&server, &bob.next_of_type("offer_updated").await, "offer_updated");
+    let accept = format!("/offers/{}/accept", offered["offer"]["id"]);
+    let accepted = app.client.post(app.url(&accept)).header("x-user-id", "bob").send().await;
+    assert_eq!(accepted.unwrap().status(), 200);
+    let frame = bob.next_of_type("offer_updated").await;
+    assert_eq!(frame["offer"]["status"], "accepted");
+    contract.validate(&server, &frame, "offer_updated accepted");
+    let offer_frame = json!({"type": "message", "content": "x", "message_type": "offer"});
+    assert!(
+        !contract.errors(&client, &offer_frame).is_empty(),
+        "a client cannot post an offer type"
+    );
     bob.close().await;
     contract.validate(&server, &alice.next_of_type("user_left").await, "user_left");
     assert_eq!(app.delete(&format!("/rooms/{room}")).await.status(), 204);

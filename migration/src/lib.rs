@@ -16,6 +16,7 @@ mod m20261202_000007_lighter_message_indexes;
 mod m20261203_000008_read_markers;
 mod m20261203_000011_away_notifications;
 mod m20261204_000009_replies_reactions_versions;
+mod m20261204_000010_offers;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_lighter_message_indexes::Migration),
             Box::new(m20261203_000008_read_markers::Migration),
             Box::new(m20261204_000009_replies_reactions_versions::Migration),
+            Box::new(m20261204_000010_offers::Migration),
             Box::new(m20261203_000011_away_notifications::Migration),
         ]
     }

@@ -4,7 +4,8 @@
 // a hostile message stays text, history pages load on scroll, a reload shows the
 // history, and the page reconnects by itself after a server restart. The inbox:
 // one socket per page, unread badges that count live, "seen" ticks when the other
-// user reads, rooms that appear and go without a reload. Moderators
+// user reads, rooms that appear and go without a reload. Offers: a card per
+// offer, accepted and withdrawn live, with a countdown. Moderators
 // and admins get their delete buttons; with CORS_ORIGINS set the page at the
 // service's own address still goes live, and a refused socket is explained. The
 // API docs pages load nothing from another host. Screenshots of every screen at
@@ -646,6 +647,41 @@ async function main() {
         assert.equal(texts.filter((t) => t === 'posted right after the restart').length, 1, 'shown once');
       }
       await shot(alice, 'alice-reconnected.png');
+    });
+
+    await step('alice makes an offer, bob accepts it on his card, both see it accepted live', async () => {
+      await alice.locator('#offer-box summary').click();
+      await alice.locator('#offer-commodity').fill('wheat');
+      await alice.locator('#offer-quantity').fill('250.5');
+      await alice.locator('#offer-price').fill('210');
+      await alice.locator('#offer-form button[type="submit"]').click();
+      const card = (page) => page.locator('#message-list .offer-card', { hasText: '250.5 t of wheat at 210 UAH/t' });
+      await card(alice).waitFor();
+      await card(bob).locator('button', { hasText: 'Accept' }).waitFor();
+      assert.equal(await card(alice).locator('button', { hasText: 'Accept' }).count(), 0, 'the author cannot accept');
+      await card(alice).locator('button', { hasText: 'Withdraw' }).waitFor();
+      await shot(bob, 'bob-phone-offer.png');
+      await card(bob).locator('button', { hasText: 'Accept' }).click();
+      for (const page of [alice, bob]) {
+        await page.locator('#message-list .offer-card.offer-accepted', { hasText: '250.5 t of wheat' }).waitFor();
+        await messageText(page, 'bob accepted the offer').waitFor();
+      }
+      assert.equal(await card(bob).locator('button').count(), 0, 'no answers once accepted');
+
+      // An offer with an expiry counts down; withdrawn, it says so on both pages.
+      await alice.locator('#offer-box summary').click();
+      await alice.locator('#offer-commodity').fill('corn');
+      await alice.locator('#offer-quantity').fill('10');
+      await alice.locator('#offer-price').fill('5.5');
+      await alice.locator('#offer-minutes').fill('5');
+      await alice.locator('#offer-form button[type="submit"]').click();
+      const corn = (page) => page.locator('#message-list .offer-card', { hasText: 'of corn' });
+      await until('a countdown on bob\'s card', async () =>
+        /expires in 4 min|expires in 5 min/.test(await corn(bob).locator('.offer-countdown').textContent()));
+      await corn(alice).locator('button', { hasText: 'Withdraw' }).click();
+      await corn(bob).and(bob.locator('.offer-withdrawn')).waitFor();
+      await messageText(bob, 'alice withdrew the offer').waitFor();
+      assert.deepEqual(problems, [], 'no dialog, script error or CSP violation');
     });
 
     await step('alice deletes the room and bob is told', async () => {

@@ -20,6 +20,7 @@ use chat_infra::cache::{CacheBackend, CacheStats, Cached, MemoryCache, RedisCach
 use chat_infra::group_commit::{GroupCommit, WriterStats};
 use chat_infra::limits::{KeyedLimiter, RateQuota, RedisRateLimiter, RedisSocketCap};
 use chat_infra::memory::{InProcessPresence, InProcessUnread};
+use chat_infra::offer_expirer::OfferExpirer;
 use chat_infra::rabbit::{CommandConsumer, OutboxRelay, RelaySettings};
 use chat_infra::redis::{
     Interests, RedisConnection, RedisError, RedisFanOut, RedisPresence, RedisSettings, RedisUnread,
@@ -245,11 +246,14 @@ impl Application {
             search: repository.clone(),
             unread,
             // Markers and counts read the database directly: no cache to keep right.
-            read_state: repository,
+            read_state: repository.clone(),
             message_rate,
             away,
             reactions,
+            offers: repository,
         });
+        // Open offers past their expiry become expired, on every instance.
+        OfferExpirer::new(chat.clone()).spawn();
         if let Some(url) = &settings.rabbitmq_url {
             CommandConsumer::spawn(
                 url.clone(),

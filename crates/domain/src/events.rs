@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::offer::Offer;
 use crate::{Message, MessageId, Room, RoomId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +77,11 @@ pub enum RoomEvent {
         item_id: String,
         receiver_id: String,
     },
+    /// An offer of the room was made or changed.
+    OfferUpdated {
+        room_id: RoomId,
+        offer: Box<Offer>,
+    },
 }
 
 impl RoomEvent {
@@ -91,7 +97,8 @@ impl RoomEvent {
             | Self::RoomDeleted { room_id }
             | Self::Read { room_id, .. }
             | Self::RoomRemoved { room_id }
-            | Self::Unread { room_id, .. } => *room_id,
+            | Self::Unread { room_id, .. }
+            | Self::OfferUpdated { room_id, .. } => *room_id,
             Self::RoomAdded { room } => room.id,
         }
     }
@@ -149,6 +156,7 @@ mod tests {
             edited: false,
             reply_to: None,
             reactions: Default::default(),
+            offer: None,
         };
         let frame = serde_json::to_value(RoomEvent::Message(message.clone())).unwrap();
         assert_eq!(frame["type"], "message");

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::away::{AwayUser, QuotedMessage};
+use crate::offer::{Offer, Outcome};
 use crate::{CorrelationId, Message, MessageId, ReactionKey, Room, RoomId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,6 +23,12 @@ pub enum ChatEventType {
     NotificationRequested,
     ReactionAdded,
     ReactionRemoved,
+    OfferCreated,
+    OfferCountered,
+    OfferAccepted,
+    OfferDeclined,
+    OfferWithdrawn,
+    OfferExpired,
 }
 
 impl ChatEventType {
@@ -39,6 +46,23 @@ impl ChatEventType {
             Self::NotificationRequested => "notification.requested",
             Self::ReactionAdded => "reaction.added",
             Self::ReactionRemoved => "reaction.removed",
+            Self::OfferCreated => "offer.created",
+            Self::OfferCountered => "offer.countered",
+            Self::OfferAccepted => "offer.accepted",
+            Self::OfferDeclined => "offer.declined",
+            Self::OfferWithdrawn => "offer.withdrawn",
+            Self::OfferExpired => "offer.expired",
+        }
+    }
+
+    /// The event of an offer reaching `outcome`.
+    pub fn of_outcome(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Accepted => Self::OfferAccepted,
+            Outcome::Declined => Self::OfferDeclined,
+            Outcome::Countered => Self::OfferCountered,
+            Outcome::Withdrawn => Self::OfferWithdrawn,
+            Outcome::Expired => Self::OfferExpired,
         }
     }
 }
@@ -67,6 +91,9 @@ pub struct ChatEvent {
     /// `reaction_added`/`reaction_removed`: the key's count on the message after the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// `offer_*`: the whole offer after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Box<Offer>>,
     #[serde(with = "crate::timestamp::rfc3339_millis")]
     pub timestamp: DateTime<Utc>,
     /// The call that caused the event: travels as a message header, not in the body.
@@ -98,6 +125,7 @@ impl ChatEvent {
             last_message: None,
             key: None,
             count: None,
+            offer: None,
             timestamp: at,
             correlation_id: None,
         }
@@ -181,6 +209,17 @@ impl ChatEvent {
         }
     }
 
+    /// An offer was made or changed; `user_id` is who answered it, or its
+    /// author when it was made or expired; `message_id` its message.
+    pub fn offer(event_type: ChatEventType, offer: &Offer, at: DateTime<Utc>) -> Self {
+        let user = offer.responded_by.clone().unwrap_or_else(|| offer.from_user_id.clone());
+        Self {
+            message_id: Some(offer.message_id),
+            offer: Some(Box::new(offer.clone())),
+            ..Self::about_room(event_type, offer.room_id, Some(user), at)
+        }
+    }
+
     fn about_room(
         event_type: ChatEventType,
         room_id: RoomId,
@@ -198,6 +237,7 @@ impl ChatEvent {
             last_message: None,
             key: None,
             count: None,
+            offer: None,
             timestamp: at,
             correlation_id: None,
         }
@@ -251,6 +291,7 @@ mod tests {
             edited: false,
             reply_to: None,
             reactions: Default::default(),
+            offer: None,
         };
         let bob = UserId::parse("bob").unwrap();
         let key = ReactionKey::parse("👍").unwrap();

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod integration_event;
 pub mod message;
+pub mod offer;
 pub mod paging;
 pub mod ports;
 pub mod read_state;

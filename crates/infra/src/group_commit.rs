@@ -433,6 +433,7 @@ mod tests {
                 edited: false,
                 reply_to: None,
                 reactions: Default::default(),
+                offer: None,
             })
         }
     }

@@ -9,6 +9,7 @@ pub mod circuit;
 pub mod group_commit;
 pub mod limits;
 pub mod memory;
+pub mod offer_expirer;
 pub mod rabbit;
 pub mod redis;
 pub mod sql;

@@ -32,7 +32,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// never disagree. (`routes!` groups handlers of one path.)
 pub fn routes() -> OpenApiRouter<AppState> {
     use crate::{legacy, ws};
-    use routes::{docs, health, messages, reactions, reads, rooms, search, users};
+    use routes::{docs, health, messages, offers, reactions, reads, rooms, search, users};
 
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::health))
@@ -52,6 +52,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reactions::add, reactions::remove))
         .routes(routes!(reactions::list))
         .routes(routes!(reactions::versions))
+        .routes(routes!(offers::list, offers::post))
+        .routes(routes!(offers::get))
+        .routes(routes!(offers::accept))
+        .routes(routes!(offers::decline))
+        .routes(routes!(offers::withdraw))
+        .routes(routes!(offers::counter))
         .routes(routes!(reads::mark_read))
         .routes(routes!(reads::reads))
         .routes(routes!(reads::inbox))

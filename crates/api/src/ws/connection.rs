@@ -781,24 +781,26 @@ impl Connection {
                 self.room_removed(session, room).await;
                 Vec::new()
             }
-            Notice::User(RoomEvent::RoomAdded { room }) => {
-                let id = room.id;
-                inbox.registration.watch(id);
-                let effects = inbox.counts.add(id).into_iter().collect();
-                reply(session, &RoomEvent::RoomAdded { room });
-                effects
-            }
-            Notice::User(RoomEvent::RoomRemoved { room_id }) => {
-                self.room_removed(session, room_id).await;
-                Vec::new()
-            }
-            Notice::User(RoomEvent::Unread { room_id, unread, last_seq }) => {
-                inbox.counts.reported(room_id, unread, last_seq).into_iter().collect()
-            }
-            Notice::User(other) => {
-                reply(session, &other);
-                Vec::new()
-            }
+            Notice::User(event) => match *event {
+                RoomEvent::RoomAdded { room } => {
+                    let id = room.id;
+                    inbox.registration.watch(id);
+                    let effects = inbox.counts.add(id).into_iter().collect();
+                    reply(session, &RoomEvent::RoomAdded { room });
+                    effects
+                }
+                RoomEvent::RoomRemoved { room_id } => {
+                    self.room_removed(session, room_id).await;
+                    Vec::new()
+                }
+                RoomEvent::Unread { room_id, unread, last_seq } => {
+                    inbox.counts.reported(room_id, unread, last_seq).into_iter().collect()
+                }
+                other => {
+                    reply(session, &other);
+                    Vec::new()
+                }
+            },
         }
     }
 

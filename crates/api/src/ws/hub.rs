@@ -118,7 +118,7 @@ pub enum Notice {
     /// The room was deleted.
     RoomGone(RoomId),
     /// An event addressed to this user (`room_added`, `room_removed`, `unread`).
-    User(RoomEvent),
+    User(Box<RoomEvent>),
 }
 
 /// When presence is coalesced (`WS_PRESENCE_COALESCE_ABOVE`, `WS_PRESENCE_INTERVAL_MS`).
@@ -380,7 +380,7 @@ impl Hub {
     fn tell_user(&self, user: &str, event: RoomEvent) {
         if let Some(sockets) = self.inbox().users.get(user) {
             for watcher in sockets.by_connection.values() {
-                watcher.tell(Notice::User(event.clone()));
+                watcher.tell(Notice::User(Box::new(event.clone())));
             }
         }
     }

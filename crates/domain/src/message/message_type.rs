@@ -11,6 +11,8 @@ pub enum MessageType {
     Text,
     /// Posted by admins and GrainTrade services only.
     System,
+    /// Carries an offer (`POST /rooms/{id}/offers` makes it, nothing else).
+    Offer,
 }
 
 impl MessageType {
@@ -18,6 +20,7 @@ impl MessageType {
         match raw {
             "text" => Ok(Self::Text),
             "system" => Ok(Self::System),
+            "offer" => Ok(Self::Offer),
             _ => Err(DomainError::validation("message_type", "must be \"text\" or \"system\"")),
         }
     }
@@ -26,6 +29,7 @@ impl MessageType {
         match self {
             Self::Text => "text",
             Self::System => "system",
+            Self::Offer => "offer",
         }
     }
 }
@@ -38,6 +42,7 @@ mod tests {
     fn parses_known_types_only() {
         assert_eq!(MessageType::parse("text").unwrap(), MessageType::Text);
         assert_eq!(MessageType::parse("system").unwrap(), MessageType::System);
+        assert_eq!(MessageType::parse("offer").unwrap(), MessageType::Offer);
         assert!(MessageType::parse("TEXT").is_err());
         assert!(MessageType::parse("").is_err());
     }

@@ -53,6 +53,9 @@ pub struct Message {
     /// Reaction counts per key; empty when nobody reacted.
     #[serde(default)]
     pub reactions: ReactionCounts,
+    /// The offer a message of type `offer` carries, as it stands now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Box<crate::offer::Offer>>,
 }
 
 /// A validated message about to be stored; the repository assigns `id` and `seq`.

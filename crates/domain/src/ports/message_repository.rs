@@ -35,6 +35,13 @@ pub trait MessageRepository: Send + Sync + 'static {
         let _ = outcomes;
     }
 
+    /// The room's messages changed in storage other than through this
+    /// repository (an offer's message deleted with its offer): whatever is
+    /// kept of the room is dropped.
+    async fn changed_elsewhere(&self, room: RoomId) {
+        let _ = room;
+    }
+
     /// A message that is not deleted, archived ones included.
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError>;
 

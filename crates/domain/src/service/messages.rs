@@ -88,6 +88,12 @@ impl ChatService {
                 })
             })
             .transpose()?;
+        if message_type == MessageType::Offer {
+            return Err(DomainError::validation(
+                "message_type",
+                "offers are made with POST /rooms/{room_id}/offers",
+            ));
+        }
         if message_type == MessageType::System && !actor.may_post_system() {
             return Err(DomainError::Forbidden(
                 "only admins and services may post system messages".to_owned(),
@@ -121,6 +127,7 @@ impl ChatService {
 
     /// A live message in a room the actor may read.
     pub async fn get_message(&self, actor: &Actor, id: MessageId) -> Result<Message, DomainError> {
+        // Storage attaches an offer message's offer (reads by id are not cached).
         let message = self.messages.find(id).await?.ok_or_else(|| message_not_found(id))?;
         match self.get_room(actor, message.room_id).await {
             Ok(_) => Ok(message),
@@ -138,7 +145,10 @@ impl ChatService {
         limit: Limit,
     ) -> Result<HistoryPage, DomainError> {
         self.get_room(actor, room_id).await?;
-        self.messages.history(room_id, query, limit).await
+        let mut page = self.messages.history(room_id, query, limit).await?;
+        // A cached page may hold an older state of its offers.
+        self.attach_offers(&mut page.items).await?;
+        Ok(page)
     }
 
     /// A page of history as a client asked for it, both bounds included.
@@ -163,7 +173,9 @@ impl ChatService {
         // end and `before` takes one more look only when the page was full.
         let page = self.messages.history(room_id, HistoryQuery::After(after), limit).await?;
         let read = page.items.len();
-        let items: Vec<Message> = page.items.into_iter().take_while(|m| m.seq < before).collect();
+        let mut items: Vec<Message> =
+            page.items.into_iter().take_while(|m| m.seq < before).collect();
+        self.attach_offers(&mut items).await?;
         let has_more = if items.len() < read || !page.has_more {
             false
         } else {
@@ -186,6 +198,11 @@ impl ChatService {
         let message = self.get_message(actor, id).await?;
         if message.user_id != actor.user_id.as_str() {
             return Err(DomainError::Forbidden("only the author may edit a message".to_owned()));
+        }
+        if message.message_type == MessageType::Offer {
+            return Err(DomainError::Conflict(
+                "an offer's message cannot be edited: counter or withdraw the offer".to_owned(),
+            ));
         }
         let edited = self
             .messages
@@ -213,6 +230,13 @@ impl ChatService {
                 "only the author, the room's creator, a moderator or an admin may delete a message"
                     .to_owned(),
             ));
+        }
+        if message.message_type == MessageType::Offer {
+            return if self.delete_offer_message(actor, &message).await? {
+                Ok(message)
+            } else {
+                Err(message_not_found(id))
+            };
         }
         let deleted =
             self.messages.delete(id, timestamp::now(), actor.correlation_id.as_ref()).await?;

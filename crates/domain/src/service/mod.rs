@@ -4,6 +4,7 @@
 mod away;
 mod conversations;
 mod messages;
+mod offers;
 mod presence;
 mod reactions;
 mod reads;
@@ -14,10 +15,12 @@ use std::sync::Arc;
 
 use crate::ports::{
     AwayNotifications, EventLog, FanOut, MessageRepository, MessageSearch, MessageWriter,
-    PresenceRegistry, RateLimiter, ReactionRepository, ReadState, RoomRepository, UnreadCounters,
+    OfferRepository, PresenceRegistry, RateLimiter, ReactionRepository, ReadState, RoomRepository,
+    UnreadCounters,
 };
 
 pub use messages::{MessageEdit, MessageInput};
+pub use offers::{CounterInput, OfferInput};
 pub use presence::Joined;
 pub use rooms::{RoomInput, RoomPatchInput};
 pub use search::SearchInput;
@@ -43,6 +46,8 @@ pub struct Ports {
     pub away: Arc<dyn AwayNotifications>,
     /// Reactions to messages.
     pub reactions: Arc<dyn ReactionRepository>,
+    /// Offers, with their messages and events.
+    pub offers: Arc<dyn OfferRepository>,
 }
 
 /// The chat application service; cheap to clone, shared by every handler.
@@ -60,6 +65,7 @@ pub struct ChatService {
     message_rate: Arc<dyn RateLimiter>,
     away: Arc<dyn AwayNotifications>,
     reactions: Arc<dyn ReactionRepository>,
+    offers: Arc<dyn OfferRepository>,
 }
 
 impl ChatService {
@@ -77,6 +83,7 @@ impl ChatService {
             message_rate,
             away,
             reactions,
+            offers,
         } = ports;
         Self {
             rooms,
@@ -91,6 +98,7 @@ impl ChatService {
             message_rate,
             away,
             reactions,
+            offers,
         }
     }
 }

@@ -73,6 +73,7 @@ impl ChatService {
         let page_size = limit.get() as usize;
         let has_more = found.len() > page_size;
         found.truncate(page_size);
+        self.attach_offers(&mut found).await?;
         let next_cursor = if has_more { found.last().map(|m| m.id) } else { None };
         let items = found
             .into_iter()

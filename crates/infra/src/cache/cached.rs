@@ -305,6 +305,11 @@ impl<R: MessageRepository> MessageRepository for Cached<R> {
         Ok(cleared)
     }
 
+    async fn changed_elsewhere(&self, room: RoomId) {
+        self.inner.changed_elsewhere(room).await;
+        self.settle(room, self.cache.invalidate(room, false).await);
+    }
+
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
         self.inner.find(id).await
     }

@@ -1,5 +1,6 @@
-//! Inbound commands: other GrainTrade services post messages into rooms through
-//! the durable queue `chat.commands` (PROTOCOL.md). A command is acknowledged only
+//! Inbound commands: other GrainTrade services post messages (`post_message`) and
+//! offers (`post_offer`) into rooms through the durable queue `chat.commands`
+//! (PROTOCOL.md). A command is acknowledged only
 //! after its message is committed (and so broadcast and evented); `client_msg_id`
 //! makes redelivery harmless. A command that can never succeed (bad JSON, unknown
 //! command or room, invalid content) is published to the dead-letter exchange
@@ -15,6 +16,8 @@ use amqprs::channel::{
 };
 use amqprs::connection::Connection;
 use amqprs::{BasicProperties, FieldName, FieldTable, FieldValue};
+use chat_domain::offer::TermsInput;
+use chat_domain::service::OfferInput;
 use chat_domain::{
     Actor, ChatService, CorrelationId, DomainError, MessageInput, Role, RoomId, UserId,
 };
@@ -26,12 +29,57 @@ use super::confirms::{Confirm, ConfirmCallback};
 
 #[derive(Deserialize)]
 struct PostMessage {
-    command: String,
     room_id: i64,
     content: String,
     message_type: Option<String>,
     user_id: String,
     client_msg_id: Option<String>,
+}
+
+/// An offer made in a room on a user's behalf (`"command": "post_offer"`).
+#[derive(Deserialize)]
+struct PostOffer {
+    room_id: i64,
+    user_id: String,
+    side: Option<String>,
+    commodity: Option<String>,
+    quantity: Option<String>,
+    unit: Option<String>,
+    price: Option<String>,
+    currency: Option<String>,
+    incoterm: Option<String>,
+    delivery_place: Option<String>,
+    delivery_from: Option<String>,
+    delivery_to: Option<String>,
+    note: Option<String>,
+    expires_at: Option<String>,
+    to_user_id: Option<String>,
+    item_id: Option<String>,
+    client_msg_id: Option<String>,
+}
+
+impl PostOffer {
+    fn into_input(self) -> OfferInput {
+        OfferInput {
+            terms: TermsInput {
+                side: self.side,
+                commodity: self.commodity,
+                quantity: self.quantity,
+                unit: self.unit,
+                price: self.price,
+                currency: self.currency,
+                incoterm: self.incoterm,
+                delivery_place: self.delivery_place,
+                delivery_from: self.delivery_from,
+                delivery_to: self.delivery_to,
+                note: self.note,
+            },
+            expires_at: self.expires_at,
+            to_user_id: self.to_user_id,
+            item_id: self.item_id,
+            client_msg_id: self.client_msg_id,
+        }
+    }
 }
 
 /// Why a command was dead-lettered, or that it should be retried.
@@ -171,33 +219,73 @@ impl CommandConsumer {
     }
 
     async fn execute(&self, body: &[u8], correlation: Option<CorrelationId>) -> Outcome {
-        let command: PostMessage = match serde_json::from_slice(body) {
-            Ok(command) => command,
+        let value: serde_json::Value = match serde_json::from_slice(body) {
+            Ok(value) => value,
             Err(e) => return Outcome::Poison(format!("invalid command: {e}")),
         };
-        if command.command != "post_message" {
-            return Outcome::Poison(format!("unknown command {:?}", command.command));
+        match value.get("command").and_then(serde_json::Value::as_str) {
+            Some("post_offer") => match serde_json::from_value::<PostOffer>(value) {
+                Ok(command) => self.post_offer(command, correlation).await,
+                Err(e) => Outcome::Poison(format!("invalid command: {e}")),
+            },
+            Some(other) if other != "post_message" => {
+                Outcome::Poison(format!("unknown command {other:?}"))
+            }
+            None => Outcome::Poison("invalid command: missing field `command`".to_owned()),
+            Some(_) => match serde_json::from_value::<PostMessage>(value) {
+                Ok(command) => self.post_message(command, correlation).await,
+                Err(e) => Outcome::Poison(format!("invalid command: {e}")),
+            },
         }
-        let (user, room) = match (UserId::parse(&command.user_id), RoomId::new(command.room_id)) {
-            (Ok(user), Ok(room)) => (user, room),
-            (Err(e), _) | (_, Err(e)) => return Outcome::Poison(e.to_string()),
+    }
+
+    async fn post_offer(&self, command: PostOffer, correlation: Option<CorrelationId>) -> Outcome {
+        let (actor, room) = match trusted(&command.user_id, command.room_id, correlation) {
+            Ok(found) => found,
+            Err(e) => return Outcome::Poison(e.to_string()),
         };
-        // The broker is an internal channel: its commands act as a trusted service.
-        let actor =
-            Actor::new(user, vec![Role::Service, Role::Admin]).with_correlation(correlation);
+        settle(self.chat.post_offer(&actor, room, command.into_input()).await.map(|_| ()))
+    }
+
+    async fn post_message(
+        &self,
+        command: PostMessage,
+        correlation: Option<CorrelationId>,
+    ) -> Outcome {
+        let (actor, room) = match trusted(&command.user_id, command.room_id, correlation) {
+            Ok(found) => found,
+            Err(e) => return Outcome::Poison(e.to_string()),
+        };
         let input = MessageInput {
             content: command.content,
             message_type: command.message_type,
             client_msg_id: command.client_msg_id,
             reply_to: None,
         };
-        match self.chat.post_message(&actor, room, input).await {
-            Ok(_) => Outcome::Done,
-            Err(e @ (DomainError::Unavailable(_) | DomainError::Internal(_))) => {
-                Outcome::Retry(e.to_string())
-            }
-            Err(e) => Outcome::Poison(e.to_string()),
+        settle(self.chat.post_message(&actor, room, input).await.map(|_| ()))
+    }
+}
+
+/// The command's author and room; the broker is an internal channel, so its
+/// commands act as a trusted service.
+fn trusted(
+    user: &str,
+    room: i64,
+    correlation: Option<CorrelationId>,
+) -> Result<(Actor, RoomId), DomainError> {
+    let user = UserId::parse(user)?;
+    let room = RoomId::new(room)?;
+    Ok((Actor::new(user, vec![Role::Service, Role::Admin]).with_correlation(correlation), room))
+}
+
+/// Done, retried on an outage, dead-lettered otherwise.
+fn settle(result: Result<(), DomainError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(e @ (DomainError::Unavailable(_) | DomainError::Internal(_))) => {
+            Outcome::Retry(e.to_string())
         }
+        Err(e) => Outcome::Poison(e.to_string()),
     }
 }
 

@@ -439,6 +439,7 @@ mod tests {
                 edited: false,
                 reply_to: None,
                 reactions: Default::default(),
+                offer: None,
             }))
         };
         let mut announced = HashSet::new();

@@ -14,9 +14,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chat_domain::away::AwayUser;
 use chat_domain::conversation::Conversation;
+use chat_domain::offer::{NewOffer, Offer, OfferId, OfferStatus, Transition};
 use chat_domain::ports::{
-    AwayNotifications, EventLog, MessageRepository, MessageSearch, ReactionRepository, ReadState,
-    RoomRepository, RoomVisibility,
+    Applied, AwayNotifications, DeletedOffer, EventLog, MessageRepository, MessageSearch,
+    OfferChange, OfferPage, OfferRepository, ReactionRepository, ReadState, RoomRepository,
+    RoomVisibility,
 };
 use chat_domain::read_state::{
     InboxCursor, InboxPage, MarkedRead, ReadMarker, ReadSeq, UnreadState,
@@ -141,6 +143,10 @@ impl<S: MessageRepository> MessageRepository for Deadline<S> {
 
     async fn appended(&self, outcomes: &[Result<Posted, DomainError>]) {
         self.inner.appended(outcomes).await
+    }
+
+    async fn changed_elsewhere(&self, room: RoomId) {
+        self.inner.changed_elsewhere(room).await
     }
 
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
@@ -283,6 +289,71 @@ impl<S: AwayNotifications> AwayNotifications for Deadline<S> {
 
     async fn forget(&self, room: RoomId, user: &UserId) -> Result<(), DomainError> {
         self.within("forget notification", self.inner.forget(room, user)).await
+    }
+}
+
+#[async_trait]
+impl<S: OfferRepository> OfferRepository for Deadline<S> {
+    async fn create(&self, offer: &NewOffer) -> Result<Posted, DomainError> {
+        self.within("create offer", self.inner.create(offer)).await
+    }
+
+    async fn find(&self, id: OfferId) -> Result<Option<Offer>, DomainError> {
+        self.within("find offer", self.inner.find(id)).await
+    }
+
+    async fn of_messages(&self, ids: &[MessageId]) -> Result<Vec<Offer>, DomainError> {
+        self.within("offers of messages", self.inner.of_messages(ids)).await
+    }
+
+    async fn list(
+        &self,
+        room: RoomId,
+        status: Option<OfferStatus>,
+        after: Option<OfferId>,
+        limit: Limit,
+        now: DateTime<Utc>,
+    ) -> Result<OfferPage, DomainError> {
+        self.within("list offers", self.inner.list(room, status, after, limit, now)).await
+    }
+
+    async fn apply(
+        &self,
+        change: &Transition,
+        system: &NewMessage,
+    ) -> Result<Applied, DomainError> {
+        self.within("answer offer", self.inner.apply(change, system)).await
+    }
+
+    async fn counter(
+        &self,
+        change: &Transition,
+        system: &NewMessage,
+        offer: &NewOffer,
+    ) -> Result<Applied, DomainError> {
+        self.within("counter offer", self.inner.counter(change, system, offer)).await
+    }
+
+    async fn delete_message(
+        &self,
+        message: MessageId,
+        withdraw: Option<(&Transition, &NewMessage)>,
+        at: DateTime<Utc>,
+        correlation: Option<&CorrelationId>,
+    ) -> Result<Option<DeletedOffer>, DomainError> {
+        self.within(
+            "delete offer message",
+            self.inner.delete_message(message, withdraw, at, correlation),
+        )
+        .await
+    }
+
+    async fn expire_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OfferChange>, DomainError> {
+        self.within("expire offers", self.inner.expire_due(now, limit)).await
     }
 }
 

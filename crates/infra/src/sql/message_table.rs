@@ -101,6 +101,8 @@ impl TryFrom<message::Model> for Message {
             edited: m.edited,
             reply_to: m.reply_to.map(MessageId::new).transpose()?,
             reactions: reaction_counts(m.id, &m.reactions)?,
+            // The use cases attach an offer message's current offer.
+            offer: None,
         })
     }
 }

@@ -96,10 +96,14 @@ impl MessageRepository for SqlStore {
     }
 
     async fn find(&self, id: MessageId) -> Result<Option<Message>, DomainError> {
-        match find_in::<message::Entity, _>(&self.db, id).await? {
-            Some(message) => Ok(Some(message)),
-            None => find_in::<archived_message::Entity, _>(&self.db, id).await,
+        let mut found = match find_in::<message::Entity, _>(&self.db, id).await? {
+            Some(message) => Some(message),
+            None => find_in::<archived_message::Entity, _>(&self.db, id).await?,
+        };
+        if let Some(message) = found.as_mut() {
+            self.attach_offers(std::slice::from_mut(message)).await?;
         }
+        Ok(found)
     }
 
     async fn history(
@@ -108,7 +112,10 @@ impl MessageRepository for SqlStore {
         query: HistoryQuery,
         limit: Limit,
     ) -> Result<HistoryPage, DomainError> {
-        history_of_both(&self.db, room_id, query, limit).await
+        let mut page = history_of_both(&self.db, room_id, query, limit).await?;
+        // The hub fills gaps from here: its frames carry the offers too.
+        self.attach_offers(&mut page.items).await?;
+        Ok(page)
     }
 
     async fn edit(
@@ -193,7 +200,7 @@ async fn edit_in<T: MessageTable>(
 }
 
 /// Marks a live message deleted in table `T`; `None` if it is not there.
-async fn delete_in<T: MessageTable>(
+pub(super) async fn delete_in<T: MessageTable>(
     txn: &DatabaseTransaction,
     id: MessageId,
     at: DateTime<Utc>,

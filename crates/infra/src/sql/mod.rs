@@ -11,6 +11,7 @@ mod errors;
 mod message_table;
 mod messages;
 mod nodelay;
+mod offers;
 pub mod outbox;
 mod reactions;
 mod read_state;

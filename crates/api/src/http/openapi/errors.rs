@@ -75,6 +75,12 @@ pub struct Forbidden(pub ErrorBody);
 #[response(example = json!({"error": {"code": "not_found", "message": "room 42 not found", "request_id": "3f1c6a2e-9b0d-4f4e-8a57-2d1f0c9e7b11"}}))]
 pub struct NotFound(pub ErrorBody);
 
+/// The request conflicts with the current state (`conflict`): an offer no
+/// longer open (the message names its status), an offer's message edited.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "conflict", "message": "offer 7 is accepted, no longer open", "request_id": "3f1c6a2e-9b0d-4f4e-8a57-2d1f0c9e7b11"}}))]
+pub struct Conflict(pub ErrorBody);
+
 /// The body is larger than `MAX_BODY_BYTES` (`payload_too_large`).
 #[derive(ToResponse)]
 #[response(example = json!({"error": {"code": "payload_too_large", "message": "request body is too large", "request_id": "3f1c6a2e-9b0d-4f4e-8a57-2d1f0c9e7b11"}}))]

@@ -34,12 +34,23 @@ pub struct Room {
     pub updated_at: DateTime<Utc>,
 }
 
-/// `text` (the default) or `system` (admins and the service only).
+/// What a client may post: `text` (the default) or `system` (admins and the
+/// service only). Offers have their own call.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PostMessageType {
+    Text,
+    System,
+}
+
+/// `text`, `system` (admins and the service only) or `offer`.
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {
     Text,
     System,
+    /// Carries an offer (`offer`); made by `POST /rooms/{room_id}/offers` only.
+    Offer,
 }
 
 #[derive(ToSchema)]
@@ -74,6 +85,101 @@ pub struct Message {
     /// Reaction counts per key (`{"👍": 2}`); `{}` when nobody reacted.
     #[schema(value_type = std::collections::BTreeMap<String, u64>, example = json!({"👍": 2}))]
     pub reactions: std::collections::BTreeMap<String, u64>,
+    /// Only on `message_type: "offer"`: the offer as it stands now.
+    #[schema(nullable = false)]
+    pub offer: Option<Offer>,
+}
+
+/// `buy` or `sell`.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+/// Tonnes, kilograms or bushels.
+#[derive(ToSchema)]
+pub enum Unit {
+    #[serde(rename = "t")]
+    Tonne,
+    #[serde(rename = "kg")]
+    Kilogram,
+    #[serde(rename = "bu")]
+    Bushel,
+}
+
+/// `open`, then exactly one of the final statuses.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferStatus {
+    Open,
+    Accepted,
+    Declined,
+    Countered,
+    Withdrawn,
+    Expired,
+}
+
+/// A structured trade proposal in a room.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "id": 7, "room_id": 1, "message_id": 12, "status": "open", "side": "sell",
+    "commodity": "wheat", "quantity": "250.5", "unit": "t", "price": "210", "currency": "UAH",
+    "incoterm": "FOB", "delivery_place": "Odesa port", "delivery_from": "2026-02-01",
+    "delivery_to": "2026-02-28", "note": null, "item_id": null, "from_user_id": "alice",
+    "to_user_id": "bob", "parent_offer_id": null, "expires_at": "2026-01-02T12:00:00.000Z",
+    "responded_by": null, "responded_at": null, "created_at": "2026-01-01T12:00:00.123Z"
+}))]
+pub struct Offer {
+    #[schema(minimum = 1, format = Int64)]
+    pub id: i64,
+    #[schema(minimum = 1, format = Int64)]
+    pub room_id: i64,
+    /// The `offer` message that carries it.
+    #[schema(minimum = 1, format = Int64)]
+    pub message_id: i64,
+    pub status: OfferStatus,
+    pub side: Side,
+    pub commodity: String,
+    /// Exact decimal string (never a JSON number).
+    #[schema(pattern = r"^[0-9]+(\.[0-9]{1,4})?$")]
+    pub quantity: String,
+    pub unit: Unit,
+    /// Price per unit, exact decimal string.
+    #[schema(pattern = r"^[0-9]+(\.[0-9]{1,4})?$")]
+    pub price: String,
+    /// ISO 4217.
+    #[schema(pattern = "^[A-Z]{3}$")]
+    pub currency: String,
+    #[schema(required = true)]
+    pub incoterm: Option<String>,
+    #[schema(required = true)]
+    pub delivery_place: Option<String>,
+    #[schema(required = true, format = Date)]
+    pub delivery_from: Option<String>,
+    #[schema(required = true, format = Date)]
+    pub delivery_to: Option<String>,
+    #[schema(required = true)]
+    pub note: Option<String>,
+    #[schema(required = true)]
+    pub item_id: Option<String>,
+    /// The author.
+    pub from_user_id: String,
+    /// Only this user may answer, when set.
+    #[schema(required = true)]
+    pub to_user_id: Option<String>,
+    /// The offer this one counters.
+    #[schema(required = true, format = Int64)]
+    pub parent_offer_id: Option<i64>,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Who accepted, declined, countered or withdrew it (`null` while open or when it expired).
+    #[schema(required = true)]
+    pub responded_by: Option<String>,
+    #[schema(required = true)]
+    pub responded_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A user with an open socket in a room.
@@ -133,6 +239,9 @@ pub struct SearchHit {
     pub reply_to: Option<i64>,
     /// Reaction counts per key; `{}` when nobody reacted.
     pub reactions: std::collections::BTreeMap<String, u64>,
+    /// Only on `message_type: "offer"`: the offer as it stands now.
+    #[schema(nullable = false)]
+    pub offer: Option<Offer>,
     /// HTML-escaped excerpt of the content, each match in `<mark>…</mark>`.
     pub snippet: String,
 }

@@ -21,7 +21,7 @@ pub enum ClientFrame {
         /// 1–4000 characters of plain text.
         #[schema(min_length = 1, max_length = 4000)]
         content: String,
-        message_type: Option<MessageType>,
+        message_type: Option<super::schemas::PostMessageType>,
         /// Idempotency key (≤ 64 characters): a repeat is answered with nothing new.
         client_msg_id: Option<String>,
         /// The id of the message this one answers: a live message of the same room
@@ -137,6 +137,9 @@ pub enum ServerFrame {
         reply_to: Option<i64>,
         /// Reaction counts per key; `{}` when nobody reacted.
         reactions: std::collections::BTreeMap<String, u64>,
+        /// Only on `message_type: "offer"`: the offer as it stands now.
+        #[schema(nullable = false)]
+        offer: Option<super::schemas::Offer>,
     },
     /// A message was edited (all the message's fields, `edited: true`).
     #[schema(title = "message_updated")]
@@ -157,6 +160,9 @@ pub enum ServerFrame {
         reply_to: Option<i64>,
         /// Reaction counts per key; `{}` when nobody reacted.
         reactions: std::collections::BTreeMap<String, u64>,
+        /// Only on `message_type: "offer"`: the offer as it stands now.
+        #[schema(nullable = false)]
+        offer: Option<super::schemas::Offer>,
     },
     /// A user added (`added: true`) or removed a reaction; `count` is the key's
     /// count on the message right after that change (0: nobody reacts with it any more).
@@ -201,6 +207,11 @@ pub enum ServerFrame {
         left: Vec<String>,
         timestamp: DateTime<Utc>,
     },
+    /// An offer of the room was made or changed (accepted, declined, countered,
+    /// withdrawn, expired): the whole offer as it is now. A counter sends two:
+    /// the parent (`countered`) and the new open offer.
+    #[schema(title = "offer_updated", example = json!({"type": "offer_updated", "room_id": 1, "offer": {"id": 7, "room_id": 1, "message_id": 12, "status": "accepted", "side": "sell", "commodity": "wheat", "quantity": "250.5", "unit": "t", "price": "210", "currency": "UAH", "incoterm": null, "delivery_place": null, "delivery_from": null, "delivery_to": null, "note": null, "item_id": null, "from_user_id": "alice", "to_user_id": null, "parent_offer_id": null, "expires_at": null, "responded_by": "bob", "responded_at": "2026-01-01T12:05:00.000Z", "created_at": "2026-01-01T12:00:00.123Z"}}))]
+    OfferUpdated { room_id: i64, offer: super::schemas::Offer },
     /// Someone else is typing.
     #[schema(title = "typing", example = json!({"type": "typing", "room_id": 1, "user_id": "bob"}))]
     Typing { room_id: i64, user_id: String },

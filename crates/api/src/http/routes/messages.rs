@@ -12,7 +12,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, message_id, room_id};
 use crate::http::identity::Caller;
 use crate::http::openapi::errors::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType,
     ValidationFailed,
 };
 use crate::http::openapi::schemas;
@@ -26,7 +26,7 @@ pub struct PostMessage {
     #[schema(min_length = 1, max_length = 4000)]
     content: String,
     /// `text` (default) or `system` (admins and the service only).
-    #[schema(value_type = Option<schemas::MessageType>)]
+    #[schema(value_type = Option<schemas::PostMessageType>)]
     message_type: Option<String>,
     /// Idempotency key (≤ 64 characters): the same user sending the same key to
     /// the same room again gets the original message back (200), nothing new is stored.
@@ -191,6 +191,7 @@ pub async fn get(
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),

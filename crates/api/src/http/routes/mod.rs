@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod health;
 pub mod messages;
+pub mod offers;
 pub mod reactions;
 pub mod reads;
 pub mod rooms;

@@ -804,7 +804,9 @@
       meta.append(seen);
     }
     const quote = el('blockquote', 'msg-quote');
-    li.append(meta, quote, el('p', 'msg-text', message.content), el('div', 'msg-reactions'));
+    li.append(meta, quote, el('p', 'msg-text', message.content));
+    if (message.offer) li.append(offerCard(room, message.offer));
+    li.append(el('div', 'msg-reactions'));
     renderQuote(room, li, message);
     renderReactions(room, li, message);
     // As the server rules: the author, the room's creator, moderators and admins.
@@ -814,7 +816,7 @@
     reply.type = 'button';
     reply.addEventListener('click', () => startReply(room, message.id));
     actions.append(reply);
-    if (own && message.message_type !== 'system') {
+    if (own && message.message_type === 'text') {
       const edit = el('button', 'msg-edit-button', 'Edit');
       edit.type = 'button';
       edit.addEventListener('click', () => startEdit(room, message.id));
@@ -950,6 +952,156 @@
   function cancelReply(room) {
     if (room) room.replyTo = null;
     $('reply-bar').hidden = true;
+  }
+
+  // ---- offers ---------------------------------------------------------------
+
+  /** The card of an offer: its terms, status, countdown and the answers this
+   * user may give (as the server rules: accept, decline and counter are the
+   * counterparty's — only `to_user_id` when set —, withdraw the author's). */
+  function offerCard(room, offer) {
+    const card = el('div', `offer-card offer-${offer.status}`);
+    card.dataset.offer = String(offer.id);
+    const head = el('div', 'offer-head');
+    head.append(el('strong', 'offer-side', offer.side === 'buy' ? 'Buying' : 'Selling'),
+      el('span', 'offer-status', offer.status));
+    card.append(head);
+    const terms = el('p', 'offer-terms',
+      `${offer.quantity} ${offer.unit} of ${offer.commodity} at ${offer.price} ${offer.currency}/${offer.unit}`);
+    card.append(terms);
+    const extra = [offer.incoterm, offer.delivery_place,
+      offer.delivery_from && `from ${offer.delivery_from}`, offer.delivery_to && `to ${offer.delivery_to}`,
+      offer.to_user_id && `for ${offer.to_user_id}`].filter(Boolean);
+    if (extra.length) card.append(el('p', 'offer-extra muted', extra.join(' · ')));
+    if (offer.note) card.append(el('p', 'offer-note', offer.note));
+    if (offer.responded_by) card.append(el('p', 'offer-extra muted', `${offer.status} by ${offer.responded_by}`));
+    if (offer.status === 'open' && offer.expires_at) {
+      const left = el('p', 'offer-countdown muted');
+      left.dataset.expires = offer.expires_at;
+      card.append(left);
+      tickCountdown(left);
+    }
+    if (offer.status !== 'open') return card;
+    const mine = offer.from_user_id === room.me;
+    const counterparty = !mine && (!offer.to_user_id || offer.to_user_id === room.me);
+    const actions = el('div', 'offer-actions');
+    const answer = (verb, label, primary) => {
+      const button = el('button', primary ? 'primary' : '', label);
+      button.type = 'button';
+      button.addEventListener('click', () => answerOffer(room, offer, verb, card));
+      actions.append(button);
+    };
+    if (counterparty) {
+      answer('accept', 'Accept', true);
+      answer('decline', 'Decline', false);
+      const counter = el('button', '', 'Counter');
+      counter.type = 'button';
+      counter.addEventListener('click', () => startCounter(room, offer, card));
+      actions.append(counter);
+    }
+    if (mine) answer('withdraw', 'Withdraw', false);
+    if (actions.childElementCount) card.append(actions);
+    card.append(el('p', 'offer-error error'));
+    return card;
+  }
+
+  /** An offer call's error: a 409 or 422 says best itself (the status, the term). */
+  function explainOffer(error, doing) {
+    if (error.status === 409 || error.status === 422) return error.message;
+    return explain(error, doing);
+  }
+
+  async function answerOffer(room, offer, verb, card) {
+    card.querySelector('.offer-error').textContent = '';
+    try {
+      const changed = await api('POST', `/offers/${offer.id}/${verb}`);
+      showOffer(room, changed);
+    } catch (error) {
+      card.querySelector('.offer-error').textContent = explainOffer(error, `${verb} the offer`);
+    }
+  }
+
+  /** An inline form: the price and quantity of the counter-offer. */
+  function startCounter(room, offer, card) {
+    if (card.querySelector('.offer-counter')) return;
+    const form = el('form', 'offer-counter');
+    const price = el('input');
+    price.value = offer.price;
+    price.setAttribute('aria-label', 'Counter price');
+    price.inputMode = 'decimal';
+    const quantity = el('input');
+    quantity.value = offer.quantity;
+    quantity.setAttribute('aria-label', 'Counter quantity');
+    quantity.inputMode = 'decimal';
+    const go = el('button', 'primary', 'Send counter');
+    go.type = 'submit';
+    form.append(price, quantity, go);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const body = {};
+      if (price.value.trim() !== offer.price) body.price = price.value.trim();
+      if (quantity.value.trim() !== offer.quantity) body.quantity = quantity.value.trim();
+      try {
+        await api('POST', `/offers/${offer.id}/counter`, body);
+        form.remove();
+      } catch (error) {
+        card.querySelector('.offer-error').textContent = explainOffer(error, 'counter the offer');
+      }
+    });
+    card.append(form);
+    price.focus();
+  }
+
+  /** Redraws the card of an offer whose message is on the page. */
+  function showOffer(room, offer) {
+    const known = room.messages.get(offer.message_id);
+    if (!known) return;
+    known.message = { ...known.message, offer };
+    const card = known.node.querySelector('.offer-card');
+    const fresh = offerCard(room, offer);
+    if (card) card.replaceWith(fresh);
+    else known.node.append(fresh);
+  }
+
+  function tickCountdown(node) {
+    const left = Date.parse(node.dataset.expires) - Date.now();
+    if (left <= 0) {
+      node.textContent = 'expired';
+      return;
+    }
+    const secs = Math.floor(left / 1000);
+    const h = Math.floor(secs / 3600);
+    const m = Math.floor((secs % 3600) / 60);
+    const sec = String(secs % 60).padStart(2, '0');
+    node.textContent = `expires in ${h ? `${h} h ` : ''}${m} min ${sec} s`;
+  }
+
+  // One timer for every countdown on the page.
+  setInterval(() => {
+    for (const node of document.querySelectorAll('.offer-countdown')) tickCountdown(node);
+  }, 1000);
+
+  async function makeOffer(event) {
+    event.preventDefault();
+    const room = state.room;
+    if (!room) return;
+    const value = (id) => $(id).value.trim();
+    const body = {
+      side: value('offer-side'), commodity: value('offer-commodity'), quantity: value('offer-quantity'),
+      unit: value('offer-unit'), price: value('offer-price'), currency: value('offer-currency').toUpperCase(),
+    };
+    if (value('offer-to')) body.to_user_id = value('offer-to');
+    const minutes = Number(value('offer-minutes'));
+    if (minutes > 0) body.expires_at = new Date(Date.now() + minutes * 60000).toISOString();
+    $('offer-error').textContent = '';
+    try {
+      const message = await api('POST', `/rooms/${room.id}/offers`, body);
+      insertMessage(room, message);
+      $('offer-form').reset();
+      $('offer-box').open = false;
+    } catch (error) {
+      $('offer-error').textContent = explainOffer(error, 'make the offer');
+    }
   }
 
   /** Adds or refreshes a message, keeping the list in seq order. */
@@ -1500,6 +1652,7 @@
         break;
       case 'typing': if (frame.user_id !== room.me) startTyping(room, frame.user_id); break;
       case 'read': onRead(room, frame); break;
+      case 'offer_updated': showOffer(room, frame.offer); break;
       case 'room_deleted': roomGone(room, `Room “${roomTitle(room)}” was deleted.`); break;
       default: break; // `unsubscribed`: the answer to leaving a room, nothing to do
     }
@@ -1889,6 +2042,7 @@
     $('jump-latest').addEventListener('click', scrollToBottom);
     $('composer').addEventListener('submit', send);
     $('reply-cancel').addEventListener('click', () => cancelReply(state.room));
+    $('offer-form').addEventListener('submit', makeOffer);
     $('composer-input').addEventListener('input', onTypingInput);
     $('composer-input').addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) send(event);

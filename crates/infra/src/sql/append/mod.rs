@@ -11,7 +11,7 @@ mod postgres;
 pub(crate) use participants::Participants;
 
 use chat_domain::{ChatEvent, DomainError, Message, NewMessage, Posted};
-use sea_orm::{ConnectionTrait, DatabaseBackend};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction};
 
 use super::errors::map_db_err;
 use super::{SqlStore, outbox};
@@ -44,6 +44,37 @@ struct Appended {
     stored: Vec<Message>,
 }
 
+impl Appended {
+    fn outcomes(&self) -> Vec<Result<Posted, DomainError>> {
+        self.plans
+            .iter()
+            .map(|plan| match plan {
+                Plan::NoRoom(room) => Err(DomainError::NotFound(format!("room {room} not found"))),
+                Plan::BadReply(id) => Err(DomainError::validation(
+                    "reply_to",
+                    format!("message {id} is not a live message of this room"),
+                )),
+                Plan::Original(original) => Ok(Posted::Duplicate(original.clone())),
+                Plan::RepeatOf(n) => Ok(Posted::Duplicate(self.stored[*n].clone())),
+                Plan::Store(n) => Ok(Posted::Created(self.stored[*n].clone())),
+            })
+            .collect()
+    }
+}
+
+/// Messages stored inside another change's transaction, not yet committed.
+pub(crate) struct Within {
+    pairs: Vec<participants::Pair>,
+    appended: Appended,
+}
+
+impl Within {
+    /// Each message's outcome, in the order of the batch.
+    pub(crate) fn outcomes(&self) -> Vec<Result<Posted, DomainError>> {
+        self.appended.outcomes()
+    }
+}
+
 impl SqlStore {
     pub(crate) async fn append_messages(
         &self,
@@ -69,20 +100,30 @@ impl SqlStore {
             self.outbox_wrote();
         }
 
-        let Appended { plans, stored } = appended;
-        Ok(plans
-            .into_iter()
-            .map(|plan| match plan {
-                Plan::NoRoom(room) => Err(DomainError::NotFound(format!("room {room} not found"))),
-                Plan::BadReply(id) => Err(DomainError::validation(
-                    "reply_to",
-                    format!("message {id} is not a live message of this room"),
-                )),
-                Plan::Original(original) => Ok(Posted::Duplicate(original)),
-                Plan::RepeatOf(n) => Ok(Posted::Duplicate(stored[n].clone())),
-                Plan::Store(n) => Ok(Posted::Created(stored[n].clone())),
-            })
-            .collect())
+        Ok(appended.outcomes())
+    }
+
+    /// Stores `batch` inside `txn`, another change's transaction (an offer's),
+    /// with its `message_created` events, step by step as on SQLite (the same
+    /// room lock and seqs as every batch). The caller commits, then hands the
+    /// result to [`SqlStore::committed_within`].
+    pub(crate) async fn append_within(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: &[NewMessage],
+    ) -> Result<Within, DomainError> {
+        let pairs = self.participants.unknown(batch);
+        let appended = portable::append(txn, batch, &pairs).await?;
+        self.enqueue_events(txn, batch, &appended).await?;
+        Ok(Within { pairs, appended })
+    }
+
+    /// After the transaction of [`SqlStore::append_within`] committed.
+    pub(crate) fn committed_within(&self, within: Within) {
+        let Within { pairs, appended } = within;
+        self.participants.stored(pairs, &appended.stored);
+        self.stats.messages_persisted_add(appended.stored.len() as u64);
+        self.outbox_wrote();
     }
 
     /// Without a broker the batch is one statement in its own (implicit)

@@ -88,6 +88,7 @@ mod tests {
             edited: false,
             reply_to: None,
             reactions: Default::default(),
+            offer: None,
         }
     }
 
