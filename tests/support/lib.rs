@@ -9,6 +9,7 @@
 pub mod contract;
 pub mod load;
 pub mod metrics;
+pub mod nginx;
 pub mod proxy;
 pub mod rabbit;
 pub mod socket;
