@@ -649,7 +649,7 @@ async function main() {
       await shot(alice, 'alice-reconnected.png');
     });
 
-    await step('alice makes an offer, bob accepts it on his card, both see it accepted live', async () => {
+    await step('alice makes an offer, bob accepts it on his card; bob counters another, alice accepts the counter; both see it live', async () => {
       await alice.locator('#offer-box summary').click();
       await alice.locator('#offer-commodity').fill('wheat');
       await alice.locator('#offer-quantity').fill('250.5');
@@ -667,6 +667,31 @@ async function main() {
         await messageText(page, 'bob accepted the offer').waitFor();
       }
       assert.equal(await card(bob).locator('button').count(), 0, 'no answers once accepted');
+
+      // The seller offers, the buyer counters on his card, the seller accepts the
+      // counter: both pages follow every step live.
+      await alice.locator('#offer-box summary').click();
+      await alice.locator('#offer-commodity').fill('barley');
+      await alice.locator('#offer-quantity').fill('100');
+      await alice.locator('#offer-price').fill('180');
+      await alice.locator('#offer-form button[type="submit"]').click();
+      const barley = (page, price) =>
+        page.locator('#message-list .offer-card', { hasText: `100 t of barley at ${price} UAH/t` });
+      await barley(bob, '180').locator('button', { hasText: 'Counter' }).click();
+      await barley(bob, '180').locator('input[aria-label="Counter price"]').fill('175.25');
+      await barley(bob, '180').locator('button', { hasText: 'Send counter' }).click();
+      for (const page of [alice, bob]) {
+        await page.locator('#message-list .offer-card.offer-countered', { hasText: 'barley at 180 UAH/t' }).waitFor();
+        await barley(page, '175.25').and(page.locator('.offer-open')).waitFor();
+      }
+      assert.equal(await barley(bob, '175.25').locator('button', { hasText: 'Accept' }).count(), 0,
+        'the buyer cannot accept his own counter');
+      await barley(alice, '175.25').locator('button', { hasText: 'Accept' }).click();
+      for (const page of [alice, bob]) {
+        await barley(page, '175.25').and(page.locator('.offer-accepted')).waitFor();
+        await messageText(page, 'alice accepted the offer').waitFor();
+      }
+      await shot(alice, 'alice-counter-accepted.png');
 
       // An offer with an expiry counts down; withdrawn, it says so on both pages.
       await alice.locator('#offer-box summary').click();
