@@ -266,22 +266,31 @@ const AUTHORS_REMEMBERED: usize = 100_000;
 /// that does not listen to the room learns that the room is now in its inbox.
 /// Later messages of the pair need no copy: the inbox knows the room by then,
 /// or reads it from the database when it connects.
-fn author_copies(deliveries: &[Delivery], announced: &mut HashSet<(i64, String)>) -> Vec<Delivery> {
+fn author_copies(deliveries: &[Delivery], announced: &mut Announced) -> Vec<Delivery> {
     let mut copies = Vec::new();
     for delivery in deliveries {
         if let (None, RoomEvent::Message(message)) = (&delivery.to_user, &delivery.event) {
-            let pair = (message.room_id.get(), message.user_id.clone());
-            if announced.contains(&pair) {
+            let room = message.room_id.get();
+            // Looked up by `&str`: a pair already copied costs no allocation.
+            if announced.by_room.get(&room).is_some_and(|users| users.contains(&message.user_id)) {
                 continue;
             }
-            if announced.len() >= AUTHORS_REMEMBERED {
-                announced.clear();
+            if announced.pairs >= AUTHORS_REMEMBERED {
+                *announced = Announced::default();
             }
-            announced.insert(pair);
+            announced.by_room.entry(room).or_default().insert(message.user_id.clone());
+            announced.pairs += 1;
             copies.push(Delivery::to_user(&message.user_id, delivery.event.clone()));
         }
     }
     copies
+}
+
+/// The (room, author) pairs already copied, by room.
+#[derive(Default)]
+struct Announced {
+    by_room: HashMap<i64, HashSet<String>>,
+    pairs: usize,
 }
 
 async fn publish_loop(
@@ -292,7 +301,7 @@ async fn publish_loop(
     stats: Arc<FanOutStats>,
 ) {
     let mut deliveries = Vec::with_capacity(PUBLISH_BATCH);
-    let mut announced = HashSet::new();
+    let mut announced = Announced::default();
     // One round at a time: what queues up meanwhile goes in the next one.
     while queued.recv_many(&mut deliveries, PUBLISH_BATCH).await > 0 {
         let copies = author_copies(&deliveries, &mut announced);
@@ -442,7 +451,7 @@ mod tests {
                 offer: None,
             }))
         };
-        let mut announced = HashSet::new();
+        let mut announced = Announced::default();
         let first = [message(1, "alice", 1), message(1, "alice", 2), message(2, "alice", 1)];
         let copies = author_copies(&first, &mut announced);
         assert_eq!(copies.len(), 2, "one per new (room, author) pair");
