@@ -86,3 +86,25 @@ where
 {
     Option::<T>::deserialize(de).map(Some)
 }
+
+/// A JSON integer, also written as a number with a zero fraction (`42.0`):
+/// JSON Schema counts that as an integer, and so do clients that only have floats.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(d)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!("invalid value: {number}, expected an integer"))),
+    }
+}
+
+/// [`whole_number`], or `null` / absent.
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] i64);
+    Ok(Option::<Whole>::deserialize(d)?.map(|Whole(n)| n))
+}

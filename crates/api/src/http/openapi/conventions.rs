@@ -33,6 +33,12 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
     ("EditMessage", "user_id", rules::USER_ID),
     ("MarkRead", "user_id", rules::USER_ID),
     ("ReactAs", "user_id", rules::USER_ID),
+    ("PostOffer", "user_id", rules::USER_ID),
+    ("PostOffer", "to_user_id", rules::USER_ID),
+    ("PostOffer", "item_id", rules::ITEM_ID),
+    ("PostOffer", "client_msg_id", rules::CLIENT_MSG_ID),
+    ("CounterOffer", "user_id", rules::USER_ID),
+    ("Answer", "user_id", rules::USER_ID),
 ];
 
 /// Adds the conventions to a collected description. Operations that declare

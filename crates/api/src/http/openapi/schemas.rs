@@ -128,7 +128,7 @@ pub enum OfferStatus {
     "commodity": "wheat", "quantity": "250.5", "unit": "t", "price": "210", "currency": "UAH",
     "incoterm": "FOB", "delivery_place": "Odesa port", "delivery_from": "2026-02-01",
     "delivery_to": "2026-02-28", "note": null, "item_id": null, "from_user_id": "alice",
-    "to_user_id": "bob", "parent_offer_id": null, "expires_at": "2026-01-02T12:00:00.000Z",
+    "to_user_id": "bob", "parent_offer_id": null, "expires_at": "2099-01-02T12:00:00.000Z",
     "responded_by": null, "responded_at": null, "created_at": "2026-01-01T12:00:00.123Z"
 }))]
 pub struct Offer {

@@ -34,6 +34,7 @@ pub struct PostMessage {
     /// The id of the message this one answers: a live message of the same room
     /// (else 422 naming `reply_to`).
     #[schema(minimum = 1, format = Int64)]
+    #[serde(default, deserialize_with = "crate::http::extract::optional_whole_number")]
     reply_to: Option<i64>,
     /// The author, with authentication disabled; with a token it must be the token's `sub`.
     user_id: Option<String>,

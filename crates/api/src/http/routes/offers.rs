@@ -105,7 +105,7 @@ with_terms!(
     /// A new offer: its terms and who may answer it.
     #[schema(example = json!({"side": "sell", "commodity": "wheat", "quantity": "250.5", "unit": "t",
     "price": "210", "currency": "UAH", "incoterm": "FOB", "delivery_place": "Odesa port",
-    "expires_at": "2026-01-02T12:00:00Z", "to_user_id": "bob", "client_msg_id": "alice-offer-1"}))]
+    "expires_at": "2099-01-02T12:00:00Z", "to_user_id": "bob", "client_msg_id": "alice-offer-1"}))]
 PostOffer {
     /// When it expires by itself (RFC 3339, in the future); none: it stays open.
     #[schema(value_type = Option<String>)]
@@ -192,6 +192,10 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(
     }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if value.is_null() {
+        // `null` is no body, as an empty one is.
+        return Ok(T::default());
+    }
     if !value.is_object() {
         return Err(ApiError::Validation("body: must be a JSON object".to_owned()));
     }

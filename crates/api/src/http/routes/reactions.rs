@@ -45,9 +45,13 @@ fn reactor(caller: Caller, body: &Bytes) -> Result<chat_domain::Actor, ApiError>
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(caller.actor().clone());
     }
-    let body: ReactAs = serde_json::from_slice(body)
+    // `null` is no body, as an empty one is.
+    let body: Option<ReactAs> = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body must be a JSON object: {e}")))?;
-    caller.with_body_user(body.user_id.as_deref())
+    match body {
+        Some(body) => caller.with_body_user(body.user_id.as_deref()),
+        None => Ok(caller.actor().clone()),
+    }
 }
 
 /// React to a message

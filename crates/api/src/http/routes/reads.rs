@@ -23,23 +23,10 @@ use crate::state::AppState;
 pub struct MarkRead {
     /// Read up to this seq (0 or more; above the room's last seq it is taken as the last).
     #[schema(minimum = 0, format = Int64)]
-    #[serde(deserialize_with = "whole_number")]
+    #[serde(deserialize_with = "crate::http::extract::whole_number")]
     seq: i64,
     /// The reader, with authentication disabled; with a token it must be the token's `sub`.
     user_id: Option<String>,
-}
-
-/// A JSON integer, also written as a number with a zero fraction (`42.0`):
-/// JSON Schema counts that as an integer, and so do clients that only have floats.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let number = serde_json::Number::deserialize(d)?;
-    if let Some(n) = number.as_i64() {
-        return Ok(n);
-    }
-    match number.as_f64() {
-        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
-        _ => Err(serde::de::Error::custom(format!("invalid value: {number}, expected an integer"))),
-    }
 }
 
 /// A room's readers.

@@ -115,6 +115,12 @@ pub async fn in_room(
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let room = room_id(&raw_room)?;
+    if let Some(id) = params.room_id
+        && id < 1
+    {
+        // Not used here, but not let through as nonsense either.
+        return Err(ApiError::BadRequest("room_id: must be a positive integer".to_owned()));
+    }
     let page = state.chat.search_room(caller.actor(), room, input(params)?).await?;
     Ok(Json(page.into()))
 }
