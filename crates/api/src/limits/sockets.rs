@@ -61,10 +61,13 @@ impl SocketSlot {
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        if let Some((cap, id)) = self.shared.take() {
+        // Drop cannot wait: the shared slot is given back just after, on the
+        // runtime (without one, as at exit, it goes when this instance's key expires).
+        if let Some((cap, id)) = self.shared.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
             let user = self.user.clone();
-            // Drop cannot wait; the slot is given back just after.
-            tokio::spawn(async move { cap.release(&user, &id).await });
+            runtime.spawn(async move { cap.release(&user, &id).await });
         }
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(count) = open.get_mut(&self.user) {
