@@ -18,7 +18,7 @@ port=$2
 shift 2
 servers=""
 for upstream in "$@"; do
-  servers+="        server $upstream max_fails=3 fail_timeout=10s;\n"
+  servers+="        server $upstream max_fails=0;\n"
 done
 
 awk -v port="$port" -v servers="$servers" -v dir="$dir" '

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Summarise the results of scripts/bench_scale.sh as Markdown tables.
+
+Usage: python3 scripts/scale_summary.py OUT_DIR
+
+* input: each instance's Redis input (deliveries of other instances received from
+  Redis, `chat_bus_received_total`) and what it published, per number of
+  instances, median and spread of the runs; with the messages acknowledged.
+* spread: 1 and 4 instances behind nginx, rooms spread over all of them:
+  send → delivery p50 / p99 at 1,000 msgs/s and messages acked/s flat out,
+  median (min–max), and 4 ÷ 1 of the medians.
+* rolling: one line per run of the rolling restart under load.
+"""
+
+import csv
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def fmt(value):
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def cell(values):
+    if not values:
+        return "-"
+    median = statistics.median(values)
+    if len(values) == 1:
+        return fmt(median)
+    return f"{fmt(median)} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def figure(run, name):
+    for f in run["service"]["figures"]:
+        if f["name"] == name:
+            return f["value"]
+    return None
+
+
+def latency(run, name, p):
+    for l in run["service"]["latencies"]:
+        if l["name"] == name:
+            return l[f"{p}_ms"]
+    return None
+
+
+def input_table(out):
+    path = out / "input.tsv"
+    if not path.exists():
+        return
+    rows = list(csv.DictReader(path.open(), delimiter="\t"))
+    received = defaultdict(list)  # (n, mode) -> per-instance values over runs
+    published = defaultdict(list)
+    for row in rows:
+        key = (int(row["instances"]), row["mode"])
+        received[key].append(int(row["received"]))
+        published[key].append(int(row["published"]))
+    acked = defaultdict(list)  # (n, mode) -> total acked per run
+    for file in out.glob("input-*.json"):
+        _, n, mode, run, _ = file.stem.split("-")
+        acked[(int(n), mode, int(run))].append(figure(json.loads(file.read_text()), "messages acked"))
+    totals = defaultdict(list)
+    for (n, mode, _), values in acked.items():
+        totals[(n, mode)].append(sum(values))
+    print("| instances | rooms | messages acked (all instances) | Redis input per instance (deliveries) | published per instance (envelopes) |")
+    print("|---|---|---|---|---|")
+    for key in sorted(received):
+        n, mode = key
+        rooms = "each instance its own" if mode == "own" else "spread through nginx"
+        print(f"| {n} | {rooms} | {cell(totals[key])} | {cell(received[key])} | {cell(published[key])} |")
+    print()
+
+
+def spread_table(out):
+    runs = defaultdict(list)
+    for file in sorted(out.glob("spread-*.json")):
+        _, n, kind, _ = file.stem.split("-")
+        runs[(int(n), kind)].append(json.loads(file.read_text()))
+    if not runs:
+        return
+    print("| instances behind nginx | 1,000 msgs/s: send→delivery p50 (ms) | p99 (ms) | deliveries lost | flat out: acked/s | load at the end |")
+    print("|---|---|---|---|---|---|")
+    medians = {}
+    for n in sorted({n for n, _ in runs}):
+        lat, flat = runs.get((n, "latency"), []), runs.get((n, "flat"), [])
+        p50 = [latency(r, "send→delivery", "p50") for r in lat]
+        p99 = [latency(r, "send→delivery", "p99") for r in lat]
+        lost = [figure(r, "deliveries expected") - figure(r, "deliveries") for r in lat + flat]
+        acked = [figure(r, "messages acked/s") for r in flat]
+        loads = "; ".join(str(r.get("load_average")) for r in lat + flat)
+        medians[n] = (statistics.median(p99) if p99 else None, statistics.median(acked) if acked else None)
+        print(f"| {n} | {cell(p50)} | {cell(p99)} | {cell(lost)} | {cell(acked)} | {loads} |")
+    if 1 in medians and 4 in medians and all(medians[1]) and all(medians[4]):
+        print()
+        print(f"4 ÷ 1 instance: p99 {medians[4][0] / medians[1][0]:.2f} ×, throughput {medians[4][1] / medians[1][1]:.2f} ×")
+    print()
+
+
+def rolling_table(out):
+    files = sorted(f for f in out.glob("rolling-*.json") if f.stem.split("-")[-1].isdigit())
+    if not files:
+        return
+    print("| run | messages confirmed | deliveries checked | reconnections | sent again | closes | failures |")
+    print("|---|---|---|---|---|---|---|")
+    for file in files:
+        r = json.loads(file.read_text())
+        closes = ", ".join(f"{k}: {v}" for k, v in sorted(r["closes"].items()))
+        print(f"| {file.stem.split('-')[-1]} | {r['messages_confirmed']:,} | {r['deliveries_checked']:,} | "
+              f"{r['reconnections']} | {r['messages_sent_again']} | {closes} | {len(r['failures'])} |")
+    print()
+
+
+def main(out):
+    out = Path(out)
+    input_table(out)
+    spread_table(out)
+    rolling_table(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
