@@ -221,6 +221,18 @@ impl TestApp {
         Some(Self::start_with(settings).await)
     }
 
+    /// The service on a new Postgres database with the test Redis Cluster (own
+    /// key prefix), or `None` (skipped) when either is missing and CI did not demand it.
+    pub async fn postgres_with_redis_cluster(change: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let redis_url = reachable_redis_cluster().await?;
+        let database_url = fresh_postgres_database().await?;
+        let mut settings = test_settings(&database_url);
+        settings.redis_url = Some(redis_url);
+        settings.redis_key_prefix = format!("chat-test-{}:", uuid::Uuid::new_v4().simple());
+        change(&mut settings);
+        Some(Self::start_with(settings).await)
+    }
+
     /// The service with every adapter of production: a new Postgres database,
     /// Redis (own key prefix) and RabbitMQ (events, and its own command queue), or
     /// `None` (skipped) when a server is missing and CI did not demand it.
@@ -506,6 +518,40 @@ pub async fn reachable_redis() -> Option<String> {
     assert!(!require_servers(), "Redis at {url} is required but unreachable");
     say_skipped("Redis", &format!("{url} unreachable"));
     None
+}
+
+/// The test Redis Cluster's URL (`CHAT_TEST_REDIS_CLUSTER_URL`, default the one
+/// `scripts/redis_cluster.sh start` makes on ports 7001–7003) if its first node
+/// answers (else skipped, or a failure in CI).
+pub async fn reachable_redis_cluster() -> Option<String> {
+    let url = std::env::var("CHAT_TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
+        "redis-cluster://127.0.0.1:7001?node=127.0.0.1:7002&node=127.0.0.1:7003".to_owned()
+    });
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(redis_cluster_nodes(&url)[0].as_str()),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if reachable {
+        return Some(url);
+    }
+    assert!(
+        !require_servers(),
+        "the Redis Cluster at {url} is required but unreachable (scripts/redis_cluster.sh start)"
+    );
+    say_skipped("Redis Cluster", &format!("{url} unreachable; scripts/redis_cluster.sh start"));
+    None
+}
+
+/// `host:port` of each node a `redis-cluster://` URL names, the first first.
+pub fn redis_cluster_nodes(url: &str) -> Vec<String> {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let (first, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let first = first.rsplit('@').next().unwrap_or(first).trim_end_matches('/');
+    let mut nodes = vec![first.to_owned()];
+    nodes.extend(query.split('&').filter_map(|pair| pair.strip_prefix("node=")).map(str::to_owned));
+    nodes
 }
 
 /// Creates an empty database on the test Postgres server and returns its URL.

@@ -158,10 +158,10 @@ impl RedisCache {
 
     fn keys(&self, room: RoomId) -> [String; 4] {
         [
-            self.redis.key(&format!("room:{room}:ver")),
-            self.redis.key(&format!("room:{room}:recent")),
-            self.redis.key(&format!("room:{room}:recent:older")),
-            self.redis.key(&format!("room:{room}")),
+            self.redis.keys.room(room, ":ver"),
+            self.redis.keys.room(room, ":recent"),
+            self.redis.keys.room(room, ":recent:older"),
+            self.redis.keys.room(room, ""),
         ]
     }
 }

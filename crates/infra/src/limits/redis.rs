@@ -42,7 +42,7 @@ impl RedisRateLimiter {
     pub fn new(redis: &RedisConnection, name: &str, quota: RateQuota) -> Self {
         let redis = redis.gate("rate_limit");
         Self {
-            namespace: format!("{}rl:{name}:", redis.prefix()),
+            namespace: redis.key(&format!("rl:{name}:")),
             redis,
             interval_us: (quota.interval().as_micros() as i64).max(1),
             burst: i64::from(quota.burst),

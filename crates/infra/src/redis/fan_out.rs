@@ -77,10 +77,13 @@ impl FanOutStats {
     }
 }
 
-/// The channel names of one key prefix.
+/// The channel names of one key prefix, and how they are used: sharded
+/// pub/sub (`SPUBLISH` / `SSUBSCRIBE`) on a Redis Cluster, where a plain
+/// `PUBLISH` would be copied to every node of the cluster.
 #[derive(Clone)]
 struct Channels {
     prefix: String,
+    sharded: bool,
 }
 
 impl Channels {
@@ -126,7 +129,7 @@ impl RedisFanOut {
         local: Arc<dyn FanOut>,
         interests: Arc<Interests>,
     ) -> Self {
-        let channels = Channels { prefix: redis.prefix.clone() };
+        let channels = Channels { prefix: redis.prefix.clone(), sharded: redis.keys.is_cluster() };
         let stats = Arc::new(FanOutStats::default());
         let (outbox, queued) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(
@@ -139,8 +142,11 @@ impl RedisFanOut {
 
         let mut messages = redis.subscriber.message_rx();
         let mut reconnects = redis.subscriber.reconnect_rx();
-        // Instances of the previous version publish there during a rolling update.
-        if let Err(e) = redis.subscriber.subscribe(channels.shared()).await {
+        // Instances of the previous version publish there during a rolling
+        // update; none of them ran on a cluster.
+        if !channels.sharded
+            && let Err(e) = redis.subscriber.subscribe(channels.shared()).await
+        {
             // manage_subscriptions() subscribes again once Redis is back.
             tracing::warn!(error = %e, "cannot subscribe to the Redis event channel yet");
         }
@@ -314,7 +320,11 @@ async fn publish_loop(
                 continue;
             };
             // Queued in memory only; sent by `all` below.
-            let _: Result<(), _> = pipeline.publish(channel, payload).await;
+            let _: Result<(), _> = if channels.sharded {
+                pipeline.spublish(channel, payload).await
+            } else {
+                pipeline.publish(channel, payload).await
+            };
             count += 1;
         }
         deliveries.clear();
@@ -344,13 +354,13 @@ async fn keep_subscriptions(
         let plan = interests.plan(Instant::now());
         for topics in plan.unsubscribe.chunks(CHANNELS_PER_COMMAND) {
             let names: Vec<String> = topics.iter().map(|t| channels.of_topic(t)).collect();
-            if let Err(e) = subscriber.unsubscribe(names).await {
+            if let Err(e) = unsubscribe(&subscriber, &channels, names).await {
                 tracing::warn!(error = %e, "cannot unsubscribe from Redis channels");
             }
         }
         for topics in plan.subscribe.chunks(CHANNELS_PER_COMMAND) {
             let names: Vec<String> = topics.iter().map(|t| channels.of_topic(t)).collect();
-            match subscriber.subscribe(names).await {
+            match subscribe(&subscriber, &channels, names).await {
                 // SUBSCRIBE returns once written; a round trip makes sure it took effect.
                 Ok(()) => match subscriber.ping::<Value>(None).await {
                     Ok(_) => interests.subscribed(topics),
@@ -368,6 +378,37 @@ async fn keep_subscriptions(
             () = tokio::time::sleep(RECONCILE_EVERY) => {}
         }
     }
+}
+
+/// SUBSCRIBE, or on a cluster one SSUBSCRIBE per hash slot (a sharded
+/// subscription names channels of one slot only).
+async fn subscribe(
+    subscriber: &SubscriberClient,
+    channels: &Channels,
+    names: Vec<String>,
+) -> Result<(), Error> {
+    if !channels.sharded {
+        return subscriber.subscribe(names).await;
+    }
+    for (_, group) in fred::util::group_by_hash_slot(names)? {
+        subscriber.ssubscribe(group).await?;
+    }
+    Ok(())
+}
+
+/// UNSUBSCRIBE, or SUNSUBSCRIBE per hash slot on a cluster.
+async fn unsubscribe(
+    subscriber: &SubscriberClient,
+    channels: &Channels,
+    names: Vec<String>,
+) -> Result<(), Error> {
+    if !channels.sharded {
+        return subscriber.unsubscribe(names).await;
+    }
+    for (_, group) in fred::util::group_by_hash_slot(names)? {
+        subscriber.sunsubscribe(group).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -415,7 +456,7 @@ mod tests {
 
     #[test]
     fn deliveries_go_to_their_room_user_or_item_channel_in_order() {
-        let channels = Channels { prefix: "chat:".to_owned() };
+        let channels = Channels { prefix: "chat:".to_owned(), sharded: false };
         let room = |id| RoomId::new(id).unwrap();
         let typing_in = |id, user: &str| {
             Delivery::to_all(RoomEvent::Typing { room_id: room(id), user_id: user.into() })

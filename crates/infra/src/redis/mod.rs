@@ -6,6 +6,7 @@
 
 mod fan_out;
 mod interest;
+mod keys;
 mod presence;
 pub(crate) mod script;
 mod unread;
@@ -20,6 +21,7 @@ use fred::prelude::*;
 use thiserror::Error;
 
 use crate::circuit::{Circuit, CircuitSettings, Gate, Probe, Refusal};
+pub(crate) use keys::Keys;
 
 pub use fan_out::{FanOutStats, RedisFanOut};
 pub use interest::{Held, Interests, Topic};
@@ -28,6 +30,9 @@ pub use unread::RedisUnread;
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
+    /// `redis://` or `rediss://` for one server; `redis-cluster://h1:p1?node=h2:p2…`
+    /// (or `rediss-cluster://`) for a Redis Cluster: fan-out then uses sharded
+    /// pub/sub and keys used together carry a hash tag (see `keys.rs`).
     pub url: String,
     pub key_prefix: String,
     /// The longest any Redis command may take before it counts as failed.
@@ -49,6 +54,7 @@ pub struct RedisConnection {
     pub(crate) client: Client,
     pub(crate) subscriber: SubscriberClient,
     pub(crate) prefix: String,
+    pub(crate) keys: Keys,
     circuit: Circuit,
     health: RedisGate,
 }
@@ -90,7 +96,7 @@ fn is_outage(error: &Error) -> bool {
 #[derive(Clone)]
 pub(crate) struct RedisGate {
     pub(crate) client: Client,
-    prefix: String,
+    pub(crate) keys: Keys,
     gate: Gate,
 }
 
@@ -108,12 +114,9 @@ impl RedisGate {
         })
     }
 
+    /// A key used on its own: `{prefix}{suffix}`.
     pub(crate) fn key(&self, suffix: &str) -> String {
-        format!("{}{}", self.prefix, suffix)
-    }
-
-    pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
+        self.keys.plain(suffix)
     }
 }
 
@@ -121,14 +124,17 @@ impl RedisConnection {
     /// Builds the clients and starts connecting. A Redis that is down at start-up
     /// is not fatal: the service runs degraded and the clients keep retrying.
     pub async fn connect(settings: &RedisSettings) -> Result<Self, RedisError> {
-        if !(settings.url.starts_with("redis://") || settings.url.starts_with("rediss://")) {
+        const SCHEMES: [&str; 4] =
+            ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"];
+        if !SCHEMES.iter().any(|scheme| settings.url.starts_with(scheme)) {
             return Err(RedisError::BadUrl(
                 settings.url.clone(),
-                "expected redis:// or rediss://".to_owned(),
+                "expected redis://, rediss://, redis-cluster:// or rediss-cluster://".to_owned(),
             ));
         }
         let mut config = Config::from_url(&settings.url)
             .map_err(|e| RedisError::BadUrl(settings.url.clone(), e.to_string()))?;
+        let keys = Keys::new(&settings.key_prefix, config.server.is_clustered());
         // Keep retrying a first connection that fails, instead of giving up.
         config.fail_fast = false;
         let mut builder = Builder::from_config(config);
@@ -180,12 +186,9 @@ impl RedisConnection {
                 break;
             }
         }
-        let health = RedisGate {
-            client: client.clone(),
-            prefix: settings.key_prefix.clone(),
-            gate: circuit.gate("health"),
-        };
-        Ok(Self { client, subscriber, prefix: settings.key_prefix.clone(), circuit, health })
+        let health =
+            RedisGate { client: client.clone(), keys: keys.clone(), gate: circuit.gate("health") };
+        Ok(Self { client, subscriber, prefix: settings.key_prefix.clone(), keys, circuit, health })
     }
 
     /// A round trip to Redis, for health checks; `false` at once while the circuit is open.
@@ -202,7 +205,7 @@ impl RedisConnection {
     pub(crate) fn gate(&self, adapter: &'static str) -> RedisGate {
         RedisGate {
             client: self.client.clone(),
-            prefix: self.prefix.clone(),
+            keys: self.keys.clone(),
             gate: self.circuit.gate(adapter),
         }
     }

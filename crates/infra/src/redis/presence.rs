@@ -194,7 +194,7 @@ pub struct RedisPresence {
     instance: String,
     /// Rooms with sockets on this instance, and how many: their keys are refreshed.
     local_rooms: Arc<Mutex<HashMap<RoomId, usize>>>,
-    /// This instance's open sockets: their session keys are refreshed.
+    /// The session keys of this instance's open sockets: they are refreshed.
     local_sessions: Arc<Mutex<HashSet<String>>>,
     /// Users with sockets (of any kind) on this instance, and how many: their
     /// socket hashes are refreshed.
@@ -241,8 +241,7 @@ impl RedisPresence {
             }
         }
         let sessions: Vec<String> = self.sessions().iter().cloned().collect();
-        for connection in sessions {
-            let key = self.session_key(&connection);
+        for key in sessions {
             let _: Result<(), _> = self.redis.run(client.expire(key, ROOM_TTL_SECS, None)).await;
         }
         let users: Vec<UserId> = self.users().keys().cloned().collect();
@@ -286,12 +285,12 @@ impl RedisPresence {
 
     /// `{prefix}user:{id}:sockets`: the user's open sockets, connection → instance.
     fn user_sockets_key(&self, user: &UserId) -> String {
-        self.redis.key(&format!("user:{user}:sockets"))
+        self.redis.keys.user(user, ":sockets")
     }
 
     /// `{prefix}user:{id}:seen`: when the user's latest socket closed (ms).
     fn user_seen_key(&self, user: &UserId) -> String {
-        self.redis.key(&format!("user:{user}:seen"))
+        self.redis.keys.user(user, ":seen")
     }
 
     async fn write_departure(
@@ -342,24 +341,24 @@ impl RedisPresence {
     }
 
     /// `{prefix}session:{connection}`: which user, room and instance a socket is.
-    fn session_key(&self, connection: &str) -> String {
-        self.redis.key(&format!("session:{connection}"))
+    fn session_key(&self, room: RoomId, connection: &str) -> String {
+        self.redis.keys.session(room, connection)
     }
 
     fn room_key(&self, room: RoomId) -> String {
-        self.redis.key(&format!("room:{room}:active"))
+        self.redis.keys.room(room, ":active")
     }
 
     /// `{prefix}room:{id}:users`: open sockets per user, so that "first" and
     /// "last socket of this user" cost the same in a room of any size.
     fn users_key(&self, room: RoomId) -> String {
-        self.redis.key(&format!("room:{room}:users"))
+        self.redis.keys.room(room, ":users")
     }
 
     /// `{prefix}room:{id}:conns`: each user's connection ids (space-separated),
     /// so a sample of users finds their sockets without reading the room's hash.
     fn conns_key(&self, room: RoomId) -> String {
-        self.redis.key(&format!("room:{room}:conns"))
+        self.redis.keys.room(room, ":conns")
     }
 
     fn count_local(&self, room: RoomId, delta: isize) {
@@ -389,7 +388,8 @@ impl PresenceRegistry for RedisPresence {
         at: DateTime<Utc>,
     ) -> Result<bool, DomainError> {
         self.count_local(room, 1);
-        self.sessions().insert(connection.to_owned());
+        let session = self.session_key(room, connection);
+        self.sessions().insert(session.clone());
         let value = format!("{}\t{}\t{}", at.timestamp_millis(), self.instance, user);
         let args = vec![
             connection.to_owned(),
@@ -400,12 +400,7 @@ impl PresenceRegistry for RedisPresence {
             self.instance.clone(),
             at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ];
-        let keys = vec![
-            self.room_key(room),
-            self.session_key(connection),
-            self.users_key(room),
-            self.conns_key(room),
-        ];
+        let keys = vec![self.room_key(room), session, self.users_key(room), self.conns_key(room)];
         match self.redis.run(OPEN.run::<i64, _>(&self.redis.client, keys, args)).await {
             Ok(count) => Ok(count == 1),
             Err(e) => {
@@ -422,14 +417,10 @@ impl PresenceRegistry for RedisPresence {
         connection: &str,
     ) -> Result<bool, DomainError> {
         self.count_local(room, -1);
-        self.sessions().remove(connection);
+        let session = self.session_key(room, connection);
+        self.sessions().remove(&session);
         let args = vec![connection.to_owned(), user.to_string()];
-        let keys = vec![
-            self.room_key(room),
-            self.session_key(connection),
-            self.users_key(room),
-            self.conns_key(room),
-        ];
+        let keys = vec![self.room_key(room), session, self.users_key(room), self.conns_key(room)];
         match self.redis.run(CLOSE.run::<i64, _>(&self.redis.client, keys, args)).await {
             Ok(remaining) => Ok(remaining == 0),
             Err(e) => {
