@@ -33,6 +33,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::closer::{CloseReason, Closer, codes};
 use super::protocol::PresenceFrame;
+use super::reorder::{self, Ahead};
 
 /// A frame queued for one socket: its room (a room frame from the hub, or a
 /// socket's own reply), and for a new message its seq, so a socket can drop one
@@ -671,12 +672,19 @@ impl Pump {
         let mut presence = PendingPresence::default();
         // Armed only while presence changes are pending: an idle room has no timer.
         let mut flush: Option<Interval> = None;
+        let mut ahead = Ahead::default();
         loop {
             let input = tokio::select! {
                 input = inputs.recv() => match input {
                     Some(input) => input,
                     None => return,
                 },
+                () = until(ahead.deadline()) => {
+                    // The missing seqs did not come: they are in storage.
+                    let Some(newest) = self.fill_held(&mut ahead, last).await else { return };
+                    last = newest;
+                    continue;
+                }
                 () = became_subscribed(&mut waiting) => {
                     // Subscribed late: what others committed meanwhile is in storage.
                     waiting = None;
@@ -695,20 +703,28 @@ impl Pump {
                 PumpInput::Event(delivery) => delivery,
                 PumpInput::CatchUp => {
                     let Some(newest) = self.fill(last, None).await else { return };
-                    last = newest;
+                    last = self.release(&mut ahead, newest);
                     continue;
                 }
             };
             match delivery.event.new_message_seq() {
                 Some(seq) if seq <= last => {}
-                Some(seq) => {
-                    if seq > last + 1 && self.fill(last, Some(seq - 1)).await.is_none() {
-                        return;
-                    }
+                Some(seq) if seq == last + 1 => {
                     self.hub.broadcast(self.room, &delivery);
-                    last = seq;
+                    last = self.release(&mut ahead, seq);
+                }
+                Some(seq) => {
+                    // Ahead of a gap: the missing ones are most likely on their way.
+                    if ahead.hold(seq, delivery, Instant::now()) {
+                        let Some(newest) = self.fill_held(&mut ahead, last).await else { return };
+                        last = newest;
+                    }
                 }
                 None => {
+                    if !ahead.is_empty() && reorder::refers_to_messages(&delivery.event) {
+                        let Some(newest) = self.fill_held(&mut ahead, last).await else { return };
+                        last = newest;
+                    }
                     if !self.coalesce(&delivery.event, &mut presence, &mut flush) {
                         self.hub.broadcast(self.room, &delivery);
                     }
@@ -717,9 +733,26 @@ impl Pump {
             let behind = self.resync_to.load(Ordering::Acquire);
             if behind > last {
                 let Some(newest) = self.fill(last, Some(behind)).await else { return };
-                last = newest;
+                last = self.release(&mut ahead, newest);
             }
         }
+    }
+
+    /// Broadcasts the held messages that now follow `last`; the new last seq.
+    fn release(&self, ahead: &mut Ahead, mut last: i64) -> i64 {
+        for delivery in ahead.take_run(last) {
+            last = delivery.event.new_message_seq().unwrap_or(last);
+            self.hub.broadcast(self.room, &delivery);
+        }
+        last
+    }
+
+    /// Fills from storage up to the highest held message (everything held is
+    /// committed, and so is everything below it); the new last seq.
+    async fn fill_held(&self, ahead: &mut Ahead, last: i64) -> Option<i64> {
+        let Some(upto) = ahead.highest() else { return Some(last) };
+        ahead.clear();
+        self.fill(last, Some(upto.max(last))).await
     }
 
     /// Takes a `user_joined`/`user_left` into the pending `presence` frame when
@@ -826,6 +859,14 @@ impl Pump {
             }
         }
         Err(last_error.unwrap_or_else(|| DomainError::Internal("unreachable".to_owned())))
+    }
+}
+
+/// Resolves at `deadline`; never, for none.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -8,6 +8,7 @@ mod connection;
 pub mod hub;
 mod inbox;
 pub mod protocol;
+mod reorder;
 mod room_map;
 mod room_names;
 mod writer;
