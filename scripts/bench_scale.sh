@@ -211,9 +211,13 @@ for step in $STEPS; do
         start 1
         echo "== cost: 1 instance, 5,000 msgs/s, run $run, load before: $(load)"
         python3 scripts/cpu_sample.py "$redis_pid" >"$OUT/cost-$run.before"
+        wal_before=$(psql -h 127.0.0.1 -U postgres -d test -Atc "SELECT pg_current_wal_lsn()")
         "$B" throughput --target "http://127.0.0.1:$(port_of 1)" --rate 5000 --duration 10 --quiet \
           --json "$OUT/cost-$run.json" | tail -n +2
         python3 scripts/cpu_sample.py "$redis_pid" >"$OUT/cost-$run.after"
+        # WAL written meanwhile (the whole server: nothing else writes during a run).
+        psql -h 127.0.0.1 -U postgres -d test -Atc \
+          "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal_before')" >"$OUT/cost-$run.wal"
         read -r messages deliveries < <(python3 -c '
 import json, sys
 figures = {f["name"]: f["value"] for f in json.load(open(sys.argv[1]))["service"]["figures"]}

@@ -10,6 +10,8 @@ Usage: python3 scripts/scale_summary.py OUT_DIR
   send → delivery p50 / p99 at 1,000 msgs/s and messages acked/s flat out,
   median (min–max), and 4 ÷ 1 of the medians.
 * rolling: one line per run of the rolling restart under load.
+* cost: CPU per 1,000 messages of each part at 5,000 msgs/s on one instance
+  (scripts/cpu_sample.py), and WAL bytes per message, median (min–max).
 """
 
 import csv
@@ -117,11 +119,39 @@ def rolling_table(out):
     print()
 
 
+def cost_table(out):
+    runs = sorted(out.glob("cost-*.cpu.json"))
+    if not runs:
+        return
+    parts = defaultdict(lambda: ([], []))
+    wal = []
+    for file in runs:
+        n = file.name.split("-")[1].split(".")[0]
+        for part, row in json.loads(file.read_text()).items():
+            if part != "machine":
+                parts[part][0].append(row["cpu_ms_per_1000_messages"])
+                parts[part][1].append(100 * row["share"])
+        wal_file = out / f"cost-{n}.wal"
+        acked = figure(json.loads((out / f"cost-{n}.json").read_text()), "messages acked")
+        if wal_file.exists() and acked:
+            wal.append(float(wal_file.read_text()) / acked)
+    print("| part | CPU ms per 1,000 messages (10 deliveries each) | share of the machine (%) |")
+    print("|---|---|---|")
+    for part in ("chat-room", "postgres", "redis", "other"):
+        if part in parts:
+            print(f"| {part} | {cell(parts[part][0])} | {cell(parts[part][1])} |")
+    if wal:
+        print()
+        print(f"WAL per message: {cell(wal)} bytes")
+    print()
+
+
 def main(out):
     out = Path(out)
     input_table(out)
     spread_table(out)
     rolling_table(out)
+    cost_table(out)
 
 
 if __name__ == "__main__":

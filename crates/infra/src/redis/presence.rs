@@ -144,26 +144,34 @@ if redis.call('HLEN', KEYS[2]) <= limit then
   return redis.call('HGETALL', KEYS[1])
 end
 local users = redis.call('HRANDFIELD', KEYS[2], limit)
-local sockets = {}
-local listed_all = true
-for _, user in ipairs(users) do
-  local listed = redis.call('HGET', KEYS[3], user)
-  if not listed then
-    listed_all = false
+if #users == 0 then return {} end
+-- Two HMGETs, not one HGET per user and per socket: a join into a big room
+-- cost Redis ~150 commands inside this script, and Redis runs one script at a time.
+local lists = redis.call('HMGET', KEYS[3], unpack(users))
+local ids = {}
+for i = 1, #users do
+  if not lists[i] then
+    ids = nil
     break
   end
-  for id in string.gmatch(listed, '%S+') do
-    local value = redis.call('HGET', KEYS[1], id)
-    if value then
-      sockets[#sockets + 1] = id
-      sockets[#sockets + 1] = value
+  for id in string.gmatch(lists[i], '%S+') do ids[#ids + 1] = id end
+end
+if ids then
+  local sockets = {}
+  if #ids > 0 then
+    local values = redis.call('HMGET', KEYS[1], unpack(ids))
+    for i = 1, #ids do
+      if values[i] then
+        sockets[#sockets + 1] = ids[i]
+        sockets[#sockets + 1] = values[i]
+      end
     end
   end
+  return sockets
 end
-if listed_all then return sockets end
 local picked = {}
 for _, user in ipairs(users) do picked[user] = true end
-sockets = {}
+local sockets = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local user = string.match(all[i + 1], '^[^\t]*\t[^\t]*\t(.*)$')
