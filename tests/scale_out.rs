@@ -124,6 +124,50 @@ async fn a_socket_joining_while_another_instance_posts_misses_nothing() {
     a.shutdown().await;
 }
 
+/// Senders on two instances post into one room at once, so each instance's
+/// pump gets the room's seqs out of order (its own at once, the other's a moment
+/// later over Redis): every socket on both still sees every message once, in seq
+/// order, and an edit never arrives before the message it changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_on_two_instances_interleave_and_every_socket_sees_seq_order() {
+    const EACH: usize = 100;
+    let Some(a) = TestApp::postgres_with_redis().await else { return };
+    let b = a.another(|_| {}).await;
+    let room = a.create_room("Interleaved").await;
+    let (mut watch_a, _) = a.joined_socket(room, "watcher-a").await;
+    let (mut watch_b, _) = b.joined_socket(room, "watcher-b").await;
+    let (mut alice, _) = a.joined_socket(room, "alice").await;
+    let (mut bob, _) = b.joined_socket(room, "bob").await;
+    for n in 0..EACH {
+        let frame = |who: &str| json!({"type": "message", "content": format!("{who} {n}"), "client_msg_id": format!("{who}-{n}")});
+        alice.send_json(frame("alice")).await;
+        bob.send_json(frame("bob")).await;
+    }
+    let total = (2 * EACH) as i64;
+    for watcher in [&mut watch_a, &mut watch_b] {
+        for seq in 1..=total {
+            let message = watcher.next_of_type("message").await;
+            assert_eq!(message["seq"], seq, "every seq once, in order");
+        }
+    }
+    // The last message, edited as soon as it is stored: its edit comes after it.
+    let last = a.post_message(room, "alice", "to be edited").await;
+    let edited = a
+        .patch(
+            &format!("/messages/{}", last["id"]),
+            json!({"content": "edited", "user_id": "alice"}),
+        )
+        .await;
+    assert_eq!(edited.status(), 200);
+    let first = watch_b.next_json().await;
+    assert_eq!(
+        (first["type"].as_str(), first["seq"].as_i64()),
+        (Some("message"), Some(total + 1)),
+        "{first}"
+    );
+    assert_eq!(watch_b.next_of_type("message_updated").await["content"], "edited");
+}
+
 /// B's Redis stalls while a socket joins there, so B cannot subscribe to the
 /// room's channel in time and a message A posts meanwhile never reaches B by
 /// Redis. Once Redis answers again, the subscription takes effect and the room
