@@ -163,12 +163,18 @@ for step in $STEPS; do
       done
       ;;
     spread)
+      redis_pid=$(pgrep -f 'redis-server 127.0.0.1:6379' | head -1)
       for n in 1 4; do
         for run in $(seq "$RUNS"); do
           start "$n" nginx
           echo "== spread: $n instance(s) behind nginx, 1,000 msgs/s, run $run, load before: $(load)"
+          # CPU and waiting for a core per part (scripts/cpu_sample.py): what limits it.
+          python3 scripts/cpu_sample.py "$redis_pid" >"$OUT/spread-$n-latency-$run.before"
           "$B" throughput --target "$LB_URL" --rate 1000 --duration 10 --quiet \
             --json "$OUT/spread-$n-latency-$run.json" | tail -n +2
+          python3 scripts/cpu_sample.py "$redis_pid" >"$OUT/spread-$n-latency-$run.after"
+          python3 scripts/cpu_sample.py --diff "$OUT/spread-$n-latency-$run.before" \
+            "$OUT/spread-$n-latency-$run.after" 10000 100000 >"$OUT/spread-$n-latency-$run.cpu"
           start "$n" nginx
           echo "== spread: $n instance(s) behind nginx, flat out, run $run, load before: $(load)"
           "$B" throughput --target "$LB_URL" --duration 10 --quiet \
