@@ -90,6 +90,7 @@ def spread_table(out):
     print("| instances behind nginx | 1,000 msgs/s: send→delivery p50 (ms) | p99 (ms) | deliveries lost | flat out: acked/s | load at the end |")
     print("|---|---|---|---|---|---|")
     medians = {}
+    splits = []
     for n in sorted({n for n, _ in runs}):
         lat, flat = runs.get((n, "latency"), []), runs.get((n, "flat"), [])
         p50 = [latency(r, "send→delivery", "p50") for r in lat]
@@ -99,9 +100,17 @@ def spread_table(out):
         loads = "; ".join(str(r.get("load_average")) for r in lat + flat)
         medians[n] = (statistics.median(p99) if p99 else None, statistics.median(acked) if acked else None)
         print(f"| {n} | {cell(p50)} | {cell(p99)} | {cell(lost)} | {cell(acked)} | {loads} |")
+        same = [latency(r, "send→delivery, same instance", "p99") for r in lat]
+        across = [latency(r, "send→delivery, across instances", "p99") for r in lat]
+        if all(v is not None for v in same + across) and same:
+            splits.append((n, same, across, [a / b for a, b in zip(across, same)]))
     if 1 in medians and 4 in medians and all(medians[1]) and all(medians[4]):
         print()
         print(f"4 ÷ 1 instance: p99 {medians[4][0] / medians[1][0]:.2f} ×, throughput {medians[4][1] / medians[1][1]:.2f} ×")
+    for n, same, across, ratio in splits:
+        print()
+        print(f"{n} instances, in the same runs: send→delivery p99 with sender and receiver on one instance "
+              f"{cell(same)} ms, on different instances {cell(across)} ms; across ÷ same {cell(ratio)} ×")
     print()
 
 

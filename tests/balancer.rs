@@ -84,6 +84,19 @@ async fn requests_and_sockets_pass_through_the_projects_nginx() {
         let open = Scrape::of(app).await.value("chat_sockets_open", &[("kind", "room")]);
         assert!(open >= 1.0, "nginx spreads sockets over both instances ({open} on one)");
     }
+    // Each answer names the instance that gave it, through nginx too.
+    let mut answered_by = std::collections::HashSet::new();
+    for app in [&a, &b] {
+        let direct = app.get("/health").await;
+        let id = direct.headers()["x-instance-id"].to_str().expect("text").to_owned();
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        answered_by.insert(id);
+    }
+    assert_eq!(answered_by.len(), 2, "two instances, two ids");
+    let through =
+        client.get(format!("{}/health", nginx.url())).send().await.expect("nginx answers");
+    let id = through.headers()["x-instance-id"].to_str().expect("text").to_owned();
+    assert!(answered_by.contains(&id), "nginx passes the instance's id on: {id}");
     let path = format!("/ws/{room}?user_id=mallory");
     let foreign = socket_with_origin(&nginx, &path, "https://evil.example").await;
     assert_eq!(foreign.err(), Some(403), "a foreign page is refused");

@@ -82,10 +82,16 @@ pub enum StartupError {
     Auth(#[from] AuthSetupError),
 }
 
+/// The response header naming the instance that answered.
+pub const INSTANCE_HEADER: &str = "x-instance-id";
+
 /// A built, bound, not yet running service.
 pub struct Application {
     listener: TcpListener,
-    app: tower_http::normalize_path::NormalizePath<axum::Router>,
+    app: tower_http::set_header::SetResponseHeader<
+        tower_http::normalize_path::NormalizePath<axum::Router>,
+        axum::http::HeaderValue,
+    >,
     hub: Hub,
     legacy: LegacyHub,
     tasks: TaskTracker,
@@ -132,6 +138,9 @@ impl Application {
         let local: Arc<dyn FanOut> =
             Arc::new(Tee(vec![Arc::new(hub.clone()), Arc::new(legacy.clone())]));
         let instance = uuid::Uuid::new_v4().simple().to_string();
+        // A simple uuid is hex: always a valid header value.
+        let instance_header = axum::http::HeaderValue::from_str(&instance)
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("unknown"));
         let mut bus = None;
         let (redis, fan_out, presence): (_, Arc<dyn FanOut>, Arc<dyn PresenceRegistry>) =
             match &settings.redis_url {
@@ -314,7 +323,14 @@ impl Application {
         })?;
         Ok(Self {
             listener,
-            app: http::app(state, settings),
+            // Which instance answered, for operators (and chat-bench) behind a balancer.
+            app: tower::Layer::layer(
+                &tower_http::set_header::SetResponseHeaderLayer::overriding(
+                    axum::http::HeaderName::from_static(INSTANCE_HEADER),
+                    instance_header,
+                ),
+                http::app(state, settings),
+            ),
             hub,
             legacy,
             tasks,

@@ -19,6 +19,9 @@ pub type Socket = WebSocketStream<TcpStream>;
 const READ_BUFFER: usize = 8 * 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
 
+/// The service's answer header naming the instance that took a socket.
+const INSTANCE_HEADER: &str = "x-instance-id";
+
 #[derive(Clone)]
 pub struct Connector {
     ws: String,
@@ -41,16 +44,31 @@ impl Connector {
 
     /// Opens `ws://target{path_and_query}`.
     pub async fn open(&self, path_and_query: &str) -> Result<Socket, String> {
+        self.open_tagged(path_and_query).await.map(|(socket, _)| socket)
+    }
+
+    /// Opens `ws://target{path_and_query}` and tells which instance of the
+    /// service took it (its `x-instance-id` answer header, behind a balancer too).
+    pub async fn open_tagged(
+        &self,
+        path_and_query: &str,
+    ) -> Result<(Socket, Option<String>), String> {
         let stream = self.tcp().await.map_err(|e| format!("connect: {e}"))?;
         let _ = stream.set_nodelay(true);
         let url = format!("{}{path_and_query}", self.ws);
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER);
-        let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        Ok(socket)
+        let (socket, response) =
+            tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+        let instance = response
+            .headers()
+            .get(INSTANCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((socket, instance))
     }
 
     async fn tcp(&self) -> std::io::Result<TcpStream> {

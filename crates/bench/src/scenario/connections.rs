@@ -58,7 +58,7 @@ pub async fn run(target: Target, args: &ConnectionsArgs) -> Result<Report, Bench
         &idle.tally,
         &opening,
         &open_times,
-        |_, socket| tokio::spawn(hold(socket, idle.clone(), stop.clone())),
+        |_, socket, _| tokio::spawn(hold(socket, idle.clone(), stop.clone())),
     )
     .await
     .into_iter()

@@ -152,7 +152,7 @@ pub async fn run(target: Target, args: &InboxArgs) -> Result<Report, BenchError>
                 &shared.tally,
                 &opening,
                 &open_times,
-                |index, socket| {
+                |index, socket, _| {
                     let user = index as u64;
                     let (done, answer) = oneshot::channel();
                     let subscribe: Vec<(usize, i64)> =
@@ -205,7 +205,7 @@ pub async fn run(target: Target, args: &InboxArgs) -> Result<Report, BenchError>
                 &shared.tally,
                 &opening,
                 &open_times,
-                |index, socket| {
+                |index, socket, _| {
                     let (user, room) = seats[index];
                     let (sink, stream) = socket.split();
                     readers.push(tokio::spawn(read_loop(

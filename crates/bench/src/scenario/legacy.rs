@@ -93,7 +93,7 @@ pub async fn run(target: Target, args: &LegacyArgs) -> Result<Report, BenchError
         &shared.tally,
         &opening,
         &open_times,
-        |index, socket| {
+        |index, socket, _| {
             let party = &parties[index];
             let (sink, stream) = socket.split();
             readers.push(tokio::spawn(read_loop(

@@ -2,8 +2,8 @@
 //! sending; every socket counts and times every message it receives. A
 //! message is acknowledged when its sender receives it back.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt};
@@ -30,6 +30,38 @@ struct Shared {
     ack: Latencies,
     /// Acknowledged messages per room (what each room's sockets should all receive).
     acked_in_room: Vec<AtomicU64>,
+    /// Which instance took each seat's socket (by seat id), when the service says.
+    instances: Vec<OnceLock<String>>,
+    /// Send → delivery where sender and receiver are on one instance, and across.
+    same_instance: Latencies,
+    across_instances: Latencies,
+}
+
+impl Shared {
+    fn new(rooms: usize, seats: usize) -> Self {
+        Self {
+            tally: Arc::new(Tally::default()),
+            delivery: Latencies::new(),
+            ack: Latencies::new(),
+            acked_in_room: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
+            instances: (0..seats).map(|_| OnceLock::new()).collect(),
+            same_instance: Latencies::new(),
+            across_instances: Latencies::new(),
+        }
+    }
+
+    /// Whether seats `a` and `b` are on one instance; `None` when unknown.
+    fn same_instance(&self, a: usize, b: usize) -> Option<bool> {
+        let (a, b) = (self.instances.get(a)?.get()?, self.instances.get(b)?.get()?);
+        Some(a == b)
+    }
+
+    /// How many instances took this run's sockets (0: the service did not say).
+    fn instance_count(&self) -> usize {
+        let names: std::collections::HashSet<&String> =
+            self.instances.iter().filter_map(OnceLock::get).collect();
+        names.len()
+    }
 }
 
 /// One client socket's identity in the run.
@@ -51,12 +83,7 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
     for r in 0..args.rooms {
         rooms.push(target.create_room(&format!("bench {r}"), None).await?);
     }
-    let shared = Arc::new(Shared {
-        tally: Arc::new(Tally::default()),
-        delivery: Latencies::new(),
-        ack: Latencies::new(),
-        acked_in_room: rooms.iter().map(|_| AtomicU64::new(0)).collect(),
-    });
+    let shared = Arc::new(Shared::new(rooms.len(), rooms.len() * args.sockets));
     let users = load.users.unwrap_or(args.sockets).max(1);
     let seats: Vec<Seat> = rooms
         .iter()
@@ -87,8 +114,11 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
         &shared.tally,
         &opening,
         &open_times,
-        |index, socket| {
+        |index, socket, instance| {
             let seat = seats[index].clone();
+            if let Some(instance) = instance {
+                let _ = shared.instances[seat.id].set(instance);
+            }
             let window = seat.sends.then(|| windows[index].clone());
             let (sink, stream) = socket.split();
             readers.push(tokio::spawn(read_loop(
@@ -175,6 +205,14 @@ pub async fn run(target: Target, args: &RoomLoadArgs) -> Result<Report, BenchErr
         &[("before", rss_before), ("connected", rss_connected), ("after", rss_after)],
     );
     report.latency("socket open", open_times.summary());
+    let instances = shared.instance_count();
+    if instances > 1 {
+        // Rooms spread over several instances (behind a balancer): what the hop
+        // between instances adds, measured in the same run.
+        report.figure("instances", instances as f64, "instances");
+        report.latency("send→delivery, same instance", shared.same_instance.summary());
+        report.latency("send→delivery, across instances", shared.across_instances.summary());
+    }
     report.errors = shared.tally.errors();
     Ok(report)
 }
@@ -191,6 +229,8 @@ async fn read_loop<S>(
 {
     let mut delivery = shared.delivery.recorder();
     let mut ack = shared.ack.recorder();
+    let mut same = shared.same_instance.recorder();
+    let mut across = shared.across_instances.recorder();
     let tally = &shared.tally;
     let own_prefix = format!("{}-", seat.id);
     loop {
@@ -226,6 +266,17 @@ async fn read_loop<S>(
                 let age = frame.content.as_deref().and_then(frames::age_of);
                 if let Some(age) = age {
                     delivery.record(age);
+                    // The sender's seat is the prefix of the `client_msg_id`.
+                    let sender = frame
+                        .client_msg_id
+                        .as_deref()
+                        .and_then(|id| id.split('-').next())
+                        .and_then(|id| id.parse::<usize>().ok());
+                    match sender.and_then(|sender| shared.same_instance(sender, seat.id)) {
+                        Some(true) => same.record(age),
+                        Some(false) => across.record(age),
+                        None => {}
+                    }
                 }
                 let own = frame.user_id.as_deref() == Some(seat.user.as_str())
                     && frame.client_msg_id.as_deref().is_some_and(|id| id.starts_with(&own_prefix));
@@ -276,12 +327,7 @@ pub async fn seed(
     source_ips: u8,
     quiet: bool,
 ) -> Seeded {
-    let shared = Arc::new(Shared {
-        tally: Arc::new(Tally::default()),
-        delivery: Latencies::new(),
-        ack: Latencies::new(),
-        acked_in_room: vec![AtomicU64::new(0)],
-    });
+    let shared = Arc::new(Shared::new(1, 0));
     let connector = Connector::new(target, source_ips);
     let stop_reading = CancellationToken::new();
     let never = CancellationToken::new();

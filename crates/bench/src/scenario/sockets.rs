@@ -32,6 +32,7 @@ pub enum Greeting {
 /// socket left unread while the others open would fill its server-side queue
 /// with presence frames and be closed as too slow. A failed one is `None` and
 /// counted as an error. Open times (handshake + greeting) go to `open_times`.
+/// `ready` is also told which instance took the socket, when the service says.
 #[allow(clippy::too_many_arguments)]
 pub async fn open_many<T>(
     connector: &Connector,
@@ -41,20 +42,20 @@ pub async fn open_many<T>(
     tally: &Tally,
     progress: &Progress,
     open_times: &Latencies,
-    mut ready: impl FnMut(usize, Socket) -> T,
+    mut ready: impl FnMut(usize, Socket, Option<String>) -> T,
 ) -> Vec<Option<T>> {
     let mut opened: Vec<Option<T>> = paths.iter().map(|_| None).collect();
     let mut opening = futures_util::stream::iter(paths.into_iter().enumerate())
         .map(|(index, path)| async move {
             let start = Instant::now();
             let socket = tokio::time::timeout(OPEN_WAIT, async {
-                let mut socket = connector.open(&path).await?;
+                let (mut socket, instance) = connector.open_tagged(&path).await?;
                 match greeting {
                     Greeting::Joined => wait_for(&mut socket, "joined").await?,
                     Greeting::Ready => wait_for(&mut socket, "ready").await?,
                     Greeting::None => {}
                 }
-                Ok::<_, String>(socket)
+                Ok::<_, String>((socket, instance))
             })
             .await
             .unwrap_or_else(|_| Err("open: timed out".to_owned()));
@@ -64,9 +65,9 @@ pub async fn open_many<T>(
     while let Some((index, took, socket)) = opening.next().await {
         progress.inc();
         match socket {
-            Ok(socket) => {
+            Ok((socket, instance)) => {
                 open_times.record(took);
-                opened[index] = Some(ready(index, socket));
+                opened[index] = Some(ready(index, socket, instance));
             }
             Err(e) => tally.error(&e),
         }
