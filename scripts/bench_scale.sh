@@ -177,8 +177,16 @@ for step in $STEPS; do
             "$OUT/spread-$n-latency-$run.after" 10000 100000 >"$OUT/spread-$n-latency-$run.cpu"
           start "$n" nginx
           echo "== spread: $n instance(s) behind nginx, flat out, run $run, load before: $(load)"
+          python3 scripts/cpu_sample.py "$redis_pid" >"$OUT/spread-$n-flat-$run.before"
           "$B" throughput --target "$LB_URL" --duration 10 --quiet \
             --json "$OUT/spread-$n-flat-$run.json" | tail -n +2
+          python3 scripts/cpu_sample.py "$redis_pid" >"$OUT/spread-$n-flat-$run.after"
+          read -r messages deliveries < <(python3 -c '
+import json, sys
+figures = {f["name"]: f["value"] for f in json.load(open(sys.argv[1]))["service"]["figures"]}
+print(figures["messages acked"], figures["deliveries"])' "$OUT/spread-$n-flat-$run.json")
+          python3 scripts/cpu_sample.py --diff "$OUT/spread-$n-flat-$run.before" \
+            "$OUT/spread-$n-flat-$run.after" "$messages" "$deliveries" >"$OUT/spread-$n-flat-$run.cpu"
         done
       done
       ;;

@@ -116,22 +116,25 @@ def spread_table(out):
 
 def spread_cpu_table(out):
     """CPU and waiting for a core per part at 1,000 msgs/s, 1 vs 4 instances."""
-    rows = defaultdict(lambda: ([], []))
-    for file in sorted(out.glob("spread-*-latency-*.cpu")):
-        n = int(file.name.split("-")[1])
-        for part, row in json.loads(file.read_text()).items():
-            if part == "machine":
-                continue
-            rows[(n, part)][0].append(row["cpu_ms_per_1000_messages"])
-            if "wait_for_a_core_us_per_message" in row:
-                rows[(n, part)][1].append(row["wait_for_a_core_us_per_message"])
-    if not rows:
-        return
-    print("| instances | part | CPU ms per 1,000 messages | waiting for a core, µs per message |")
-    print("|---|---|---|---|")
-    for (n, part), (cpu, wait) in sorted(rows.items()):
-        print(f"| {n} | {part} | {cell(cpu)} | {cell(wait)} |")
-    print()
+    for kind, title in (("latency", "1,000 msgs/s"), ("flat", "flat out")):
+        rows = defaultdict(lambda: ([], []))
+        for file in sorted(out.glob(f"spread-*-{kind}-*.cpu")):
+            n = int(file.name.split("-")[1])
+            for part, row in json.loads(file.read_text()).items():
+                if part == "machine":
+                    continue
+                rows[(n, part)][0].append(row["cpu_ms_per_1000_messages"])
+                if "wait_for_a_core_us_per_message" in row:
+                    rows[(n, part)][1].append(row["wait_for_a_core_us_per_message"])
+        if not rows:
+            continue
+        print(f"{title}, behind nginx:")
+        print()
+        print("| instances | part | CPU ms per 1,000 messages | waiting for a core, µs per message |")
+        print("|---|---|---|---|")
+        for (n, part), (cpu, wait) in sorted(rows.items()):
+            print(f"| {n} | {part} | {cell(cpu)} | {cell(wait)} |")
+        print()
 
 
 def rolling_table(out):
