@@ -13,6 +13,7 @@
 #   cost     one instance at 5,000 msgs/s: the CPU seconds of the service,
 #            Postgres, Redis and the rest per message and per delivery
 #            (scripts/cpu_sample.py), the basis of the sizing on paper.
+#   own-flat flat out with each instance its own rooms (room affinity), 1 vs 4.
 #   rolling  4 instances behind nginx under load (scripts/rolling_check.py); each
 #            is stopped (SIGTERM) and started again, one at a time; the client
 #            checks that every acknowledged message reached every socket once, in order.
@@ -187,6 +188,24 @@ figures = {f["name"]: f["value"] for f in json.load(open(sys.argv[1]))["service"
 print(figures["messages acked"], figures["deliveries"])' "$OUT/spread-$n-flat-$run.json")
           python3 scripts/cpu_sample.py --diff "$OUT/spread-$n-flat-$run.before" \
             "$OUT/spread-$n-flat-$run.after" "$messages" "$deliveries" >"$OUT/spread-$n-flat-$run.cpu"
+        done
+      done
+      ;;
+    own-flat)
+      # The same flat-out load with each room's sockets on one instance (one
+      # chat-bench per instance, 100/N rooms each), as a balancer with room
+      # affinity would place them: total messages acked/s over all instances.
+      for n in 1 4; do
+        for run in $(seq "$RUNS"); do
+          start "$n"
+          echo "== own-flat: $n instance(s), each its own rooms, flat out, run $run, load before: $(load)"
+          pids=()
+          for i in $(seq "$n"); do
+            "$B" throughput --target "http://127.0.0.1:$(port_of "$i")" --rooms $((100 / n)) \
+              --duration 10 --quiet --json "$OUT/own-flat-$n-$run-$i.json" >/dev/null &
+            pids+=($!)
+          done
+          wait "${pids[@]}"
         done
       done
       ;;

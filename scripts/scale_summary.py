@@ -137,6 +137,20 @@ def spread_cpu_table(out):
         print()
 
 
+def own_flat_table(out):
+    totals = defaultdict(lambda: defaultdict(float))  # n -> run -> acked/s summed
+    for file in out.glob("own-flat-*.json"):
+        _, _, n, run, _ = file.stem.split("-")
+        totals[int(n)][int(run)] += figure(json.loads(file.read_text()), "messages acked/s")
+    if not totals:
+        return
+    print("| instances, each its own rooms | flat out: messages acked/s, all instances |")
+    print("|---|---|")
+    for n in sorted(totals):
+        print(f"| {n} | {cell(list(totals[n].values()))} |")
+    print()
+
+
 def rolling_table(out):
     files = sorted(f for f in out.glob("rolling-*.json") if f.stem.split("-")[-1].isdigit())
     if not files:
@@ -183,6 +197,7 @@ def main(out):
     input_table(out)
     spread_table(out)
     spread_cpu_table(out)
+    own_flat_table(out)
     rolling_table(out)
     cost_table(out)
 
