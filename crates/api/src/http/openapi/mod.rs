@@ -4,6 +4,7 @@
 
 mod conventions;
 pub mod errors;
+pub mod response_sets;
 mod rules;
 pub mod schemas;
 pub mod websocket;
