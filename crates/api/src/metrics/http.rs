@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{Metrics, names};
-use crate::http::error::RenderedCode;
+use crate::edge::error::RenderedCode;
 
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use chat_domain::DomainError;
 use serde_json::json;
 
-pub use crate::edge::ErrorCode;
-use crate::edge::error_code::unavailable_message;
+pub use super::ErrorCode;
+use super::error_code::unavailable_message;
 
 /// Every way a request can fail. Each variant's status is in its doc.
 #[derive(Debug, thiserror::Error)]
