@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod edge;
 pub mod healthcheck;
 pub mod http;
 pub mod legacy;

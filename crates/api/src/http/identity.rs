@@ -18,6 +18,7 @@ use chat_domain::{Actor, CorrelationId, Role, UserId};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use crate::edge::claimed_actor;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -37,18 +38,17 @@ impl Caller {
     /// The actor for a request whose body may name a `user_id`: in development it
     /// wins; with a token it must be the token's own.
     pub fn with_body_user(self, body_user_id: Option<&str>) -> Result<Actor, ApiError> {
-        match (body_user_id, self.expires_at) {
-            (None, _) => Ok(self.actor),
-            (Some(raw), Some(_)) if raw == self.actor.user_id.as_str() => Ok(self.actor),
-            (Some(_), Some(_)) => {
-                Err(ApiError::Forbidden("user_id does not match the token".to_owned()))
-            }
-            (Some(raw), None) => {
-                let user = UserId::parse(raw)?;
-                tracing::Span::current().record("user", user.as_str());
-                Ok(Actor::new(user, self.actor.roles).with_correlation(self.actor.correlation_id))
-            }
+        self.claiming("user_id", body_user_id)
+    }
+
+    /// The actor for a request that claims to be `claimed` in the field `field`
+    /// ([`claimed_actor`]: the rule every transport shares).
+    pub fn claiming(&self, field: &'static str, claimed: Option<&str>) -> Result<Actor, ApiError> {
+        let actor = claimed_actor(&self.actor, self.is_authenticated(), field, claimed)?;
+        if claimed.is_some() {
+            tracing::Span::current().record("user", actor.user_id.as_str());
         }
+        Ok(actor)
     }
 
     pub fn actor(&self) -> &Actor {

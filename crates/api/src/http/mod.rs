@@ -1,7 +1,6 @@
 //! The HTTP surface: the router, its middleware stack and the handlers.
 
-pub mod error;
-pub mod extract;
+pub use crate::edge::{error, extract};
 pub mod identity;
 pub mod openapi;
 pub mod origin;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::edge::claimed_actor;
 use crate::http::error::ApiError;
 use crate::http::identity::Caller;
 use crate::http::openapi::errors::{BadRequest, Forbidden};
@@ -64,12 +65,11 @@ pub async fn upgrade(
         Some(user) => Some(state.limits.socket_slot(user).await?),
         None => None,
     };
-    let token_user = caller.is_authenticated().then(|| caller.actor().user_id.to_string());
-    let correlation = caller.actor().correlation_id.clone();
+    let from_token = caller.is_authenticated();
     let actor = known.is_some().then(|| caller.actor().clone());
     let settings = state.sockets;
     let tracker = state.tasks.clone();
-    let peer = Peer { known, token_user, correlation, actor };
+    let peer = Peer { known, caller: caller.actor().clone(), from_token, actor };
     let upgrade = upgrade
         .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
         .max_message_size(settings.max_frame_bytes);
@@ -85,10 +85,11 @@ pub async fn upgrade(
 struct Peer {
     /// The user named by a token or `?user_id=`, if any.
     known: Option<String>,
-    /// Set with authentication: every frame's sender must be this user.
-    token_user: Option<String>,
-    /// The upgrade request's id, for the events of the socket's messages.
-    correlation: Option<CorrelationId>,
+    /// The caller as the upgrade identified it: every frame's sender is checked
+    /// against it, and its roles and request id go on the sender's actor.
+    caller: Actor,
+    /// Set with authentication: every frame's sender must be the caller.
+    from_token: bool,
     /// Whose socket it is for user presence: the known user only (a socket
     /// that names its user in frames alone could name several).
     actor: Option<Actor>,
@@ -99,7 +100,7 @@ async fn serve(socket: WebSocket, state: AppState, item: String, other: String, 
     let span = tracing::info_span!(
         "legacy_socket",
         connection = %connection,
-        request_id = peer.correlation.as_ref().map(CorrelationId::as_str).unwrap_or("-"),
+        request_id = peer.caller.correlation_id.as_ref().map(CorrelationId::as_str).unwrap_or("-"),
         item = %item,
         user = peer.known.as_deref().unwrap_or("-"),
     );
@@ -227,15 +228,16 @@ async fn handle(
     ) else {
         return Err(invalid());
     };
-    if peer.token_user.as_deref().is_some_and(|user| user != sender) {
-        return Err(json!({"error": "sender_id does not match the token"}));
+    let claimed = claimed_actor(&peer.caller, peer.from_token, "sender_id", Some(&sender));
+    // A sender other than the token's is refused first, a malformed one last.
+    if let Err(DomainError::Forbidden(refusal)) = &claimed {
+        return Err(json!({"error": refusal}));
     }
     if sender == receiver {
         return Err(json!({"error": "Cannot send message to yourself."}));
     }
-    let Ok(sender_id) = UserId::parse(&sender) else { return Err(invalid()) };
-    registration.knows_user(sender_id.as_str());
-    let actor = Actor::user(sender_id).with_correlation(peer.correlation.clone());
+    let Ok(actor) = claimed else { return Err(invalid()) };
+    registration.knows_user(actor.user_id.as_str());
     let sent = match state.chat.submit_to(&actor, &receiver, &item, &content).await {
         Ok(sent) => sent,
         Err(DomainError::Validation { reason, .. }) if reason.starts_with("Cannot send") => {

@@ -16,7 +16,7 @@ pub use client_address::client_address;
 pub use http::limit_requests;
 pub use sockets::{SocketCounter, SocketSlot};
 
-use crate::http::error::ApiError;
+use crate::edge::error::ApiError;
 
 /// The edge limits. With Redis each is shared by every instance; without it,
 /// each instance counts for itself.

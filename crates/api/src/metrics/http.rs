@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{Metrics, names};
-use crate::http::error::ErrorCode;
+use crate::edge::error::RenderedCode;
 
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -28,8 +28,8 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
     ];
     metrics.counter(names::HTTP_REQUESTS, labels.clone()).increment(1);
     metrics.histogram(names::HTTP_DURATION, labels).record(started.elapsed().as_secs_f64());
-    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
-        metrics.error("http", code);
+    if let Some(RenderedCode(code)) = response.extensions().get::<RenderedCode>() {
+        metrics.error("http", code.as_str());
     }
     response
 }

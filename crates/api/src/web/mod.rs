@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use assets::{ASSETS, Asset};
 
-use crate::http::error::ApiError;
+use crate::edge::error::ApiError;
 
 /// Scripts, styles and images only from this origin, sockets and fetches only
 /// to it, no plugins, no framing, no `<base>` tricks and no form posts.
@@ -47,7 +47,7 @@ pub async fn index(headers: HeaderMap) -> Response {
     responses(
         (status = 200, description = "The file.", content((String = "text/javascript"), (String = "text/css"), (String = "image/svg+xml"))),
         (status = 304, description = "Not modified (`If-None-Match` matched the ETag)."),
-        (status = 404, response = crate::http::openapi::errors::NotFound),
+        (status = 404, response = crate::edge::error_responses::NotFound),
     )
 )]
 pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {

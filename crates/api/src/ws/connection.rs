@@ -9,9 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use chat_domain::ports::PendingPost;
 use chat_domain::read_state::UnreadState;
-use chat_domain::{
-    Actor, ChatService, DomainError, Limit, Posted, Room, RoomEvent, RoomId, UserId,
-};
+use chat_domain::{Actor, ChatService, DomainError, Limit, Posted, Room, RoomEvent, RoomId};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, FuturesUnordered, SplitStream};
 use futures_util::{FutureExt, StreamExt};
@@ -27,6 +25,7 @@ use super::inbox::{Effect, UnreadCounts};
 use super::protocol::{self, ClientFrame, ErrorFrame, JoinedFrame, ReadyFrame, UnsubscribedFrame};
 use super::room_map::RoomMap;
 use super::writer::{self, Clock, Queues, say_goodbye};
+use crate::edge::{ErrorCode, claimed_actor};
 use crate::metrics::{MessageSource, Metrics, SocketKind};
 
 /// Socket limits and timings (from settings).
@@ -562,7 +561,7 @@ impl Connection {
                                 }
                             }
                             WsMessage::Binary(_) => {
-                                let error = ErrorFrame::new("invalid_json", "frames must be JSON text, not binary");
+                                let error = ErrorFrame::new(ErrorCode::InvalidJson, "frames must be JSON text, not binary");
                                 self.reply_error(session, error);
                                 Verdict::Other
                             }
@@ -693,7 +692,7 @@ impl Connection {
         named: Option<RoomId>,
         client_msg_id: Option<String>,
     ) -> Result<RoomId, ErrorFrame> {
-        let error = |code, message: String| {
+        let error = |code: ErrorCode, message: String| {
             Err(ErrorFrame::new(code, message)
                 .with_client_msg_id(client_msg_id.clone())
                 .with_room(named))
@@ -701,51 +700,51 @@ impl Connection {
         if session.inbox.is_none() {
             let own = session.rooms.rooms().next();
             return match (named, own) {
-                (Some(named), Some(own)) if named != own => {
-                    error("forbidden", format!("this socket is for room {own}, not room {named}"))
-                }
+                (Some(named), Some(own)) if named != own => error(
+                    ErrorCode::Forbidden,
+                    format!("this socket is for room {own}, not room {named}"),
+                ),
                 (_, Some(own)) => Ok(own),
-                (_, None) => error("unavailable", "the socket is not in its room".to_owned()),
+                (_, None) => {
+                    error(ErrorCode::Unavailable, "the socket is not in its room".to_owned())
+                }
             };
         }
         match named {
-            None => error("validation_failed", "room_id: is required on this socket".to_owned()),
+            None => {
+                error(ErrorCode::ValidationFailed, "room_id: is required on this socket".to_owned())
+            }
             Some(room) if session.rooms.contains(room) => Ok(room),
-            Some(room) => error("forbidden", format!("not subscribed to room {room}")),
+            Some(room) => error(ErrorCode::Forbidden, format!("not subscribed to room {room}")),
         }
     }
 
     /// Who a message frame is from: the socket's user, or — authentication off —
     /// the frame's `user_id`; with a token, a different `user_id` is refused.
     fn author(&self, user_id: Option<String>) -> Result<Actor, ErrorFrame> {
-        match user_id {
-            Some(raw) if self.token_expires.is_some() && raw != self.actor.user_id.as_str() => {
-                Err(ErrorFrame::new("forbidden", "user_id does not match the token"))
-            }
-            Some(raw) => match UserId::parse(&raw) {
-                Ok(user) => Ok(Actor::new(user, self.actor.roles.clone())
-                    .with_correlation(self.actor.correlation_id.clone())),
-                Err(e) => Err(ErrorFrame::from_domain(e)),
-            },
-            None => Ok(self.actor.clone()),
-        }
+        let from_token = self.token_expires.is_some();
+        claimed_actor(&self.actor, from_token, "user_id", user_id.as_deref())
+            .map_err(ErrorFrame::from_domain)
     }
 
     /// An inbox socket's `subscribe`.
     async fn subscribe(&self, session: &mut Session, room: RoomId, since: Option<i64>) {
-        let refuse = |code, message: String| ErrorFrame::new(code, message).with_room(Some(room));
+        let refuse =
+            |code: ErrorCode, message: String| ErrorFrame::new(code, message).with_room(Some(room));
         if session.inbox.is_none() {
             self.reply_error(session, only_on_inbox("subscribe"));
             return;
         }
         if session.rooms.contains(room) {
-            let error = refuse("validation_failed", format!("already subscribed to room {room}"));
+            let error =
+                refuse(ErrorCode::ValidationFailed, format!("already subscribed to room {room}"));
             self.reply_error(session, error);
             return;
         }
         if session.rooms.len() >= self.settings.max_subscriptions {
             let limit = self.settings.max_subscriptions;
-            let error = refuse("validation_failed", format!("at most {limit} rooms per socket"));
+            let error =
+                refuse(ErrorCode::ValidationFailed, format!("at most {limit} rooms per socket"));
             self.reply_error(session, error);
             return;
         }
@@ -889,7 +888,7 @@ impl Connection {
 }
 
 fn only_on_inbox(frame: &str) -> ErrorFrame {
-    ErrorFrame::new("unknown_type", format!("{frame:?} is a frame of the inbox socket /ws"))
+    ErrorFrame::new(ErrorCode::UnknownType, format!("{frame:?} is a frame of the inbox socket /ws"))
 }
 
 /// What a text frame came to.

@@ -6,6 +6,9 @@ use chat_domain::{DomainError, MessageInput, RoomId};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::edge::ErrorCode;
+use crate::edge::error_code::unavailable_message;
+
 /// A frame the client sent, parsed. `room_id` says which room a room frame is
 /// for: required on the inbox socket (`/ws`), optional on a room socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,10 +135,11 @@ pub struct ErrorFrame {
 }
 
 impl ErrorFrame {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// `code` is an [`ErrorCode`] (its wire string is what the frame keeps).
+    pub fn new(code: impl Into<&'static str>, message: impl Into<String>) -> Self {
         Self {
             kind: "error",
-            code,
+            code: code.into(),
             message: message.into(),
             client_msg_id: None,
             retry_after_ms: None,
@@ -153,52 +157,46 @@ impl ErrorFrame {
         self
     }
 
-    /// The frame for a failed use case.
+    /// The frame for a failed use case: the code REST would answer, narrowed to
+    /// the frame codes ([`ErrorCode::on_socket`]).
     pub fn from_domain(err: DomainError) -> Self {
-        match err {
-            DomainError::Validation { .. } => Self::new("validation_failed", err.to_string()),
-            DomainError::Forbidden(m) => Self::new("forbidden", m),
-            DomainError::NotFound(m) => Self::new("not_found", m),
-            DomainError::Conflict(m) => Self::new("validation_failed", m),
-            DomainError::RateLimited { retry_after } => {
-                let mut frame = Self::new("rate_limited", err.to_string());
-                frame.retry_after_ms = Some(retry_after.as_millis().max(1) as u64);
-                frame
-            }
-            DomainError::Unavailable(what) => Self::new(
-                "unavailable",
-                format!(
-                    "{what} is unavailable; not done, or outcome unknown: retrying with the same client_msg_id is safe"
-                ),
-            ),
+        let code = ErrorCode::of(&err).on_socket();
+        let retry_after_ms = match &err {
+            DomainError::RateLimited { retry_after } => Some(retry_after.as_millis().max(1) as u64),
+            _ => None,
+        };
+        let message = match err {
+            DomainError::Unavailable(what) => unavailable_message(&what),
             DomainError::Internal(detail) => {
                 tracing::error!(%detail, "internal error on socket");
-                Self::new(
-                    "unavailable",
-                    "not done, or outcome unknown: retrying with the same client_msg_id is safe",
-                )
+                "not done, or outcome unknown: retrying with the same client_msg_id is safe"
+                    .to_owned()
             }
-        }
+            other => other.to_string(),
+        };
+        Self { retry_after_ms, ..Self::new(code, message) }
     }
 }
 
 /// Parses a text frame.
 pub fn parse(text: &str) -> Result<ClientFrame, ErrorFrame> {
     let value: Value = serde_json::from_str(text)
-        .map_err(|e| ErrorFrame::new("invalid_json", format!("not valid JSON: {e}")))?;
+        .map_err(|e| ErrorFrame::new(ErrorCode::InvalidJson, format!("not valid JSON: {e}")))?;
     let Value::Object(fields) = value else {
         return Err(ErrorFrame::new(
-            "unknown_type",
+            ErrorCode::UnknownType,
             "a frame must be a JSON object with a \"type\"",
         ));
     };
     let client_msg_id = fields.get("client_msg_id").and_then(Value::as_str).map(str::to_owned);
-    let room_id =
-        || optional_room(&fields).map_err(|reason| ErrorFrame::new("validation_failed", reason));
+    let room_id = || {
+        optional_room(&fields)
+            .map_err(|reason| ErrorFrame::new(ErrorCode::ValidationFailed, reason))
+    };
     match fields.get("type").and_then(Value::as_str) {
         Some("message") => {
             let invalid = |reason: String| {
-                ErrorFrame::new("validation_failed", reason)
+                ErrorFrame::new(ErrorCode::ValidationFailed, reason)
                     .with_client_msg_id(client_msg_id.clone())
             };
             let content = match fields.get("content") {
@@ -229,12 +227,15 @@ pub fn parse(text: &str) -> Result<ClientFrame, ErrorFrame> {
                 Some(Value::Number(n)) => n.as_i64(),
                 _ => None,
             }
-            .ok_or_else(|| ErrorFrame::new("validation_failed", "seq: must be an integer"))?;
+            .ok_or_else(|| {
+                ErrorFrame::new(ErrorCode::ValidationFailed, "seq: must be an integer")
+            })?;
             Ok(ClientFrame::Read { seq, room_id: room_id()? })
         }
         Some(kind @ ("subscribe" | "unsubscribe")) => {
-            let room_id = room_id()?
-                .ok_or_else(|| ErrorFrame::new("validation_failed", "room_id: is required"))?;
+            let room_id = room_id()?.ok_or_else(|| {
+                ErrorFrame::new(ErrorCode::ValidationFailed, "room_id: is required")
+            })?;
             if kind == "unsubscribe" {
                 return Ok(ClientFrame::Unsubscribe { room_id });
             }
@@ -243,7 +244,7 @@ pub fn parse(text: &str) -> Result<ClientFrame, ErrorFrame> {
                 Some(Value::Number(n)) if n.as_i64().is_some_and(|s| s >= 0) => n.as_i64(),
                 Some(_) => {
                     return Err(ErrorFrame::new(
-                        "validation_failed",
+                        ErrorCode::ValidationFailed,
                         "since: must be zero or a positive seq",
                     )
                     .with_room(Some(room_id)));
@@ -253,9 +254,9 @@ pub fn parse(text: &str) -> Result<ClientFrame, ErrorFrame> {
         }
         Some("ping") => Ok(ClientFrame::Ping),
         Some(other) => {
-            Err(ErrorFrame::new("unknown_type", format!("unknown frame type {other:?}")))
+            Err(ErrorFrame::new(ErrorCode::UnknownType, format!("unknown frame type {other:?}")))
         }
-        None => Err(ErrorFrame::new("unknown_type", "a frame must have a string \"type\"")),
+        None => Err(ErrorFrame::new(ErrorCode::UnknownType, "a frame must have a string \"type\"")),
     }
 }
 

@@ -3,7 +3,8 @@
 //! `http::routes`), the schemas here, and the conventions every route shares.
 
 mod conventions;
-pub mod errors;
+pub use crate::edge::error_responses as errors;
+pub mod response_sets;
 mod rules;
 pub mod schemas;
 pub mod websocket;

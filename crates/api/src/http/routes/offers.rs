@@ -20,6 +20,7 @@ use crate::http::openapi::errors::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::http::openapi::response_sets::OfferAnswerErrors;
 use crate::http::openapi::schemas;
 use crate::state::AppState;
 
@@ -277,13 +278,7 @@ async fn answer(
     request_body(content = Option<Answer>, description = "Optional: who answers (authentication disabled)."),
     responses(
         (status = 200, description = "The offer, `accepted`.", body = schemas::Offer),
-        (status = 400, response = BadRequest),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        OfferAnswerErrors,
     )
 )]
 pub async fn accept(
@@ -308,13 +303,7 @@ pub async fn accept(
     request_body(content = Option<Answer>, description = "Optional: who answers (authentication disabled)."),
     responses(
         (status = 200, description = "The offer, `declined`.", body = schemas::Offer),
-        (status = 400, response = BadRequest),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        OfferAnswerErrors,
     )
 )]
 pub async fn decline(
@@ -339,13 +328,7 @@ pub async fn decline(
     request_body(content = Option<Answer>, description = "Optional: who withdraws (authentication disabled)."),
     responses(
         (status = 200, description = "The offer, `withdrawn`.", body = schemas::Offer),
-        (status = 400, response = BadRequest),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        OfferAnswerErrors,
     )
 )]
 pub async fn withdraw(

@@ -11,9 +11,8 @@ use utoipa::ToSchema;
 use crate::http::error::ApiError;
 use crate::http::extract::message_id;
 use crate::http::identity::Caller;
-use crate::http::openapi::errors::{
-    BadRequest, Forbidden, NotFound, Unavailable, ValidationFailed,
-};
+use crate::http::openapi::errors::{Forbidden, NotFound, Unavailable};
+use crate::http::openapi::response_sets::ReactionErrors;
 use crate::http::openapi::schemas;
 use crate::state::AppState;
 
@@ -54,6 +53,31 @@ fn reactor(caller: Caller, body: &Bytes) -> Result<chat_domain::Actor, ApiError>
     }
 }
 
+/// Whether a reaction is added or taken back.
+#[derive(Clone, Copy)]
+enum Change {
+    Add,
+    Remove,
+}
+
+/// What `add` and `remove` share: the message, who reacts, then the change.
+async fn react(
+    state: &AppState,
+    caller: Caller,
+    raw_id: &str,
+    key: &str,
+    body: &Bytes,
+    change: Change,
+) -> Result<Json<Message>, ApiError> {
+    let id = message_id(raw_id)?;
+    let actor = reactor(caller, body)?;
+    let message = match change {
+        Change::Add => state.chat.add_reaction(&actor, id, key).await?,
+        Change::Remove => state.chat.remove_reaction(&actor, id, key).await?,
+    };
+    Ok(Json(message))
+}
+
 /// React to a message
 ///
 /// Adds the caller's reaction `key` (1–32 characters, no whitespace; percent-encoded
@@ -72,11 +96,7 @@ fn reactor(caller: Caller, body: &Bytes) -> Result<chat_domain::Actor, ApiError>
     request_body(content = Option<ReactAs>, description = "Optional: who reacts (authentication disabled)."),
     responses(
         (status = 200, description = "The message with its reaction counts.", body = schemas::Message),
-        (status = 400, response = BadRequest),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ReactionErrors,
     )
 )]
 pub async fn add(
@@ -85,9 +105,7 @@ pub async fn add(
     Path((raw_id, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Message>, ApiError> {
-    let id = message_id(&raw_id)?;
-    let actor = reactor(caller, &body)?;
-    Ok(Json(state.chat.add_reaction(&actor, id, &key).await?))
+    react(&state, caller, &raw_id, &key, &body, Change::Add).await
 }
 
 /// Take a reaction back
@@ -106,11 +124,7 @@ pub async fn add(
     request_body(content = Option<ReactAs>, description = "Optional: who reacts (authentication disabled)."),
     responses(
         (status = 200, description = "The message with its reaction counts.", body = schemas::Message),
-        (status = 400, response = BadRequest),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ReactionErrors,
     )
 )]
 pub async fn remove(
@@ -119,9 +133,7 @@ pub async fn remove(
     Path((raw_id, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Message>, ApiError> {
-    let id = message_id(&raw_id)?;
-    let actor = reactor(caller, &body)?;
-    Ok(Json(state.chat.remove_reaction(&actor, id, &key).await?))
+    react(&state, caller, &raw_id, &key, &body, Change::Remove).await
 }
 
 /// List a message's reactions

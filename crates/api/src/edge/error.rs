@@ -9,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use chat_domain::DomainError;
 use serde_json::json;
 
+pub use super::ErrorCode;
+use super::error_code::unavailable_message;
+
 /// Every way a request can fail. Each variant's status is in its doc.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,9 +27,6 @@ pub enum ApiError {
     /// 404 `not_found`, also for unknown routes.
     #[error("{0}")]
     NotFound(String),
-    /// 409 `conflict`.
-    #[error("{0}")]
-    Conflict(String),
     /// 413 `payload_too_large`.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -39,59 +39,50 @@ pub enum ApiError {
     /// 429 `rate_limited`, with `Retry-After` (whole seconds, at least 1).
     #[error("too many requests; retry in {} ms", .0.as_millis())]
     RateLimited(std::time::Duration),
-    /// 503 `unavailable`: a required dependency is down; the change was not
-    /// done, or its outcome is unknown (retrying with the same `client_msg_id` is safe).
-    #[error("{0}")]
-    Unavailable(String),
-    /// 500 `internal`: the detail is logged where it happened, never sent.
-    #[error("internal error")]
-    Internal,
+    /// A failed use case, with the code [`ErrorCode::of`] gives it (and that
+    /// code's status): the one mapping REST shares with the sockets.
+    #[error("{message}")]
+    Domain { code: ErrorCode, message: String },
 }
 
 /// What an error response says; carried from `IntoResponse` to the renderer,
 /// which adds the request id.
 #[derive(Debug, Clone)]
 pub struct ErrorInfo {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::Domain { code, .. } => *code,
         }
     }
 }
 
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
-        match err {
-            DomainError::Validation { .. } => Self::Validation(err.to_string()),
-            DomainError::NotFound(m) => Self::NotFound(m),
-            DomainError::Forbidden(m) => Self::Forbidden(m),
-            DomainError::Conflict(m) => Self::Conflict(m),
-            DomainError::RateLimited { retry_after } => Self::RateLimited(retry_after),
-            DomainError::Unavailable(what) => Self::Unavailable(format!(
-                "{what} is unavailable; not done, or outcome unknown: retrying with the same client_msg_id is safe"
-            )),
+        let code = ErrorCode::of(&err);
+        let message = match err {
+            // The wait goes into `Retry-After`, which the variant carries.
+            DomainError::RateLimited { retry_after } => return Self::RateLimited(retry_after),
+            DomainError::Unavailable(what) => unavailable_message(&what),
             DomainError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                Self::Internal
+                "internal error".to_owned()
             }
-        }
+            other => other.to_string(),
+        };
+        Self::Domain { code, message }
     }
 }
 
@@ -119,7 +110,8 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let code = self.code();
+        let status = code.status();
         let mut response = status.into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
@@ -137,7 +129,7 @@ impl IntoResponse for ApiError {
 
 /// The code of an error response, left on it by the renderer for the metrics.
 #[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
+pub struct RenderedCode(pub ErrorCode);
 
 /// The fallback for unknown routes.
 pub async fn route_not_found(request: Request) -> ApiError {
@@ -168,26 +160,28 @@ pub async fn render_errors(State(()): State<()>, request: Request, next: Next) -
         json!({"error": {"code": info.code, "message": info.message, "request_id": request_id}});
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.extensions.insert(ErrorCode(info.code));
+    parts.extensions.insert(RenderedCode(info.code));
     Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 fn fallback_info(status: StatusCode) -> ErrorInfo {
     let (code, message) = match status {
-        StatusCode::BAD_REQUEST => ("bad_request", "bad request"),
-        StatusCode::UNAUTHORIZED => ("unauthorized", "authentication required"),
-        StatusCode::FORBIDDEN => ("forbidden", "forbidden"),
-        StatusCode::NOT_FOUND => ("not_found", "not found"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed"),
-        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
-        StatusCode::CONFLICT => ("conflict", "conflict"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported media type"),
-        StatusCode::UNPROCESSABLE_ENTITY => ("validation_failed", "validation failed"),
-        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests"),
-        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "service unavailable"),
-        s if s.is_server_error() => ("internal", "internal error"),
-        _ => ("bad_request", "bad request"),
+        StatusCode::BAD_REQUEST => (ErrorCode::BadRequest, "bad request"),
+        StatusCode::UNAUTHORIZED => (ErrorCode::Unauthorized, "authentication required"),
+        StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "forbidden"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed"),
+        StatusCode::REQUEST_TIMEOUT => (ErrorCode::Timeout, "the request took too long"),
+        StatusCode::CONFLICT => (ErrorCode::Conflict, "conflict"),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            (ErrorCode::UnsupportedMediaType, "unsupported media type")
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => (ErrorCode::ValidationFailed, "validation failed"),
+        StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "too many requests"),
+        StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::Unavailable, "service unavailable"),
+        s if s.is_server_error() => (ErrorCode::Internal, "internal error"),
+        _ => (ErrorCode::BadRequest, "bad request"),
     };
     ErrorInfo { code, message: message.to_owned() }
 }
