@@ -33,17 +33,8 @@ PG_URL=postgres://postgres@127.0.0.1:5432/chat_scale
 LB=8300
 LB_URL=http://127.0.0.1:$LB
 
-if [ -n "${BENCH_BIN:-}" ]; then
-  BIN=$(cd "$BENCH_BIN" && pwd)
-else
-  BIN=$PWD/target/release
-  cargo build --release --locked -p chat-api -p chat-bench
-fi
-B=$BIN/chat-bench
-
-# Load generators on one address: the (now shared) rate limits would throttle them.
-export RATE_LIMIT_MESSAGES_PER_SECOND=0 RATE_LIMIT_HTTP_PER_SECOND=0 \
-  RATE_LIMIT_WS_CONNECTS_PER_SECOND=0 WS_MAX_SOCKETS_PER_USER=0 LOG_LEVEL=warn
+# BIN, B (chat-bench) and the settings of the measured instances.
+source scripts/bench_env.sh
 
 declare -A PIDS=()
 NGINX_PID=""
@@ -117,6 +108,14 @@ metric() {
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# acked_and_delivered FILE: "messages deliveries" of a chat-bench JSON result.
+acked_and_delivered() {
+  python3 -c '
+import json, sys
+figures = {f["name"]: f["value"] for f in json.load(open(sys.argv[1]))["service"]["figures"]}
+print(figures["messages acked"], figures["deliveries"])' "$1"
+}
+
 # input_round N RUN MODE: the same total load on N instances; MODE "own" gives
 # each instance its own rooms (one chat-bench per instance), "spread" sends it
 # all through nginx. Appends one line per instance to input.tsv.
@@ -182,10 +181,7 @@ for step in $STEPS; do
           "$B" throughput --target "$LB_URL" --duration 10 --quiet \
             --json "$OUT/spread-$n-flat-$run.json" | tail -n +2
           python3 scripts/cpu_sample.py "$redis_pid" >"$OUT/spread-$n-flat-$run.after"
-          read -r messages deliveries < <(python3 -c '
-import json, sys
-figures = {f["name"]: f["value"] for f in json.load(open(sys.argv[1]))["service"]["figures"]}
-print(figures["messages acked"], figures["deliveries"])' "$OUT/spread-$n-flat-$run.json")
+          read -r messages deliveries < <(acked_and_delivered "$OUT/spread-$n-flat-$run.json")
           python3 scripts/cpu_sample.py --diff "$OUT/spread-$n-flat-$run.before" \
             "$OUT/spread-$n-flat-$run.after" "$messages" "$deliveries" >"$OUT/spread-$n-flat-$run.cpu"
         done
@@ -251,10 +247,7 @@ print(figures["messages acked"], figures["deliveries"])' "$OUT/spread-$n-flat-$r
         # WAL written meanwhile (the whole server: nothing else writes during a run).
         psql -h 127.0.0.1 -U postgres -d test -Atc \
           "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal_before')" >"$OUT/cost-$run.wal"
-        read -r messages deliveries < <(python3 -c '
-import json, sys
-figures = {f["name"]: f["value"] for f in json.load(open(sys.argv[1]))["service"]["figures"]}
-print(figures["messages acked"], figures["deliveries"])' "$OUT/cost-$run.json")
+        read -r messages deliveries < <(acked_and_delivered "$OUT/cost-$run.json")
         python3 scripts/cpu_sample.py --diff "$OUT/cost-$run.before" "$OUT/cost-$run.after" \
           "$messages" "$deliveries" >"$OUT/cost-$run.cpu.json"
       done

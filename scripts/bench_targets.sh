@@ -18,19 +18,8 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 PG_URL=postgres://postgres@127.0.0.1:5432/chat_bench
 
-# BENCH_BIN: a directory holding another chat-room (and chat-bench) to measure,
-# e.g. an older commit's release build for a before/after table.
-if [ -n "${BENCH_BIN:-}" ]; then
-  BIN=$(cd "$BENCH_BIN" && pwd)
-else
-  BIN=$PWD/target/release
-  cargo build --release --locked -p chat-api -p chat-bench
-fi
-B=$BIN/chat-bench
-
-# One load generator on one address: the rate limits would throttle it.
-export RATE_LIMIT_MESSAGES_PER_SECOND=0 RATE_LIMIT_HTTP_PER_SECOND=0 \
-  RATE_LIMIT_WS_CONNECTS_PER_SECOND=0 WS_MAX_SOCKETS_PER_USER=0 LOG_LEVEL=warn
+# BIN, B (chat-bench) and the settings of the measured instances.
+source scripts/bench_env.sh
 
 SERVICE_PID=""
 stop_service() {

@@ -21,22 +21,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-
-def fmt(value):
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def cell(values):
-    if not values:
-        return "-"
-    median = statistics.median(values)
-    if len(values) == 1:
-        return fmt(median)
-    return f"{fmt(median)} ({fmt(min(values))}–{fmt(max(values))})"
+from bench_summary import cell  # the same median (min–max) cells as the targets' tables
 
 
 def figure(run, name):
